@@ -1,0 +1,206 @@
+"""CLIP backbones: open_clip names with pretrained tags, local checkpoints, local-dir bundles.
+
+A named model never silently gets random weights: random initialisation must be asked
+for with ``random_init=True`` and is then labelled as such in every result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import open_clip
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+_registered = False
+
+
+class BackboneError(ValueError):
+    """A backbone that cannot be built as configured."""
+
+
+def register_model_configs() -> None:
+    """Add the project's model configs (the tiny test model, the world model) to open_clip."""
+    global _registered
+    if _registered:
+        return
+    for path in sorted(MODEL_CONFIG_DIR.glob("*.json")):
+        open_clip.add_model_config(path)
+    world_cfg = Path(__file__).parent / "world" / "model" / "shapes-clip.json"
+    if world_cfg.is_file():
+        open_clip.add_model_config(world_cfg)
+    _registered = True
+
+
+def file_identity(path: Path) -> str:
+    """Content hash of a weights file (full sha256 up to 64 MiB, else size + head/tail hash)."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        if size <= 64 * 2**20:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(8 * 2**20))
+            handle.seek(-8 * 2**20, os.SEEK_END)
+            digest.update(handle.read())
+            digest.update(str(size).encode())
+    return digest.hexdigest()[:16]
+
+
+class Backbone(nn.Module):
+    """An open_clip model with its preprocessing, tokenizer and a stable identity for caches."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocess: Callable,
+        tokenizer: Callable,
+        *,
+        name: str,
+        pretrained: str | None,
+        weights: str,
+        identity: str,
+    ) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.name = name
+        self.pretrained = pretrained
+        self.weights = weights
+        self.identity = identity
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp())
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image embeddings, float32."""
+        return F.normalize(self.model.encode_image(images).float(), dim=-1)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """L2-normalised text embeddings of ``texts``, batched, on the model's device."""
+        device = next(self.model.parameters()).device
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(device)
+            chunks.append(F.normalize(self.model.encode_text(tokens).float(), dim=-1))
+        if not chunks:
+            return torch.empty(0, self.embed_dim, device=device)
+        return torch.cat(chunks)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.text_projection.shape[-1]) if hasattr(self.model, "text_projection") else -1
+
+    def describe(self) -> dict[str, str | None]:
+        """What the results record about this backbone."""
+        return {"backbone": self.name, "pretrained": self.pretrained, "weights": self.weights}
+
+
+def load_backbone(
+    model: str,
+    pretrained: str | None = None,
+    *,
+    random_init: bool = False,
+    seed: int = 0,
+    cache_dir: str | None = None,
+) -> Backbone:
+    """Build a backbone.
+
+    ``model`` is an open_clip model name (``ViT-B-32``), a registered project config
+    (``descbench-tiny``) or a bundle ``local-dir:/path`` holding ``open_clip_config.json``
+    and weights. ``pretrained`` is a tag (``openai``, ``laion2b_s34b_b79k``) or a checkpoint
+    file. With neither, ``random_init=True`` must be set explicitly.
+    """
+    register_model_configs()
+    if model.startswith("local-dir:"):
+        return _load_bundle(model)
+    if model not in open_clip.list_models():
+        raise BackboneError(
+            f"unknown backbone model {model!r}: use an open_clip name (open_clip.list_models()), "
+            f"a project config ({', '.join(sorted(p.stem for p in MODEL_CONFIG_DIR.glob('*.json')))}) "
+            "or local-dir:/path/to/bundle"
+        )
+    if pretrained is None:
+        if not random_init:
+            raise BackboneError(
+                f"backbone {model!r} has no weights: set backbone.pretrained to a tag "
+                f"({', '.join(open_clip.list_pretrained_tags_by_model(model)) or 'none known'}) or a checkpoint "
+                "file, or set backbone.random_init=true to evaluate random weights on purpose"
+            )
+        torch.manual_seed(seed)
+        clip, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=None)
+        identity = f"{model}:random:{seed}"
+        weights = f"random (seed {seed})"
+    else:
+        is_file = os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
+        if is_file and not Path(pretrained).is_file():
+            raise BackboneError(f"checkpoint file not found: {pretrained} (backbone.pretrained)")
+        if not is_file and pretrained not in open_clip.list_pretrained_tags_by_model(model):
+            raise BackboneError(
+                f"unknown pretrained tag {pretrained!r} for {model}: known tags are "
+                f"{open_clip.list_pretrained_tags_by_model(model)}, or give a checkpoint file path"
+            )
+        try:
+            clip, _, preprocess = open_clip.create_model_and_transforms(
+                model, pretrained=pretrained, require_pretrained=True, cache_dir=cache_dir
+            )
+        except RuntimeError as err:
+            if is_file:
+                raise BackboneError(
+                    f"checkpoint {pretrained} does not match the architecture {model}: {_first_line(err)}"
+                ) from err
+            raise BackboneError(
+                f"weights {model}/{pretrained} could not be loaded ({_first_line(err)}); offline? "
+                "download the file elsewhere and set backbone.pretrained=/path/to/file"
+            ) from err
+        identity = f"{model}:{file_identity(Path(pretrained)) if is_file else pretrained}"
+        weights = "pretrained"
+    return Backbone(
+        clip,
+        preprocess,
+        open_clip.get_tokenizer(model),
+        name=model,
+        pretrained=pretrained,
+        weights=weights,
+        identity=identity,
+    )
+
+
+def _load_bundle(model: str) -> Backbone:
+    path = Path(model.removeprefix("local-dir:"))
+    if not (path / "open_clip_config.json").is_file():
+        raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
+    weights_files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) + sorted(path.glob("*.pt*"))
+    if not weights_files:
+        raise BackboneError(f"model bundle {path} has a config but no weights file (*.safetensors, *.bin, *.pt)")
+    try:
+        clip, _, preprocess = open_clip.create_model_and_transforms(model)
+    except (RuntimeError, ValueError) as err:
+        raise BackboneError(f"model bundle {path} could not be loaded: {_first_line(err)}") from err
+    return Backbone(
+        clip,
+        preprocess,
+        open_clip.get_tokenizer(model),
+        name=path.name,
+        pretrained=str(weights_files[0]),
+        weights="pretrained",
+        identity=f"{path.name}:{file_identity(weights_files[0])}",
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:300] if text else type(err).__name__
