@@ -1,0 +1,455 @@
+"""A pure, seeded generator of shapes-world canvases and their captions.
+
+Objects are drawn at twice the size and averaged down (cheap anti-aliasing); each
+object's box ``[x, y, w, h]`` is the tight box of its non-zero pixels, so it is exact
+by construction. Every function takes a ``numpy.random.Generator``; nothing reads
+global random state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from descbench.world.lexicon import (
+    ATTRIBUTE_INDEX,
+    ATTRIBUTES,
+    BACKGROUND_PHRASE,
+    BACKGROUNDS,
+    COLOUR_ADJ,
+    COLOURS,
+    CUES,
+    GENERIC_NOUNS,
+    HPOS,
+    HPOS_PHRASE,
+    PATTERN_ADJ,
+    PATTERN_WITH,
+    PATTERNS,
+    RGB,
+    SECOND_COLOUR,
+    SHAPE_NOUNS,
+    SHAPES,
+    SIZE_ADJ,
+    VPOS,
+    VPOS_PHRASE,
+    Cue,
+    cue_mask,
+)
+
+MARK_RGB = (230, 20, 20)
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class WorldObject:
+    """One drawn object: its attributes and exact box ``(x, y, w, h)`` in pixels."""
+
+    shape: str
+    colour: str
+    pattern: str
+    size: str
+    box: Box = (0, 0, 0, 0)
+
+    def attributes(self, background: str, image_size: int = 64) -> dict[str, str]:
+        """All attribute values of the object on its canvas (position from its box centre)."""
+        x, y, w, h = self.box
+        cx, cy = (x + w / 2) / image_size, (y + h / 2) / image_size
+        return {
+            "shape": self.shape,
+            "colour": self.colour,
+            "pattern": self.pattern,
+            "size": self.size,
+            "hpos": HPOS[min(int(cx * 3), 2)],
+            "vpos": VPOS[min(int(cy * 3), 2)],
+            "background": background,
+        }
+
+
+@dataclass
+class Scene:
+    """A canvas, its objects and which one (if any) carries the red ellipse."""
+
+    image: Image.Image
+    objects: list[WorldObject]
+    background: str
+    marked: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _regular(n: int, rotation: float) -> np.ndarray:
+    t = rotation + 2 * math.pi * np.arange(n) / n
+    return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+def _star() -> np.ndarray:
+    t = -math.pi / 2 + math.pi * np.arange(10) / 5
+    r = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
+    return np.stack([r * np.cos(t), r * np.sin(t)], 1)
+
+
+def _heart() -> np.ndarray:
+    t = np.linspace(0, 2 * math.pi, 40, endpoint=False)
+    return np.stack([16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))], 1)
+
+
+_a = 1 / 3
+_POLYGONS = {
+    "triangle": np.array([[0.5, 0], [1, 1], [0, 1]]),
+    "diamond": np.array([[0.5, 0], [1, 0.5], [0.5, 1], [0, 0.5]]),
+    "cross": np.array(
+        [[_a, 0], [1 - _a, 0], [1 - _a, _a], [1, _a], [1, 1 - _a], [1 - _a, 1 - _a],
+         [1 - _a, 1], [_a, 1], [_a, 1 - _a], [0, 1 - _a], [0, _a], [_a, _a]]
+    ),  # fmt: skip
+    "star": _star(),
+    "hexagon": _regular(6, 0.0),
+    "octagon": _regular(8, math.pi / 8),
+    "heart": _heart(),
+}
+# normalise every polygon to span the unit square
+_POLYGONS = {k: (v - v.min(0)) / (v.max(0) - v.min(0)) for k, v in _POLYGONS.items()}
+
+
+def _shape_mask(shape: str, w2: int, h2: int) -> np.ndarray:
+    """Binary mask (h2, w2) of a shape filling a w2 x h2 box."""
+    img = Image.new("L", (w2, h2), 0)
+    draw = ImageDraw.Draw(img)
+    box = [0, 0, w2 - 1, h2 - 1]
+    if shape in ("square", "rectangle"):
+        draw.rectangle(box, fill=255)
+    elif shape in ("circle", "ring", "crescent"):
+        draw.ellipse(box, fill=255)
+        if shape == "ring":
+            iw, ih = 0.27 * w2, 0.27 * h2
+            draw.ellipse([iw, ih, w2 - 1 - iw, h2 - 1 - ih], fill=0)
+        elif shape == "crescent":
+            dx = 0.38 * w2
+            draw.ellipse([dx, -0.04 * h2, w2 - 1 + dx, 1.04 * (h2 - 1)], fill=0)
+    else:
+        pts = _POLYGONS[shape] * np.array([w2 - 1, h2 - 1])
+        draw.polygon([tuple(p) for p in pts.tolist()], fill=255)
+    return np.asarray(img) > 127
+
+
+def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
+    out = np.pad(mask, 1)  # outside the box counts as background
+    for _ in range(steps):
+        m = out.copy()
+        m[1:] &= out[:-1]
+        m[:-1] &= out[1:]
+        m[:, 1:] &= out[:, :-1]
+        m[:, :-1] &= out[:, 1:]
+        out = m
+    return out[1:-1, 1:-1]
+
+
+def _pattern_field(pattern: str, w2: int, h2: int, rng: np.random.Generator) -> np.ndarray:
+    """Where the second colour goes (True), at 2x resolution."""
+    yy, xx = np.mgrid[0:h2, 0:w2]
+    if pattern == "striped":
+        period = int(rng.integers(7, 10))
+        coord = (yy, xx, xx + yy, xx - yy + 1000)[int(rng.integers(4))]
+        return (coord % period) < period // 2
+    if pattern == "dotted":
+        step = int(rng.integers(7, 9))
+        oy, ox = rng.integers(0, step, 2)
+        gy = (yy + oy) % step - step / 2
+        gx = (xx + ox + ((yy + oy) // step % 2) * step // 2) % step - step / 2
+        return gx * gx + gy * gy <= 4.5
+    if pattern == "checkered":
+        cell = int(rng.integers(5, 8))
+        return ((xx // cell + yy // cell) % 2) == 1
+    return np.zeros((h2, w2), bool)
+
+
+def _render_object(
+    shape: str, colour: str, pattern: str, w: int, h: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha (h, w) float, rgb (h, w, 3) float) of an object drawn at 2x and averaged down."""
+    w2, h2 = 2 * w, 2 * h
+    mask = _shape_mask(shape, w2, h2)
+    if pattern == "outlined":
+        mask &= ~_erode(mask, 3)
+    base = np.clip(np.array(RGB[colour], float) + rng.integers(-12, 13, 3), 0, 255)
+    rgb = np.empty((h2, w2, 3))
+    rgb[:] = base
+    if pattern in ("striped", "dotted", "checkered"):
+        rgb[_pattern_field(pattern, w2, h2, rng)] = RGB[SECOND_COLOUR[colour]]
+    alpha2 = mask.astype(float)
+    alpha = alpha2.reshape(h, 2, w, 2).mean((1, 3))
+    pre = (rgb * alpha2[..., None]).reshape(h, 2, w, 2, 3).sum((1, 3))
+    col = pre / np.maximum(alpha2.reshape(h, 2, w, 2).sum((1, 3)), 1e-6)[..., None]
+    return alpha, col
+
+
+def _background(tone: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    level = rng.uniform(150, 205) if tone == "light" else rng.uniform(45, 95)
+    tint = rng.uniform(-12, 12, 3)
+    canvas = np.empty((size, size, 3))
+    canvas[:] = level + tint
+    return canvas
+
+
+def draw_marking(
+    image: Image.Image, box: Box | list[float], width: int = 1, scale: float = 1.3, margin: float = 1.0,
+    colour: tuple[int, int, int] = MARK_RGB,
+) -> Image.Image:
+    """A copy of ``image`` with a thin ellipse around ``box`` (scale 1.41 passes through its corners)."""
+    x, y, w, h = (float(v) for v in box)
+    cx, cy = x + w / 2, y + h / 2
+    a, b = w / 2 * scale + margin, h / 2 * scale + margin
+    out = image.copy()
+    ImageDraw.Draw(out).ellipse([cx - a, cy - b, cx + a, cy + b], outline=colour, width=width)
+    return out
+
+
+def _size_px(size: str, image_size: int, rng: np.random.Generator, multi: bool) -> int:
+    lo, hi = ((10, 16) if size == "small" else (19, 26 if multi else 34))
+    return max(4, round(int(rng.integers(lo, hi + 1)) * image_size / 64))
+
+
+def _object_dims(shape: str, s: int, rng: np.random.Generator) -> tuple[int, int]:
+    if shape == "rectangle":
+        return s, max(3, round(s * rng.uniform(0.5, 0.62)))
+    return s, s
+
+
+def render_scene(
+    specs: list[dict[str, str]],
+    rng: np.random.Generator,
+    *,
+    background: str | None = None,
+    layout: str = "auto",
+    marked: int | None = None,
+    mark_style: dict | None = None,
+    image_size: int = 64,
+    noise: float = 3.0,
+) -> Scene:
+    """Draw objects given as ``{shape, colour, pattern, size}`` dicts onto one canvas.
+
+    ``layout``: ``single`` (one object anywhere), ``crop`` (one object filling the canvas,
+    like a crop of a box resized), ``multi`` (non-overlapping objects) or ``auto``.
+    ``marked``: index of the object to circle with a thin red ellipse.
+    """
+    background = background or BACKGROUNDS[int(rng.integers(2))]
+    if layout == "auto":
+        layout = "single" if len(specs) == 1 else "multi"
+    canvas = _background(background, image_size, rng)
+    objects: list[WorldObject] = []
+    placed: list[Box] = []
+    for spec in specs:
+        shape = spec["shape"]
+        if layout == "crop":
+            m = int(rng.integers(0, 5))
+            w = h = image_size - 2 * m
+            if shape == "rectangle":
+                h = int(rng.integers(image_size // 2, w + 1))
+            x, y = m, (image_size - h) // 2
+            size = "unsized"
+        else:
+            size = spec["size"]
+            for _attempt in range(60):
+                s = _size_px(size, image_size, rng, layout == "multi")
+                w, h = _object_dims(shape, s, rng)
+                x = int(rng.integers(1, image_size - w))
+                y = int(rng.integers(1, image_size - h))
+                gap = 3
+                if all(
+                    x + w + gap <= px or px + pw + gap <= x or y + h + gap <= py or py + ph + gap <= y
+                    for px, py, pw, ph in placed
+                ):
+                    break
+                if _attempt > 30 and size == "large":
+                    size = "small"
+            else:
+                continue  # no room: drop the object
+        alpha, col = _render_object(shape, spec["colour"], spec["pattern"], w, h, rng)
+        region = canvas[y : y + h, x : x + w]
+        region[:] = region * (1 - alpha[..., None]) + col * alpha[..., None]
+        ys, xs = np.nonzero(alpha > 0)
+        box = (x + int(xs.min()), y + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        placed.append((x, y, w, h))
+        objects.append(WorldObject(shape, spec["colour"], spec["pattern"], size, box))
+    if noise:
+        canvas += rng.normal(0, noise, canvas.shape)
+    image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    if marked is not None and marked < len(objects):
+        style = mark_style or {
+            "width": int(rng.integers(1, 3)),
+            "scale": float(rng.uniform(1.0, 1.45)),
+            "margin": float(rng.uniform(0.5, 3.0)),
+        }
+        image = draw_marking(image, objects[marked].box, **style)
+    else:
+        marked = None
+    return Scene(image, objects, background, marked)
+
+
+def random_spec(rng: np.random.Generator) -> dict[str, str]:
+    """Uniformly random object attributes."""
+    return {
+        "shape": SHAPES[int(rng.integers(len(SHAPES)))],
+        "colour": COLOURS[int(rng.integers(len(COLOURS)))],
+        "pattern": PATTERNS[int(rng.integers(len(PATTERNS)))],
+        "size": ("small", "large")[int(rng.integers(2))],
+    }
+
+
+def attribute_vector(attrs: dict[str, str]) -> list[int]:
+    """Attribute values as indices, in ``ATTRIBUTES`` column order."""
+    return [values.index(attrs[name]) for name, values in ATTRIBUTES.items()]
+
+
+# --------------------------------------------------------------------------- captions
+
+Predicate = tuple[int, int]  # (attribute column, bitmask of allowed values)
+
+
+def _exact(attr: str, value: str) -> Predicate:
+    return ATTRIBUTE_INDEX[attr], 1 << ATTRIBUTES[attr].index(value)
+
+
+def _pick(rng: np.random.Generator, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+def true_cues(attrs: dict[str, str]) -> list[Cue]:
+    """Every descriptor cue that holds for an object with these attributes."""
+    return [c for c in CUES.values() if attrs.get(c.attr) in c.values]
+
+
+def noun_phrase(
+    attrs: dict[str, str], rng: np.random.Generator, keep: dict[str, bool]
+) -> tuple[str, list[Predicate]]:
+    """A noun phrase naming the kept attributes ("small red striped circle", "red one with dots")."""
+    preds: list[Predicate] = []
+    adjs: list[str] = []
+    tail: list[str] = []
+    if keep.get("size"):
+        adjs.append(_pick(rng, SIZE_ADJ[attrs["size"]]))
+        preds.append(_exact("size", attrs["size"]))
+    if keep.get("colour"):
+        adjs.append(_pick(rng, COLOUR_ADJ[attrs["colour"]]))
+        preds.append(_exact("colour", attrs["colour"]))
+    if keep.get("pattern"):
+        if rng.random() < 0.65:
+            adjs.append(_pick(rng, PATTERN_ADJ[attrs["pattern"]]))
+        else:
+            tail.append(_pick(rng, PATTERN_WITH[attrs["pattern"]]))
+        preds.append(_exact("pattern", attrs["pattern"]))
+    if keep.get("shape"):
+        noun = _pick(rng, SHAPE_NOUNS[attrs["shape"]])
+        preds.append(_exact("shape", attrs["shape"]))
+    else:
+        noun = _pick(rng, GENERIC_NOUNS)
+    if keep.get("hpos"):
+        tail.append(_pick(rng, HPOS_PHRASE[attrs["hpos"]]))
+        preds.append(_exact("hpos", attrs["hpos"]))
+    elif keep.get("vpos"):
+        tail.append(_pick(rng, VPOS_PHRASE[attrs["vpos"]]))
+        preds.append(_exact("vpos", attrs["vpos"]))
+    if keep.get("background"):
+        tail.append(_pick(rng, BACKGROUND_PHRASE[attrs["background"]]))
+        preds.append(_exact("background", attrs["background"]))
+    return " ".join(adjs + [noun] + tail), preds
+
+
+def make_caption(
+    attrs: dict[str, str],
+    rng: np.random.Generator,
+    pseudo_names: list[str] | None = None,
+    *,
+    allow_position: bool = True,
+) -> tuple[str, list[Predicate]]:
+    """A random caption of an object, and the predicates it asserts.
+
+    Kinds: attribute phrases with dropout (``"a small red striped circle"``, ``"red"``),
+    descriptor phrases behind a made-up name (``"blick, which has eight sides"``),
+    descriptor sentences (``"A blick is usually red in colour."``) and bare cue words.
+    ``pseudo_names`` stand in for class names, which never appear in captions.
+    """
+    sized = attrs["size"] != "unsized"
+    u = rng.random()
+    if u < 0.5 or not pseudo_names:
+        keep = {
+            "shape": rng.random() < 0.75,
+            "colour": rng.random() < 0.75,
+            "pattern": rng.random() < 0.5,
+            "size": sized and rng.random() < 0.3,
+            "hpos": allow_position and rng.random() < 0.1,
+            "vpos": allow_position and rng.random() < 0.06,
+            "background": rng.random() < 0.1,
+        }
+        if not any(keep.values()):
+            keep[("colour", "shape", "pattern")[int(rng.integers(3))]] = True
+        np_text, preds = noun_phrase(attrs, rng, keep)
+        if not keep["shape"] and rng.random() < 0.5:
+            # adjectives only: "red", "red and striped", "small red"
+            words = []
+            if keep["size"]:
+                words.append(_pick(rng, SIZE_ADJ[attrs["size"]]))
+            if keep["colour"]:
+                words.append(_pick(rng, COLOUR_ADJ[attrs["colour"]]))
+            if keep["pattern"]:
+                words.append(_pick(rng, PATTERN_ADJ[attrs["pattern"]]))
+            if words and not (keep["hpos"] or keep["vpos"] or keep["background"]):
+                return (" and ".join(words) if len(words) == 2 and rng.random() < 0.5 else " ".join(words)), preds
+        template = int(rng.integers(5))
+        text = (
+            _article(np_text),
+            "the " + np_text,
+            "a photo of " + _article(np_text),
+            "an image of " + _article(np_text),
+            np_text,
+        )[template]
+        return text, preds
+    cues = [c for c in true_cues(attrs) if sized or c.attr != "size"]
+    cue = _pick(rng, cues)
+    preds = [cue_mask(cue)]
+    name = _pick(rng, pseudo_names)
+    if u < 0.75:
+        word = _pick(rng, cue.words)
+        if rng.random() < 0.2:
+            other = _pick(rng, cues)
+            preds.append(cue_mask(other))
+            word = f"{word} and {_pick(rng, other.words)}"
+        return f"{name}, which has {word}", preds
+    if u < 0.9:
+        return cue.render_sentence(name), preds
+    return _pick(rng, cue.words), preds
+
+
+def sample_training_example(
+    rng: np.random.Generator, pseudo_names: list[str], image_size: int = 64
+) -> tuple[Image.Image, str, list[int], list[Predicate]]:
+    """One (image, caption, target attribute vector, caption predicates) for training.
+
+    Recipe: 60 % one object anywhere, 15 % one object filling the canvas (crop-like),
+    25 % 2-4 objects with the described one circled in red.
+    """
+    u = rng.random()
+    if u < 0.6:
+        scene = render_scene([random_spec(rng)], rng, layout="single", image_size=image_size)
+        target, allow_pos = 0, True
+    elif u < 0.75:
+        scene = render_scene([random_spec(rng)], rng, layout="crop", image_size=image_size)
+        target, allow_pos = 0, False
+    else:
+        n = int(rng.integers(2, 5))
+        scene = render_scene(
+            [random_spec(rng) for _ in range(n)], rng, layout="multi", marked=int(rng.integers(n)),
+            image_size=image_size,
+        )
+        target, allow_pos = (scene.marked if scene.marked is not None else 0), False
+    attrs = scene.objects[target].attributes(scene.background, image_size)
+    caption, preds = make_caption(attrs, rng, pseudo_names, allow_position=allow_pos)
+    return scene.image, caption, attribute_vector(attrs), preds

@@ -1,0 +1,215 @@
+"""Train the known-answer model of the shapes world and write its bundle.
+
+    python -m descbench.world.train [--steps N --out DIR --seed S --batch-size B]
+
+A tiny open_clip model (ModifiedResNet image tower, 3-layer text tower, the standard
+tokenizer) learns captions of procedurally drawn objects. Class names never appear in
+the captions: descriptor-style captions use made-up names drawn from the tokenizer's
+vocabulary instead, so the model learns to ignore the name and read the descriptor.
+The loss is CLIP's contrastive loss with multiple positives: a caption counts as a
+positive for every image in the batch whose described object satisfies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from torch.nn import functional as F
+
+from descbench.world.lexicon import ATTRIBUTES, vocabulary_words
+from descbench.world.scene import sample_training_example
+
+log = logging.getLogger(__name__)
+
+WORLD_DIR = Path(__file__).parent
+DEFAULT_BUNDLE = WORLD_DIR / "model"
+MODEL_NAME = "shapes-clip"
+MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip's OPENAI_DATASET_MEAN / STD
+STD = (0.26862954, 0.26130258, 0.27577711)
+MODEL_CFG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16},
+    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 48, "heads": 4, "layers": 3},
+}
+PREPROCESS_CFG = {"size": 64, "mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"}
+
+
+def pseudo_names(count: int = 4000, seed: int = 0) -> list[str]:
+    """Made-up class names for descriptor captions: whole-word tokens of the tokenizer's vocabulary
+    that are neither world words nor words of any class name."""
+    from descbench.world.data import load_classes
+
+    banned = vocabulary_words() | {w for c in load_classes() for w in c["name"].lower().split()}
+    tokenizer = open_clip.get_tokenizer("RN50")
+    words = sorted(
+        t[:-4]
+        for t in tokenizer.encoder
+        if t.endswith("</w>") and t[:-4].isalpha() and t[:-4].isascii() and 3 <= len(t) - 4 <= 10
+    )
+    words = [w for w in words if w not in banned and not any(w in b or b in w for b in banned if len(b) > 3)]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(words), size=min(count, len(words)), replace=False)
+    singles = [words[i] for i in sorted(chosen)]
+    # also two-word names, as most class names have two words
+    pairs = [f"{singles[i]} {singles[(i * 7 + 3) % len(singles)]}" for i in range(0, len(singles), 2)]
+    return singles + pairs
+
+
+class CaptionBatches(torch.utils.data.IterableDataset):
+    """Endless batches ``(images, tokens, attribute values, caption masks)``; batch k is seeded by (seed, k)."""
+
+    def __init__(self, batch_size: int, seed: int, names: list[str], start: int = 0) -> None:
+        self.batch_size, self.seed, self.names, self.start = batch_size, seed, names, start
+        self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD).view(1, 3, 1, 1)
+
+    def __iter__(self):
+        tokenizer = open_clip.get_tokenizer("RN50", context_length=MODEL_CFG["text_cfg"]["context_length"])
+        step = self.start
+        while True:
+            rng = np.random.default_rng([self.seed, step])
+            images, captions, values, masks = [], [], [], []
+            for _ in range(self.batch_size):
+                image, caption, vector, preds = sample_training_example(rng, self.names)
+                mask = [-1] * len(ATTRIBUTES)  # all bits set: no constraint
+                for col, bits in preds:
+                    mask[col] &= bits
+                images.append(np.asarray(image))
+                captions.append(caption)
+                values.append(vector)
+                masks.append(mask)
+            pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
+            pixels = (pixels - self.mean) / self.std
+            yield pixels, tokenizer(captions), torch.tensor(values), torch.tensor(masks), captions
+            step += 1
+
+
+def positives(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """[image, caption] bool: does image i's object satisfy every predicate of caption j?"""
+    bits = (masks[None, :, :] >> values[:, None, :]) & 1
+    return bits.all(-1)
+
+
+def multi_positive_loss(image_emb, text_emb, logit_scale, pos: torch.Tensor) -> torch.Tensor:
+    """Contrastive loss whose targets spread uniformly over all positives of each row / column."""
+    logits = logit_scale * image_emb @ text_emb.T
+    target = pos.float()
+    i2t = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
+    t2i = -(target / target.sum(0, keepdim=True) * F.log_softmax(logits, 0)).sum(0).mean()
+    return (i2t + t2i) / 2
+
+
+def write_bundle(model: torch.nn.Module, out: Path) -> str:
+    """Write ``open_clip_config.json``, fp16 ``open_clip_model.safetensors`` and ``shapes-clip.json``; returns sha256."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2) + "\n"
+    )
+    (out / f"{MODEL_NAME}.json").write_text(json.dumps(MODEL_CFG, indent=2) + "\n")
+    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    weights = out / "open_clip_model.safetensors"
+    save_file(state, str(weights))
+    return hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def train(steps: int, out: Path, seed: int = 0, batch_size: int = 256, lr: float = 1.5e-3, workers: int = 1) -> dict:
+    """Train from scratch and write the bundle to ``out``; returns training facts for the model card."""
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    model = _build(seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    names = pseudo_names(seed=seed)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.98), eps=1e-6)  # fmt: skip
+    warmup = max(1, steps // 20)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    loader = torch.utils.data.DataLoader(
+        CaptionBatches(batch_size, seed, names), batch_size=None, num_workers=workers,
+        persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
+    )  # fmt: skip
+    model.train()
+    start, smooth, history = time.time(), None, []
+    for step, (pixels, tokens, values, masks, _captions) in enumerate(loader):
+        if step >= steps:
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        image_emb = F.normalize(model.encode_image(pixels), dim=-1)
+        text_emb = F.normalize(model.encode_text(tokens), dim=-1)
+        loss = multi_positive_loss(image_emb, text_emb, model.logit_scale.exp(), positives(values, masks))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        smooth = loss.item() if smooth is None else 0.98 * smooth + 0.02 * loss.item()
+        if step % 50 == 0 or step == steps - 1:
+            elapsed = time.time() - start
+            history.append((step, round(smooth, 4)))
+            log.info("step %d/%d loss %.4f (smoothed %.4f) scale %.1f %.1f img/s %.0fs", step, steps, loss.item(),
+                     smooth, model.logit_scale.exp().item(), (step + 1) * batch_size / elapsed, elapsed)  # fmt: skip
+    model.eval()
+    sha = write_bundle(model, out)
+    facts = {
+        "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "params": n_params,
+        "train_seconds": round(time.time() - start), "final_loss_smoothed": round(smooth or float("nan"), 4),
+        "sha256": sha, "loss_history": history,
+    }  # fmt: skip
+    (out / "training.json").write_text(json.dumps(facts, indent=2) + "\n")
+    return facts
+
+
+def _build(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    open_clip.add_model_config(_write_temp_config())
+    return open_clip.create_model(MODEL_NAME, pretrained=None)
+
+
+def _write_temp_config() -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / f"{MODEL_NAME}.json"
+    path.write_text(json.dumps(MODEL_CFG))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--out", type=Path, default=DEFAULT_BUNDLE)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1.5e-3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    facts = train(args.steps, args.out, seed=args.seed, batch_size=args.batch_size, lr=args.lr, workers=args.workers)
+    log.info("wrote %s (sha256 %s) in %ss", args.out, facts["sha256"], facts["train_seconds"])
+    try:
+        from descbench.world.check import write_model_card
+
+        write_model_card(args.out, facts)
+    except ImportError:
+        log.warning("descbench.world.check not available: model card not written")
+
+
+if __name__ == "__main__":
+    main()
