@@ -40,6 +40,16 @@ def register_model_configs() -> None:
     _registered = True
 
 
+def resolve_package_path(text: str) -> str:
+    """``pkg:descbench.world/model`` -> the folder inside the installed package; other text unchanged."""
+    if not text.startswith("pkg:"):
+        return text
+    package, _, rest = text[4:].partition("/")
+    from importlib import resources
+
+    return str(Path(str(resources.files(package))) / rest)
+
+
 def file_identity(path: Path) -> str:
     """Content hash of a weights file (full sha256 up to 64 MiB, else size + head/tail hash)."""
     size = path.stat().st_size
@@ -126,7 +136,9 @@ def load_backbone(
     """
     register_model_configs()
     if model.startswith("local-dir:"):
-        return _load_bundle(model)
+        return _load_bundle("local-dir:" + resolve_package_path(model.removeprefix("local-dir:")))
+    if pretrained is not None:
+        pretrained = resolve_package_path(pretrained)
     if model not in open_clip.list_models():
         raise BackboneError(
             f"unknown backbone model {model!r}: use an open_clip name (open_clip.list_models()), "

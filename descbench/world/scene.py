@@ -422,10 +422,22 @@ def make_caption(
             other = _pick(rng, cues)
             preds.append(cue_mask(other))
             word = f"{word} and {_pick(rng, other.words)}"
-        return f"{name}, which has {word}", preds
+        return f"{name}, {_which_clause(word, rng)}", preds
     if u < 0.9:
         return cue.render_sentence(name), preds
     return _pick(rng, cue.words), preds
+
+
+def _which_clause(word: str, rng: np.random.Generator) -> str:
+    """The published "which (is/has)" rule (SPEC §2), sometimes plain "which has" (the faithful
+    rule and the waffle control use it), so both are in distribution."""
+    first = word.split(maxsplit=1)[0]
+    if rng.random() < 0.75:
+        if first in ("a", "an", "used"):
+            return f"which is {word}"
+        if first in ("has", "often", "typically", "may", "can"):
+            return f"which {word}"
+    return f"which has {word}"
 
 
 def sample_training_example(

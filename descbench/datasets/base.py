@@ -1,0 +1,61 @@
+"""The dataset wrapper every task iterates: (image tensor, label, index), with errors naming the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read as configured (path, layout, corrupt file)."""
+
+
+@dataclass
+class EvalDataset(Dataset):
+    """A labelled image set for classification.
+
+    ``base[i]`` returns ``(PIL image, label)``; ``describe_sample(i)`` names the file for
+    error messages; ``native`` optionally carries the dataset's own descriptors
+    (``{"words": {class: [...]}, "sentences": {...}}``).
+    """
+
+    name: str
+    classes: list[str]
+    base: Any
+    split: str = "test"
+    transform: Callable | None = None
+    native: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+    sample_ids: Callable[[], list[str]] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        try:
+            image, label = self.base[index]
+            if self.transform is not None:
+                image = self.transform(image)
+        except Exception as err:  # a corrupt file must be named, not crash anonymously
+            raise DatasetError(
+                f"cannot read sample {index} of dataset {self.name} ({self.describe_sample(index)}): "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        return image, int(label), index
+
+    def describe_sample(self, index: int) -> str:
+        samples = getattr(self.base, "samples", None) or getattr(self.base, "imgs", None)
+        if samples is not None:
+            return str(samples[index][0])
+        return f"item {index}"
+
+    def identity(self) -> list[str]:
+        """Stable per-sample ids (file paths where there are files) for cache keys."""
+        if self.sample_ids is not None:
+            return self.sample_ids()
+        samples = getattr(self.base, "samples", None) or getattr(self.base, "imgs", None)
+        if samples is not None:
+            return [f"{p}:{lab}" for p, lab in samples]
+        return [str(i) for i in range(len(self.base))]

@@ -1,0 +1,111 @@
+"""Folder datasets: ImageNet validation, any ImageFolder with a class-name file, CUB-200-2011."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from torchvision.datasets import ImageFolder
+
+from descbench.datasets.base import DatasetError, EvalDataset
+
+IMAGENET_LAYOUT = "<root>/val/<wnid>/*.JPEG (1000 folders such as n01440764)"
+
+
+def imagenet_classes() -> tuple[list[str], list[str]]:
+    """The 1000 wnids (sorted = label order) and CLIP's curated class names."""
+    rows = resources.files("descbench.datasets.data").joinpath("imagenet_classes.tsv").read_text().splitlines()
+    pairs = [line.split("\t") for line in rows if line and not line.startswith("#")]
+    return [w for w, _ in pairs], [n for _, n in pairs]
+
+
+def _image_folder(root: Path, layout: str, dataset: str) -> ImageFolder:
+    if not root.is_dir():
+        raise DatasetError(f"dataset {dataset}: folder not found: {root} (expected layout: {layout})")
+    try:
+        return ImageFolder(str(root))
+    except (FileNotFoundError, RuntimeError) as err:
+        raise DatasetError(f"dataset {dataset}: {root} does not have the layout {layout}: {err}") from err
+
+
+def load_imagenet(root: str, split: str = "val", transform=None) -> EvalDataset:
+    """ImageNet-1k validation in the standard folder layout, labelled with the curated names."""
+    folder = _image_folder(Path(root) / split, IMAGENET_LAYOUT, "imagenet")
+    wnids, names = imagenet_classes()
+    if folder.classes != wnids:
+        unknown = sorted(set(folder.classes) - set(wnids))[:5]
+        missing = sorted(set(wnids) - set(folder.classes))[:5]
+        raise DatasetError(
+            f"dataset imagenet: {Path(root) / split} must hold the 1000 wnid folders "
+            f"(found {len(folder.classes)}; unknown {unknown}, missing {missing}); layout {IMAGENET_LAYOUT}"
+        )
+    return EvalDataset(name="imagenet", classes=names, base=folder, split=split, transform=transform)
+
+
+def read_class_names(path: str | Path) -> dict[str, str]:
+    """A class-name file: one ``folder<TAB>name`` (or ``folder name...``) per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"class-name file not found: {path} (dataset.class_names; one 'folder<TAB>name' per line)")
+    names = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t") if "\t" in line else line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise DatasetError(f"{path}:{number}: expected 'folder<TAB>class name', got {line!r}")
+        names[parts[0].strip()] = parts[1].strip()
+    return names
+
+
+def load_image_folder(root: str, class_names: str | None = None, name: str = "imagefolder", transform=None) -> EvalDataset:
+    """Any ``<root>/<class folder>/*.jpg`` set; names from ``class_names`` or the folder names."""
+    folder = _image_folder(Path(root), "<root>/<class folder>/<image files>", name)
+    if class_names is None:
+        classes = [c.replace("_", " ") for c in folder.classes]
+    else:
+        table = read_class_names(class_names)
+        missing = [c for c in folder.classes if c not in table]
+        if missing:
+            raise DatasetError(f"class-name file {class_names} has no name for folders {missing[:10]}")
+        classes = [table[c] for c in folder.classes]
+    return EvalDataset(name=name, classes=classes, base=folder, transform=transform)
+
+
+class _CUBTest:
+    def __init__(self, root: Path) -> None:
+        from PIL import Image
+
+        self._open = Image.open
+        images = dict(line.split() for line in (root / "images.txt").read_text().splitlines() if line.strip())
+        labels = dict(line.split() for line in (root / "image_class_labels.txt").read_text().splitlines() if line.strip())
+        split = dict(line.split() for line in (root / "train_test_split.txt").read_text().splitlines() if line.strip())
+        self.samples = [
+            (str(root / "images" / images[i]), int(labels[i]) - 1) for i in sorted(images, key=int) if split[i] == "0"
+        ]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        with self._open(path) as image:
+            return image.convert("RGB"), label
+
+
+def load_cub(root: str, transform=None) -> EvalDataset:
+    """CUB-200-2011 test split from the archive layout (images.txt, classes.txt, images/...)."""
+    base = Path(root)
+    needed = ["images.txt", "classes.txt", "image_class_labels.txt", "train_test_split.txt", "images"]
+    missing = [n for n in needed if not (base / n).exists()]
+    if missing:
+        raise DatasetError(
+            f"dataset cub: {base} lacks {missing} (expected the CUB_200_2011 archive layout: "
+            "images.txt, classes.txt, image_class_labels.txt, train_test_split.txt, images/)"
+        )
+    classes = []
+    for line in (base / "classes.txt").read_text().splitlines():
+        if line.strip():
+            raw = line.split(maxsplit=1)[1]
+            classes.append(raw.split(".", 1)[1].replace("_", " "))
+    return EvalDataset(name="cub", classes=classes, base=_CUBTest(base), transform=transform)

@@ -1,0 +1,29 @@
+"""Description generation by a language model under prompt options (SPEC §3).
+
+No Hydra or Lightning here: the ``llm`` describe config builds a backend and calls
+:func:`generate_descriptions`; tests inject their own backend.
+"""
+
+from descbench.llm.backends import Backend, BackendError, LocalBackend, OpenAIBackend, default_gguf_path
+from descbench.llm.cache import DescriptionCache, cache_key
+from descbench.llm.generate import export_descriptors, generate_descriptions
+from descbench.llm.parse import parse_descriptors
+from descbench.llm.prompts import PromptError, build_messages, build_prompt, load_bank, to_chat_messages
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "DescriptionCache",
+    "LocalBackend",
+    "OpenAIBackend",
+    "PromptError",
+    "build_messages",
+    "build_prompt",
+    "cache_key",
+    "default_gguf_path",
+    "export_descriptors",
+    "generate_descriptions",
+    "load_bank",
+    "parse_descriptors",
+    "to_chat_messages",
+]

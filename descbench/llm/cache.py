@@ -1,0 +1,99 @@
+"""Content-addressed cache of generated descriptions (SPEC §3).
+
+One JSON file per key, ``<cache_dir>/<key>.json``, where the key is the sha256 of the
+backend identity (backend, model, sampling parameters) and the exact prompt. Files are
+written atomically (a temporary file in the same directory, then ``os.replace``), so a
+killed process leaves either the complete file or none; a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+def cache_key(identity: dict[str, Any], prompt: str) -> str:
+    """sha256 of the canonical JSON of (backend identity, exact prompt)."""
+    payload = json.dumps({"identity": identity, "prompt": prompt}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class DescriptionCache:
+    """Generated answers under ``root``, one JSON file per (identity, prompt) key."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser()
+
+    def __repr__(self) -> str:
+        return f"DescriptionCache({str(self.root)!r})"
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record stored under ``key``, or None (missing or unreadable: regenerated)."""
+        path = self.path(key)
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable cache file %s: %s", path, e)
+            return None
+        if not isinstance(record, dict) or record.get("key") != key or "descriptors" not in record:
+            log.warning("ignoring cache file %s: not a description record for this key", path)
+            return None
+        return record
+
+    def put(
+        self,
+        key: str,
+        *,
+        classname: str,
+        prompt: str,
+        raw: str,
+        descriptors: list[str],
+        identity: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Store one class's answer atomically and return the record."""
+        record = {
+            "version": CACHE_VERSION,
+            "key": key,
+            "class": classname,
+            "prompt": prompt,
+            "raw": raw,
+            "descriptors": descriptors,
+            "backend": identity,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        write_json_atomic(self.path(key), record)
+        return record

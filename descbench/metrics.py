@@ -1,0 +1,64 @@
+"""Classification metrics as torchmetrics objects, and the explicit entropy scale (SPEC §2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+
+
+def scale_scores(scores: Tensor, scale: str | float, logit_scale: float) -> Tensor:
+    """Logits used for probabilities, entropy and ECE.
+
+    ``minmax``: each row min-max scaled to [-10, 10] (the convention of the study this project
+    follows); ``logit_scale``: the model's learned temperature; a number: a fixed multiplier.
+    """
+    if scale == "minmax":
+        low = scores.min(dim=1, keepdim=True).values
+        span = (scores.max(dim=1, keepdim=True).values - low).clamp_min(1e-12)
+        return (scores - low) / span * 20.0 - 10.0
+    if scale == "logit_scale":
+        return scores * logit_scale
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        return scores * float(scale)
+    raise ValueError(f"unknown entropy scale {scale!r} (entropy_scale=): use minmax, logit_scale or a number")
+
+
+def entropy_nats(logits: Tensor) -> Tensor:
+    """Entropy of softmax(logits) per row, in nats."""
+    logp = torch.log_softmax(logits.double(), dim=1)
+    return -(logp.exp() * logp).sum(dim=1)
+
+
+class MeanEntropy(Metric):
+    """Mean prediction entropy (nats) of softmax(logits), summed in float64."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, target: Tensor | None = None) -> None:
+        self.total += entropy_nats(logits).sum()
+        self.count += logits.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.total / self.count.clamp_min(1)
+
+
+def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> MetricCollection:
+    """top-1, top-5 (top-k capped at the class count), mean per-class accuracy, ECE, entropy."""
+    top_k = min(5, num_classes)
+    return MetricCollection(
+        {
+            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+            "top5": MulticlassAccuracy(num_classes, top_k=top_k, average="micro"),
+            "mean_per_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+            "ece": MulticlassCalibrationError(num_classes, n_bins=ece_bins, norm="l1"),
+            "entropy": MeanEntropy(),
+        },
+        compute_groups=False,
+    )

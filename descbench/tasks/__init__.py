@@ -1,0 +1,1 @@
+"""Lightning shells around the framework-free core: one LightningModule per task."""

@@ -1,0 +1,96 @@
+"""What a classification job leaves in its run dir (and in W&B), written by rank 0 only."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from descbench.results import atomic_write_text, format_table, write_csv, write_results
+
+log = logging.getLogger("descbench")
+
+
+def classification_results(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
+    """The flat results of a job: metrics first, then every option that produced them."""
+    descriptions = module.descriptions
+    backbone = module.backbone
+    per_class = dict(zip(dataset.classes, module.per_class_acc))
+    num_classes = len(dataset.classes)
+    results: dict[str, Any] = {
+        "task": "classify",
+        "top1": metrics["top1"],
+        "top5": metrics["top5"],
+        "mean_per_class_acc": metrics["mean_per_class_acc"],
+        "entropy": metrics["entropy"],
+        "ece": metrics["ece"],
+        "top5_k": min(5, num_classes),
+        "entropy_scale": cfg.task.entropy_scale,
+        "ece_scale": cfg.task.entropy_scale,
+        "chance_top1": 1.0 / num_classes,
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "num_samples": len(dataset),
+        "num_classes": num_classes,
+        **backbone.describe(),
+        "describe.source": descriptions.source,
+        **{f"describe.{k}": v for k, v in descriptions.options.items()},
+        "describe.num_texts": sum(descriptions.counts),
+        "aggregation": cfg.task.aggregation,
+        "seed": cfg.seed,
+        "overrides": context.name,
+        "per_class_acc": per_class,
+    }
+    if backbone.weights.startswith("random"):
+        results["note"] = "random weights: a pipeline check, not a result"
+    return results
+
+
+def write_classification_outputs(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
+    """results.json, predictions.csv, per_class.csv, descriptions.json; W&B table; the printed table."""
+    results = classification_results(cfg, context, module, dataset, metrics)
+    run_dir = context.run_dir
+    write_results(run_dir, results)
+    atomic_write_text(run_dir / "descriptions.json", json.dumps(module.descriptions.to_json(), indent=2))
+    pred = module.predictions
+    ids = dataset.identity()
+    classes = dataset.classes
+    rows = []
+    for i in range(len(pred["index"])):
+        index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i])
+        rows.append([
+            index, ids[index], label, classes[label], guess, classes[guess],
+            " ".join(str(int(t)) for t in pred["top5"][i]),
+            f"{float(pred['confidence'][i]):.6f}", f"{float(pred['entropy'][i]):.6f}", int(guess == label),
+        ])
+    write_csv(run_dir / "predictions.csv",
+              ["index", "sample_id", "label", "label_name", "pred", "pred_name", "top5", "confidence", "entropy", "correct"],
+              rows)
+    write_csv(run_dir / "per_class.csv", ["class", "accuracy"], list(results["per_class_acc"].items()))
+    log_to_wandb(context.logger, results)
+    table = [
+        ("dataset", f"{results['dataset']} ({results['num_samples']} images, {results['num_classes']} classes)"),
+        ("backbone", f"{results['backbone']} [{results['weights']}]"),
+        ("descriptions", f"{results['describe.source']} num_desc={results.get('describe.num_desc')} "
+                         f"detailed={results.get('describe.detailed')}"),
+        ("top-1 / top-5", f"{results['top1']:.4f} / {results['top5']:.4f} (chance {results['chance_top1']:.4f})"),
+        ("mean per-class acc", f"{results['mean_per_class_acc']:.4f}"),
+        (f"entropy ({results['entropy_scale']})", f"{results['entropy']:.4f} nats"),
+        ("ECE", f"{results['ece']:.4f}"),
+        ("run dir", str(run_dir)),
+    ]
+    if "note" in results:
+        table.append(("note", results["note"]))
+    print(format_table(table), flush=True)
+    return results
+
+
+def log_to_wandb(logger, results: dict[str, Any]) -> None:
+    """Summary metrics (for sweep views) and the per-class accuracy table."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger):
+        return
+    scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    logger.experiment.summary.update(scalars)
+    logger.log_table("per_class_acc", columns=["class", "accuracy"], data=[[c, a] for c, a in results["per_class_acc"].items()])
