@@ -1,0 +1,35 @@
+import pytest
+
+from descbench.descriptions.format import format_description, which_clause
+
+TABLE = [
+    # descriptor, corrected, faithful
+    ("a long tail", "which is a long tail", "which is a long tail"),
+    ("an orange beak", "which is an orange beak", "which is an orange beak"),
+    ("antennae", "which has antennae", "which is antennae"),  # the reference code's startswith('a') flaw
+    ("angular wings", "which has angular wings", "which is angular wings"),
+    ("has four legs", "which has four legs", "which has four legs"),
+    ("often found near water", "which often found near water", "which often found near water"),
+    ("typically brown", "which typically brown", "which typically brown"),
+    ("may have spots", "which may have spots", "which may have spots"),
+    ("can fly", "which can fly", "which can fly"),
+    ("used for cutting", "which is used for cutting", "which is used for cutting"),
+    ("hasp on the lid", "which has hasp on the lid", "which hasp on the lid"),
+    ("striped fur", "which has striped fur", "which has striped fur"),
+]
+
+
+@pytest.mark.parametrize("descriptor,corrected,faithful", TABLE)
+def test_which_clause_rules(descriptor, corrected, faithful):
+    assert which_clause(descriptor, "corrected") == corrected
+    assert which_clause(descriptor, "faithful") == faithful
+
+
+def test_template_prefix():
+    text = format_description("ladybird", "red dots", template="a photo of a {classname}, {descriptor}.")
+    assert text == "a photo of a ladybird, which has red dots."
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError, match="unknown formatting rule 'loose'"):
+        which_clause("x", "loose")

@@ -1,0 +1,57 @@
+import math
+
+import pytest
+import torch
+
+from descbench.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
+
+
+def test_minmax_scale_maps_each_row_to_minus_ten_ten():
+    scores = torch.tensor([[0.1, 0.3, 0.2], [0.5, 0.5, 0.9]])
+    scaled = scale_scores(scores, "minmax", logit_scale=100.0)
+    assert torch.allclose(scaled, torch.tensor([[-10.0, 10.0, 0.0], [-10.0, -10.0, 10.0]]), atol=1e-5)
+
+
+def test_entropy_hand_computed():
+    # two classes with logits 0 and ln 3: p = (1/4, 3/4); H = -(1/4 ln 1/4 + 3/4 ln 3/4)
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
+    expected = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert entropy_nats(logits)[0].item() == pytest.approx(expected, abs=1e-7)
+    metric = MeanEntropy()
+    metric.update(logits)
+    assert metric.compute().item() == pytest.approx((expected + math.log(2)) / 2, abs=1e-7)
+
+
+def test_accuracies_on_hand_made_probabilities():
+    probs = torch.tensor(
+        [
+            [0.7, 0.1, 0.1, 0.05, 0.05, 0.0],  # label 0: top-1 right
+            [0.5, 0.2, 0.1, 0.1, 0.05, 0.05],  # label 1: 2nd -> top-5 only
+            [0.05, 0.1, 0.15, 0.2, 0.0, 0.5],  # label 2: 3rd -> top-5 only
+            [0.0, 0.01, 0.02, 0.1, 0.1, 0.77],  # label 0: last -> not in top-5
+        ]
+    )
+    labels = torch.tensor([0, 1, 2, 0])
+    metrics = build_classification_metrics(6)
+    metrics.update(probs, labels)
+    values = metrics.compute()
+    assert values["top1"].item() == pytest.approx(1 / 4)
+    assert values["top5"].item() == pytest.approx(3 / 4)
+    # per-class recall: class 0 -> 1/2, classes 1, 2 -> 0; class 5 was only predicted (recall 0).
+    # torchmetrics' macro mean runs over classes seen as a label or a prediction: 0.5 / 4.
+    assert values["mean_per_class_acc"].item() == pytest.approx(0.5 / 4)
+
+
+def test_ece_hand_computed():
+    # confidences 0.9 (correct), 0.6 (wrong): bins are separate;
+    # ECE = 1/2 * |0.9 - 1| + 1/2 * |0.6 - 0| = 0.35
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4]])
+    labels = torch.tensor([0, 1])
+    metrics = build_classification_metrics(2)
+    metrics.update(probs, labels)
+    assert metrics.compute()["ece"].item() == pytest.approx(0.35, abs=1e-6)
+
+
+def test_unknown_scale_is_refused():
+    with pytest.raises(ValueError, match="unknown entropy scale 'soft'"):
+        scale_scores(torch.zeros(1, 2), "soft", 1.0)
