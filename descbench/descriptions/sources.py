@@ -207,7 +207,7 @@ def _vocabulary() -> tuple[str, ...]:
     raw = resources.files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz").read_bytes()
     words = set()
     for line in gzip.decompress(raw).decode("utf-8").splitlines()[1:]:
-        token = line.split(" ")[0]
+        token = "".join(line.split(" ")[:2])  # a merge "ele phant</w>" makes the token "elephant</w>"
         if token.endswith("</w>") and token[:-4].isascii() and token[:-4].isalpha() and len(token) >= 8:
             words.add(token[:-4].lower())
     return tuple(sorted(words))
