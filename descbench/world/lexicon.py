@@ -54,7 +54,7 @@ SHAPE_NOUNS = {
     "square": ["square", "square shape"],
     "triangle": ["triangle", "triangular shape"],
     "star": ["star", "star shape"],
-    "cross": ["cross", "plus sign", "cross shape"],
+    "cross": ["cross", "plus shape", "cross shape"],
     "diamond": ["diamond", "rhombus", "diamond shape"],
     "hexagon": ["hexagon", "six-sided shape"],
     "octagon": ["octagon", "eight-sided shape"],
