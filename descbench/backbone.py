@@ -119,7 +119,27 @@ class Backbone(nn.Module):
         return {"backbone": self.name, "pretrained": self.pretrained, "weights": self.weights}
 
 
+_LOADED: dict[tuple, "Backbone"] = {}
+
+
 def load_backbone(
+    model: str,
+    pretrained: str | None = None,
+    *,
+    random_init: bool = False,
+    seed: int = 0,
+    cache_dir: str | None = None,
+) -> Backbone:
+    """:func:`build_backbone`, loaded once per process (the jobs of a multirun share it)."""
+    key = (model, pretrained, random_init, seed)
+    if key not in _LOADED:
+        if len(_LOADED) >= 2:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = build_backbone(model, pretrained, random_init=random_init, seed=seed, cache_dir=cache_dir)
+    return _LOADED[key]
+
+
+def build_backbone(
     model: str,
     pretrained: str | None = None,
     *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -45,6 +45,15 @@ class EvalDataset(Dataset):
             ) from err
         return image, int(label), index
 
+    def limited(self, count: int | None) -> EvalDataset:
+        """The first ``count`` samples (all when ``count`` is None)."""
+        if count is None or count >= len(self):
+            return self
+        if count < 1:
+            raise DatasetError(f"dataset.limit must be >= 1, got {count}")
+        ids = self.identity()[:count]
+        return replace(self, base=_FirstSamples(self.base, count), sample_ids=lambda: ids)
+
     def describe_sample(self, index: int) -> str:
         samples = getattr(self.base, "samples", None) or getattr(self.base, "imgs", None)
         if samples is not None:
@@ -59,3 +68,19 @@ class EvalDataset(Dataset):
         if samples is not None:
             return [f"{p}:{lab}" for p, lab in samples]
         return [str(i) for i in range(len(self.base))]
+
+
+class _FirstSamples:
+    def __init__(self, base: Any, count: int) -> None:
+        self.base, self.count = base, count
+        samples = getattr(base, "samples", None)
+        if samples is not None:
+            self.samples = samples[:count]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        if index >= self.count:
+            raise IndexError(index)
+        return self.base[index]

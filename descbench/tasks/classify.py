@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import lightning as L
 import torch
+from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.backbone import Backbone
+from descbench.cache.features import ImageFeatureCache, TextFeatureCache
 from descbench.descriptions.types import DescriptionSet
 from descbench.head import DescriptionHead, ragged_class_index
 from descbench.metrics import build_classification_metrics, entropy_nats, scale_scores
 from descbench.tasks.data import gather_rows
+
+log = logging.getLogger("descbench")
 
 
 class ClassificationTask(L.LightningModule):
@@ -34,6 +39,7 @@ class ClassificationTask(L.LightningModule):
         features_input: bool = False,
         keep_features: bool = False,
         text_encoder: Callable[[list[str]], torch.Tensor] | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -43,6 +49,7 @@ class ClassificationTask(L.LightningModule):
         self.features_input = features_input
         self.keep_features = keep_features
         self.text_encoder = text_encoder
+        self.channels_last = channels_last
         self.metrics = build_classification_metrics(num_classes)
         self.per_class = MulticlassAccuracy(num_classes, average="none")
         self.descriptions: DescriptionSet | None = None
@@ -77,7 +84,12 @@ class ClassificationTask(L.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         inputs, labels, indices = batch
-        features = inputs.float() if self.features_input else self.backbone.encode_images(inputs)
+        if self.features_input:
+            features = inputs.float()
+        else:
+            if self.channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            features = self.backbone.encode_images(inputs)
         scores = self.head(features)
         logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
         probs = logits.float().softmax(dim=1)
@@ -114,7 +126,22 @@ def run_classification(cfg, context) -> tuple[dict, dict]:
 
     check_num_desc(cfg.num_desc)
     backbone = instantiate(cfg.backbone)
-    dataset = instantiate(cfg.dataset.builder, transform=backbone.preprocess)
+    dataset = instantiate(cfg.dataset.builder, transform=backbone.preprocess).limited(cfg.dataset.get("limit"))
+    cache_dir = cfg.paths.cache_dir
+    image_cache = ImageFeatureCache(cache_dir) if cfg.cache.features else None
+    key = None
+    cached = None
+    if image_cache is not None:
+        key = ImageFeatureCache.key(
+            backbone=backbone.identity, dataset=dataset.name, split=dataset.split, transform=repr(backbone.preprocess),
+            sample_ids=dataset.identity(), precision=str(cfg.trainer.precision),
+        )
+        cached = image_cache.load(key)
+    log.info("image features: %s", "cached" if cached is not None else "computing")
+    text_encoder = None
+    if cfg.cache.text:
+        text_cache = TextFeatureCache(cache_dir, backbone.identity)
+        text_encoder = lambda texts: text_cache.encode(texts, backbone.encode_texts)  # noqa: E731
 
     def describe(may_generate: bool) -> DescriptionSet:
         extra = {} if may_generate or "offline" not in cfg.describe else {"offline": True}
@@ -126,14 +153,25 @@ def run_classification(cfg, context) -> tuple[dict, dict]:
         num_classes=len(dataset.classes),
         aggregation=cfg.task.aggregation,
         entropy_scale=cfg.task.entropy_scale,
+        features_input=cached is not None,
+        keep_features=image_cache is not None and cached is None,
+        text_encoder=text_encoder,
+        channels_last=cfg.task.channels_last,
     )
-    datamodule = EvalDataModule(
-        dataset, batch_size=cfg.task.batch_size, num_workers=cfg.task.num_workers, pin_memory=cfg.task.pin_memory
-    )
+    if cached is not None:
+        features, labels = cached
+        loop_data = TensorDataset(features, labels, torch.arange(len(labels)))
+        batch_size, workers = cfg.task.feature_batch_size, 0
+    else:
+        loop_data, batch_size, workers = dataset, cfg.task.batch_size, cfg.task.num_workers
+    datamodule = EvalDataModule(loop_data, batch_size=batch_size, num_workers=workers, pin_memory=cfg.task.pin_memory)
     trainer = instantiate(cfg.trainer, logger=context.logger or False)
     logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     metrics = {k: float(v) for k, v in logged.items()}
     objects = {"module": module, "dataset": dataset, "backbone": backbone, "trainer": trainer}
     if trainer.is_global_zero:
+        if image_cache is not None and cached is None:
+            path = image_cache.save(key, module.predictions["features"], module.predictions["label"])
+            log.info("image features: written to %s", path)
         metrics = write_classification_outputs(cfg, context, module, dataset, metrics)
     return metrics, objects

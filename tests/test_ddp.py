@@ -1,0 +1,34 @@
+"""A 2-process CPU DDP run equals a 1-process run, on a set whose size is not divisible by 2 x batch."""
+
+import json
+
+import pytest
+
+from tests.conftest import run_eval
+
+COMMON = ["experiment=photos", "logger=none", "dataset.limit=37", "task.batch_size=4"]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process(tmp_path):
+    runs = {}
+    for name, extra in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
+        proc = run_eval([*COMMON, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(list((tmp_path / name).rglob("results.json"))) == 1
+        runs[name] = (json.loads((tmp_path / name / "results.json").read_text()),
+                      (tmp_path / name / "predictions.csv").read_text())
+    one, two = runs["one"][0], runs["two"][0]
+    assert one["num_samples"] == two["num_samples"] == 37
+    for key in ("top1", "top5", "mean_per_class_acc", "ece", "per_class_acc"):
+        assert one[key] == two[key], key
+    assert two["entropy"] == pytest.approx(one["entropy"], abs=1e-9)  # float64 sums in another order
+    assert runs["one"][1] == runs["two"][1]  # every per-sample prediction, in dataset order
+
+
+def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
+    proc = run_eval(["-m", *COMMON, "num_desc=1,2", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                     f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "error: trainer=ddp cannot run inside a Hydra multirun (-m)" in proc.stderr
+    assert "submitit" in proc.stderr
