@@ -53,7 +53,7 @@ def check_distributed(cfg: DictConfig, context: RunContext) -> None:
     if context.multirun and strategy.startswith("ddp") and many:
         raise ConfigError(
             "trainer=ddp cannot run inside a Hydra multirun (-m): each rank would re-launch the whole sweep; "
-            "run each sweep point as its own command, or sweep with hydra/launcher=submitit_slurm (one DDP job per point)"
+            "run each sweep point as its own command, or sweep with the submitit launcher, hydra/launcher=slurm (one DDP job per point)"
         )
 
 
