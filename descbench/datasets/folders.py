@@ -58,8 +58,14 @@ def read_class_names(path: str | Path) -> dict[str, str]:
     return names
 
 
-def load_image_folder(root: str, class_names: str | None = None, name: str = "imagefolder", transform=None) -> EvalDataset:
-    """Any ``<root>/<class folder>/*.jpg`` set; names from ``class_names`` or the folder names."""
+def load_image_folder(
+    root: str, class_names: str | None = None, name: str = "imagefolder", descriptors: str | None = None, transform=None
+) -> EvalDataset:
+    """Any ``<root>/<class folder>/*.jpg`` set; names from ``class_names`` or the folder names.
+
+    ``descriptors``: optional JSON ``{"words": {class: [...]}, "sentences": {class: [...]}}`` that
+    ``describe=world`` then uses as this dataset's own descriptors.
+    """
     folder = _image_folder(Path(root), "<root>/<class folder>/<image files>", name)
     if class_names is None:
         classes = [c.replace("_", " ") for c in folder.classes]
@@ -69,7 +75,19 @@ def load_image_folder(root: str, class_names: str | None = None, name: str = "im
         if missing:
             raise DatasetError(f"class-name file {class_names} has no name for folders {missing[:10]}")
         classes = [table[c] for c in folder.classes]
-    return EvalDataset(name=name, classes=classes, base=folder, transform=transform)
+    native = None
+    if descriptors is not None:
+        import json
+
+        path = Path(descriptors)
+        if not path.is_file():
+            raise DatasetError(f"descriptor file not found: {path} (dataset.builder.descriptors)")
+        native = json.loads(path.read_text(encoding="utf-8"))
+        if set(native) != {"words", "sentences"} or any(set(classes) - set(native[k]) for k in native):
+            raise DatasetError(
+                f"{path} must hold {{'words': {{class: [...]}}, 'sentences': {{class: [...]}}}} for every class"
+            )
+    return EvalDataset(name=name, classes=classes, base=folder, transform=transform, native=native)
 
 
 class _CUBTest:

@@ -1,0 +1,175 @@
+"""Speed of a 14-configuration description sweep (detailed x num_desc 1..7) on the same images.
+
+Both sides run in this one invocation, on the same JPEG files and model:
+- naive: the per-job loop of the published scripts (benchmarks/naive_reference.py), 14 times;
+- descbench: ``evaluate(cfg)`` 14 times in one process, as a Hydra multirun does, with a fresh cache.
+Also: full-loop images/s vs bare-forward images/s, and peak memory against the number of images.
+
+    python benchmarks/bench_sweep.py            # both models (several minutes on 2 cores)
+    python benchmarks/bench_sweep.py --quick    # tiny model only, fewer images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import torch  # noqa: E402
+
+from benchmarks.naive_reference import naive_job  # noqa: E402
+
+CONFIGS = [(detailed, n) for detailed in (True, False) for n in range(1, 8)]
+
+
+def write_image_folder(root: Path, count: int, side: int = 480) -> tuple[list[str], list[int], list[str]]:
+    """``count`` JPEGs of the scikit-image photographs (crops/flips at ``side`` px), 12 class folders."""
+    from descbench.datasets.photos import PHOTOS, _Views
+
+    views = _Views(max(1, -(-count // len(PHOTOS))))
+    paths, labels = [], []
+    for index in range(count):
+        label, view = index % len(PHOTOS), index // len(PHOTOS)
+        image, _ = views[label * views.views + view]
+        image = image.resize((side, side * 3 // 4))
+        folder = root / f"{label:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{view:05d}.jpg"
+        image.save(path, quality=90)
+        paths.append(str(path))
+    # ImageFolder order: sorted folders, sorted files
+    pairs = sorted(zip(paths, [int(Path(p).parent.name) for p in paths]))
+    paths, labels = [p for p, _ in pairs], [lab for _, lab in pairs]
+    names = root.parent / "class_names.tsv"
+    names.write_text("".join(f"{i:02d}\t{c}\n" for i, c in enumerate(PHOTOS)))
+    return paths, labels, list(PHOTOS)
+
+
+def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[float, list[float]]:
+    from hydra import compose, initialize_config_dir
+
+    from descbench.backbone import _LOADED
+    from descbench.eval import RunContext, evaluate
+
+    _LOADED.clear()  # a fresh process would start without the model
+    descriptors = ROOT / "descbench" / "datasets" / "data" / "photos_descriptors.json"
+    accs = []
+    start = time.perf_counter()
+    for k, (detailed, n) in enumerate(CONFIGS):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("eval", overrides=[
+                "dataset=imagefolder", f"dataset.builder.root={folder}",
+                f"dataset.builder.class_names={folder.parent / 'class_names.tsv'}",
+                f"dataset.builder.descriptors={descriptors}", "backbone=tiny", f"backbone.model={model}",
+                "logger=none", f"paths.cache_dir={cache}", f"paths.output_dir={out / str(k)}",
+                f"describe.detailed={str(detailed).lower()}", f"num_desc={n}", "trainer.enable_progress_bar=false",
+            ])
+        metrics, _ = evaluate(cfg, RunContext(run_dir=out / str(k)))
+        accs.append(metrics["top1"])
+    return time.perf_counter() - start, accs
+
+
+def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]:
+    notes = json.loads((ROOT / "descbench" / "datasets" / "data" / "photos_descriptors.json").read_text())
+    accs = []
+    start = time.perf_counter()
+    for detailed, n in CONFIGS:
+        table = notes["sentences" if detailed else "words"]
+        accs.append(naive_job(model, paths, labels, classes, table, num_desc=n, as_is=detailed))
+    return time.perf_counter() - start, accs
+
+
+def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int) -> tuple[float, float]:
+    """images/s of the full loop (files -> features, cache off) and of the bare forward on loaded tensors."""
+    from hydra import compose, initialize_config_dir
+
+    from descbench.backbone import load_backbone
+    from descbench.eval import RunContext, evaluate
+
+    backbone = load_backbone(model, random_init=True, seed=0)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("eval", overrides=[
+            "dataset=imagefolder", f"dataset.builder.root={folder}", "backbone=tiny", f"backbone.model={model}",
+            "describe=classname", "logger=none", f"paths.cache_dir={cache}", f"paths.output_dir={out}",
+            "cache.features=false", "trainer.enable_progress_bar=false", "task.num_workers=2",
+        ])
+    evaluate(cfg, RunContext(run_dir=out))  # warm-up (text side, allocator)
+    start = time.perf_counter()
+    evaluate(cfg, RunContext(run_dir=out))
+    loop = count / (time.perf_counter() - start)
+    images = torch.randn(count, 3, backbone.image_size, backbone.image_size)
+    with torch.inference_mode():
+        backbone.encode_images(images[:64])
+        start = time.perf_counter()
+        for i in range(0, count, 64):
+            backbone.encode_images(images[i : i + 64])
+        bare = count / (time.perf_counter() - start)
+    return loop, bare
+
+
+def peak_memory_mb(count: int, work: Path) -> float:
+    """Peak RSS of a separate process that evaluates ``count`` images (tiny model, cache off)."""
+    code = (
+        "import resource, sys; sys.path.insert(0, %r)\n"
+        "from benchmarks.bench_sweep import write_image_folder\n"
+        "from pathlib import Path\n"
+        "from hydra import compose, initialize_config_dir\n"
+        "from descbench.eval import RunContext, evaluate\n"
+        "w = Path(%r); write_image_folder(w / 'imgs', %d)\n"
+        "with initialize_config_dir(config_dir=%r, version_base='1.3'):\n"
+        "    cfg = compose('eval', overrides=['dataset=imagefolder', f'dataset.builder.root={w}/imgs', 'backbone=tiny',"
+        " 'describe=classname', 'logger=none', f'paths.cache_dir={w}/c', f'paths.output_dir={w}/o',"
+        " 'cache.features=false', 'trainer.enable_progress_bar=false'])\n"
+        "evaluate(cfg, RunContext(run_dir=w / 'o'))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    ) % (str(ROOT), str(work), count, str(ROOT / "conf"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run_case(model: str, count: int, work: Path) -> float:
+    folder = work / model / "images"
+    paths, labels, classes = write_image_folder(folder, count)
+    naive_s, naive_acc = naive_sweep(model, paths, labels, classes)
+    ours_s, ours_acc = descbench_sweep(model, folder, work / model / "cache", work / model / "runs")
+    assert all(abs(a - b) < 1e-6 for a, b in zip(naive_acc, ours_acc)), (naive_acc, ours_acc)
+    ratio = naive_s / ours_s
+    print(f"[{model}, {count} images, 14 configs] naive {naive_s:.1f} s, descbench {ours_s:.1f} s "
+          f"(same top-1 in all 14 jobs)")
+    print(f"sweep speed-up: {ratio:.2f}x ({model}, {count} images, naive / descbench)")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny model only, 200 images")
+    parser.add_argument("--tiny-images", type=int, default=500)
+    parser.add_argument("--vit-images", type=int, default=200)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        run_case("descbench-tiny", 200 if args.quick else args.tiny_images, work)
+        if not args.quick:
+            run_case("ViT-B-32", args.vit_images, work)
+            loop, bare = encoding_ratio("ViT-B-32", work / "ViT-B-32" / "images", work / "enc-cache", work / "enc",
+                                        args.vit_images)
+            print(f"[ViT-B-32] full loop {loop:.1f} images/s, bare forward {bare:.1f} images/s")
+            print(f"encoding ratio: {loop / bare:.2f} (full loop / bare forward, ViT-B-32)")
+            small, large = peak_memory_mb(200, work / "m1"), peak_memory_mb(800, work / "m2")
+            print(f"peak RSS: 200 images {small:.0f} MB, 800 images {large:.0f} MB "
+                  f"(feature array grows by {600 * 64 * 4 / 2**20:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
