@@ -67,13 +67,23 @@ def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[f
     start = time.perf_counter()
     for k, (detailed, n) in enumerate(CONFIGS):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("eval", overrides=[
-                "dataset=imagefolder", f"dataset.builder.root={folder}",
-                f"dataset.builder.class_names={folder.parent / 'class_names.tsv'}",
-                f"dataset.builder.descriptors={descriptors}", "backbone=tiny", f"backbone.model={model}",
-                "logger=none", f"paths.cache_dir={cache}", f"paths.output_dir={out / str(k)}",
-                f"describe.detailed={str(detailed).lower()}", f"num_desc={n}", "trainer.enable_progress_bar=false",
-            ])
+            cfg = compose(
+                "eval",
+                overrides=[
+                    "dataset=imagefolder",
+                    f"dataset.builder.root={folder}",
+                    f"dataset.builder.class_names={folder.parent / 'class_names.tsv'}",
+                    f"dataset.builder.descriptors={descriptors}",
+                    "backbone=tiny",
+                    f"backbone.model={model}",
+                    "logger=none",
+                    f"paths.cache_dir={cache}",
+                    f"paths.output_dir={out / str(k)}",
+                    f"describe.detailed={str(detailed).lower()}",
+                    f"num_desc={n}",
+                    "trainer.enable_progress_bar=false",
+                ],
+            )
         metrics, _ = evaluate(cfg, RunContext(run_dir=out / str(k)))
         accs.append(metrics["top1"])
     return time.perf_counter() - start, accs
@@ -98,11 +108,22 @@ def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int)
 
     backbone = load_backbone(model, random_init=True, seed=0)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("eval", overrides=[
-            "dataset=imagefolder", f"dataset.builder.root={folder}", "backbone=tiny", f"backbone.model={model}",
-            "describe=classname", "logger=none", f"paths.cache_dir={cache}", f"paths.output_dir={out}",
-            "cache.features=false", "trainer.enable_progress_bar=false", "task.num_workers=2",
-        ])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "dataset=imagefolder",
+                f"dataset.builder.root={folder}",
+                "backbone=tiny",
+                f"backbone.model={model}",
+                "describe=classname",
+                "logger=none",
+                f"paths.cache_dir={cache}",
+                f"paths.output_dir={out}",
+                "cache.features=false",
+                "trainer.enable_progress_bar=false",
+                "task.num_workers=2",
+            ],
+        )
     evaluate(cfg, RunContext(run_dir=out))  # warm-up (text side, allocator)
     start = time.perf_counter()
     evaluate(cfg, RunContext(run_dir=out))
@@ -144,8 +165,10 @@ def run_case(model: str, count: int, work: Path) -> float:
     ours_s, ours_acc = descbench_sweep(model, folder, work / model / "cache", work / model / "runs")
     assert all(abs(a - b) < 1e-6 for a, b in zip(naive_acc, ours_acc)), (naive_acc, ours_acc)
     ratio = naive_s / ours_s
-    print(f"[{model}, {count} images, 14 configs] naive {naive_s:.1f} s, descbench {ours_s:.1f} s "
-          f"(same top-1 in all 14 jobs)")
+    print(
+        f"[{model}, {count} images, 14 configs] naive {naive_s:.1f} s, descbench {ours_s:.1f} s "
+        f"(same top-1 in all 14 jobs)"
+    )
     print(f"sweep speed-up: {ratio:.2f}x ({model}, {count} images, naive / descbench)")
     return ratio
 
@@ -162,13 +185,16 @@ def main() -> None:
         run_case("descbench-tiny", 200 if args.quick else args.tiny_images, work)
         if not args.quick:
             run_case("ViT-B-32", args.vit_images, work)
-            loop, bare = encoding_ratio("ViT-B-32", work / "ViT-B-32" / "images", work / "enc-cache", work / "enc",
-                                        args.vit_images)
+            loop, bare = encoding_ratio(
+                "ViT-B-32", work / "ViT-B-32" / "images", work / "enc-cache", work / "enc", args.vit_images
+            )
             print(f"[ViT-B-32] full loop {loop:.1f} images/s, bare forward {bare:.1f} images/s")
             print(f"encoding ratio: {loop / bare:.2f} (full loop / bare forward, ViT-B-32)")
             small, large = peak_memory_mb(200, work / "m1"), peak_memory_mb(800, work / "m2")
-            print(f"peak RSS: 200 images {small:.0f} MB, 800 images {large:.0f} MB "
-                  f"(feature array grows by {600 * 64 * 4 / 2**20:.2f} MB)")
+            print(
+                f"peak RSS: 200 images {small:.0f} MB, 800 images {large:.0f} MB "
+                f"(feature array grows by {600 * 64 * 4 / 2**20:.2f} MB)"
+            )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import open_clip
 import torch
@@ -119,7 +119,7 @@ class Backbone(nn.Module):
         return {"backbone": self.name, "pretrained": self.pretrained, "weights": self.weights}
 
 
-_LOADED: dict[tuple, "Backbone"] = {}
+_LOADED: dict[tuple, Backbone] = {}
 
 
 def load_backbone(

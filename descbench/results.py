@@ -7,8 +7,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,7 +49,9 @@ def flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def write_results(run_dir: Path, results: Mapping[str, Any]) -> Path:
     """``results.json``: metrics first, then every option, flat."""
     path = Path(run_dir) / "results.json"
-    atomic_write_text(path, json.dumps({k: _plain(v) if not isinstance(v, dict) else v for k, v in results.items()}, indent=2))
+    atomic_write_text(
+        path, json.dumps({k: _plain(v) if not isinstance(v, dict) else v for k, v in results.items()}, indent=2)
+    )
     return path
 
 

@@ -42,5 +42,9 @@ def run_eval(args: list[str], cwd: Path, env: dict | None = None, timeout: int =
     full_env.setdefault("DESCBENCH_CACHE_DIR", str(cwd / "cache"))
     return subprocess.run(
         [sys.executable, "-m", "descbench.eval", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -21,8 +21,13 @@ def test_image_cache_hit_miss_and_invalidation(tmp_path):
     cache.save(key, torch.ones(2, 4), torch.tensor([0, 1]))
     features, labels = cache.load(key)
     assert torch.equal(features, torch.ones(2, 4)) and labels.tolist() == [0, 1]
-    for part, value in [("transform", "T2"), ("backbone", "m:2"), ("sample_ids", ["a", "c"]), ("split", "val"),
-                        ("precision", "bf16-mixed")]:
+    for part, value in [
+        ("transform", "T2"),
+        ("backbone", "m:2"),
+        ("sample_ids", ["a", "c"]),
+        ("split", "val"),
+        ("precision", "bf16-mixed"),
+    ]:
         assert cache.load(ImageFeatureCache.key(**{**KEY, part: value})) is None, part
 
 
@@ -30,7 +35,7 @@ def test_half_written_file_is_a_miss(tmp_path):
     cache = ImageFeatureCache(tmp_path)
     key = ImageFeatureCache.key(**KEY)
     cache.path(key).parent.mkdir(parents=True)
-    cache.path(key).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"features\"")
+    cache.path(key).write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"features"')
     assert cache.load(key) is None
 
 
@@ -55,8 +60,10 @@ def test_results_identical_with_and_without_cache(compose_cfg, tmp_path):
     for name, overrides in {"off": ["cache.features=false", "cache.text=false"], "cold": [], "warm": []}.items():
         cfg = compose_cfg(PHOTOS + ["num_desc=2", *overrides])
         metrics, objects = evaluate(cfg, RunContext(run_dir=tmp_path / name))
-        outputs[name] = (json.loads((tmp_path / name / "results.json").read_text()),
-                         (tmp_path / name / "predictions.csv").read_text())
+        outputs[name] = (
+            json.loads((tmp_path / name / "results.json").read_text()),
+            (tmp_path / name / "predictions.csv").read_text(),
+        )
         assert objects["module"].features_input == (name == "warm")
     for name in ("cold", "warm"):
         for key in ("top1", "top5", "mean_per_class_acc", "entropy", "ece", "per_class_acc"):
@@ -76,8 +83,10 @@ def test_two_processes_starting_together_get_correct_features(tmp_path):
         "    c.save(k, torch.arange(4000*64.).view(4000, 64), torch.zeros(4000))\n"
         "print('ok')\n"
     ) % (str(ROOT), str(tmp_path))
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert all(o[0].strip() == "ok" for o in outs)

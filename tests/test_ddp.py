@@ -16,8 +16,10 @@ def test_two_process_ddp_equals_one_process(tmp_path):
         proc = run_eval([*COMMON, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert len(list((tmp_path / name).rglob("results.json"))) == 1
-        runs[name] = (json.loads((tmp_path / name / "results.json").read_text()),
-                      (tmp_path / name / "predictions.csv").read_text())
+        runs[name] = (
+            json.loads((tmp_path / name / "results.json").read_text()),
+            (tmp_path / name / "predictions.csv").read_text(),
+        )
     one, two = runs["one"][0], runs["two"][0]
     assert one["num_samples"] == two["num_samples"] == 37
     for key in ("top1", "top5", "mean_per_class_acc", "ece", "per_class_acc"):
@@ -27,8 +29,18 @@ def test_two_process_ddp_equals_one_process(tmp_path):
 
 
 def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
-    proc = run_eval(["-m", *COMMON, "num_desc=1,2", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                     f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    proc = run_eval(
+        [
+            "-m",
+            *COMMON,
+            "num_desc=1,2",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            f"hydra.sweep.dir={tmp_path / 's'}",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "error: trainer=ddp cannot run inside a Hydra multirun (-m)" in proc.stderr
     assert "submitit" in proc.stderr
@@ -40,7 +52,9 @@ def test_submitit_launcher_config_composes_without_a_cluster():
     from tests.conftest import ROOT
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("eval", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+        cfg = compose(
+            "eval", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")

@@ -47,8 +47,10 @@ def test_metrics_equal_a_direct_computation(compose_cfg, tmp_path):
 
 def test_multirun_with_inclusive_range(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_eval(["-m", *PHOTOS, "logger=none", "describe.detailed=true,false", "num_desc=1..2",
-                     f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_eval(
+        ["-m", *PHOTOS, "logger=none", "describe.detailed=true,false", "num_desc=1..2", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = sorted(sweep.rglob("results.json"))
     assert len(runs) == 4
@@ -70,9 +72,12 @@ def test_bad_num_desc(tmp_path, value):
 
 
 def test_missing_dataset_path_names_path_and_layout(compose_cfg, tmp_path):
-    cfg = compose_cfg(["dataset=imagenet", f"dataset.builder.root={tmp_path / 'nowhere'}", "backbone=tiny",
-                       "describe=classname"])
-    with pytest.raises(Exception, match=r"folder not found: .*nowhere/val \(expected layout: <root>/val/<wnid>/\*.JPEG"):
+    cfg = compose_cfg(
+        ["dataset=imagenet", f"dataset.builder.root={tmp_path / 'nowhere'}", "backbone=tiny", "describe=classname"]
+    )
+    with pytest.raises(
+        Exception, match=r"folder not found: .*nowhere/val \(expected layout: <root>/val/<wnid>/\*.JPEG"
+    ):
         evaluate(cfg, RunContext(run_dir=tmp_path / "run"))
 
 
@@ -84,8 +89,17 @@ def test_corrupt_image_is_named(tmp_path):
 
         Image.new("RGB", (8, 8), (200, 0, 0)).save(root / cls / "ok.png")
     (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"garbage")
-    proc = run_eval(["dataset=imagefolder", f"dataset.builder.root={root}", "backbone=tiny", "describe=classname",
-                     "logger=none", f"hydra.run.dir={tmp_path / 'r'}"], cwd=tmp_path)
+    proc = run_eval(
+        [
+            "dataset=imagefolder",
+            f"dataset.builder.root={root}",
+            "backbone=tiny",
+            "describe=classname",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'r'}",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert "broken.png" in proc.stderr and "error: " in proc.stderr
 

@@ -7,7 +7,11 @@ from descbench.descriptions.types import DescriptionError
 
 CLASSES = ["cat", "ladybird", "rocket"]
 NATIVE = {
-    "words": {"cat": ["whiskers", "a tail", "fur"], "ladybird": ["red", "black dots", "round"], "rocket": ["tall", "white", "fins"]},
+    "words": {
+        "cat": ["whiskers", "a tail", "fur"],
+        "ladybird": ["red", "black dots", "round"],
+        "rocket": ["tall", "white", "fins"],
+    },
     "sentences": {"cat": ["A cat has whiskers."], "ladybird": ["A ladybird is red."], "rocket": ["A rocket is tall."]},
 }
 WORLD = {"_target_": "descbench.descriptions.sources.world"}
@@ -27,7 +31,8 @@ def test_options_without_effect_are_recorded():
     assert out.options["detailed"] == "not applicable to source classname"
     assert out.options["num_desc"] == "not applicable to source classname"
     assert sources.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE).options["detailed"] == (
-        "not applicable to source waffle")
+        "not applicable to source waffle"
+    )
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "3", True])
@@ -38,7 +43,9 @@ def test_num_desc_must_be_positive_integer(bad):
 
 def test_file_source_formats_falls_back_and_truncates(tmp_path):
     path = tmp_path / "d.json"
-    path.write_text(json.dumps({"cat": ["whiskers", "an eye", "fur"], "ladybird": [], "rocket": ["fins"], "extra": ["x"]}))
+    path.write_text(
+        json.dumps({"cat": ["whiskers", "an eye", "fur"], "ladybird": [], "rocket": ["fins"], "extra": ["x"]})
+    )
     out = sources.file(CLASSES, path=str(path), num_desc=2)
     assert out.texts == [["cat, which has whiskers", "cat, which is an eye"], ["ladybird"], ["rocket, which has fins"]]
     assert out.meta["fallback_to_classname"] == ["ladybird"]

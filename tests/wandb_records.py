@@ -41,8 +41,11 @@ def summarize_run(path: Path) -> dict:
     for record in read_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            out["run"] = {"group": record.run.run_group, "job_type": record.run.job_type,
-                          "name": record.run.display_name}
+            out["run"] = {
+                "group": record.run.run_group,
+                "job_type": record.run.job_type,
+                "name": record.run.display_name,
+            }
             for item in record.run.config.update:
                 out["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":

@@ -8,8 +8,8 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from filelock import FileLock
@@ -43,10 +43,20 @@ class ImageFeatureCache:
         self.root = Path(root) / "image_features"
 
     @staticmethod
-    def key(*, backbone: str, dataset: str, split: str, transform: str, sample_ids: Sequence[str], precision: str) -> dict:
+    def key(
+        *, backbone: str, dataset: str, split: str, transform: str, sample_ids: Sequence[str], precision: str
+    ) -> dict:
         ids = hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
-        return {"backbone": backbone, "dataset": dataset, "split": split, "transform": transform,
-                "samples": ids, "num_samples": len(sample_ids), "precision": precision, "version": 1}
+        return {
+            "backbone": backbone,
+            "dataset": dataset,
+            "split": split,
+            "transform": transform,
+            "samples": ids,
+            "num_samples": len(sample_ids),
+            "precision": precision,
+            "version": 1,
+        }
 
     def path(self, key: dict) -> Path:
         return self.root / f"{digest(key)}.safetensors"
@@ -66,8 +76,11 @@ class ImageFeatureCache:
 
     def save(self, key: dict, features: torch.Tensor, labels: torch.Tensor) -> Path:
         path = self.path(key)
-        _atomic_save({"features": features.float(), "labels": labels.long()}, path,
-                     {"key": json.dumps(key, sort_keys=True, default=str)})
+        _atomic_save(
+            {"features": features.float(), "labels": labels.long()},
+            path,
+            {"key": json.dumps(key, sort_keys=True, default=str)},
+        )
         return path
 
 
@@ -104,8 +117,11 @@ class TextFeatureCache:
             with FileLock(str(self.path) + ".lock"):
                 merged = {**self._read(), **known, **dict(zip(missing, fresh))}
                 keys = list(merged)
-                _atomic_save({"features": torch.stack([merged[k] for k in keys])}, self.path,
-                             {"texts": json.dumps(keys), "backbone": self.backbone_identity})
+                _atomic_save(
+                    {"features": torch.stack([merged[k] for k in keys])},
+                    self.path,
+                    {"texts": json.dumps(keys), "backbone": self.backbone_identity},
+                )
             known.update(zip(missing, fresh))
         if not texts:
             return torch.empty(0)

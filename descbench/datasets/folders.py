@@ -96,7 +96,9 @@ class _CUBTest:
 
         self._open = Image.open
         images = dict(line.split() for line in (root / "images.txt").read_text().splitlines() if line.strip())
-        labels = dict(line.split() for line in (root / "image_class_labels.txt").read_text().splitlines() if line.strip())
+        labels = dict(
+            line.split() for line in (root / "image_class_labels.txt").read_text().splitlines() if line.strip()
+        )
         split = dict(line.split() for line in (root / "train_test_split.txt").read_text().splitlines() if line.strip())
         self.samples = [
             (str(root / "images" / images[i]), int(labels[i]) - 1) for i in sorted(images, key=int) if split[i] == "0"

@@ -23,7 +23,9 @@ def load_torchvision(name: str, root: str, split: str = "test", download: bool =
     elif name != "EuroSAT":
         kwargs["split"] = split
     if not download and not Path(root).is_dir():
-        raise DatasetError(f"dataset {name}: root folder not found: {root} (set dataset.root, or dataset.download=true)")
+        raise DatasetError(
+            f"dataset {name}: root folder not found: {root} (set dataset.root, or dataset.download=true)"
+        )
     try:
         base = cls(**kwargs)
     except (RuntimeError, FileNotFoundError) as err:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule, format_description
 from descbench.descriptions.types import DescriptionError, DescriptionSet
@@ -84,7 +85,9 @@ def templates(
     check_num_desc(num_desc)
     table = {"openai": open_clip.OPENAI_IMAGENET_TEMPLATES, "simple": open_clip.SIMPLE_IMAGENET_TEMPLATES}
     if ensemble not in table:
-        raise DescriptionError(f"unknown template ensemble {ensemble!r} (describe.ensemble): use one of {sorted(table)}")
+        raise DescriptionError(
+            f"unknown template ensemble {ensemble!r} (describe.ensemble): use one of {sorted(table)}"
+        )
     fns = table[ensemble]
     return DescriptionSet(
         source="templates",
@@ -114,7 +117,7 @@ def load_descriptor_file(path: str | Path, classes: Sequence[str]) -> list[list[
         isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in data.items()
     ):
         raise DescriptionError(
-            f"description file {path} must map each class name to a list of strings: {{\"cat\": [\"whiskers\", ...]}}"
+            f'description file {path} must map each class name to a list of strings: {{"cat": ["whiskers", ...]}}'
         )
     missing = [c for c in classes if c not in data]
     if missing:
@@ -213,10 +216,14 @@ def _vocabulary() -> tuple[str, ...]:
     return tuple(sorted(words))
 
 
-def _base_set(classes: Sequence[str], base: Mapping, num_desc: int, detailed: bool, seed: int, native) -> DescriptionSet:
+def _base_set(
+    classes: Sequence[str], base: Mapping, num_desc: int, detailed: bool, seed: int, native
+) -> DescriptionSet:
     from hydra.utils import instantiate
 
-    return instantiate(dict(base), classes=list(classes), num_desc=num_desc, detailed=detailed, seed=seed, native=native)
+    return instantiate(
+        dict(base), classes=list(classes), num_desc=num_desc, detailed=detailed, seed=seed, native=native
+    )
 
 
 def waffle(
@@ -247,7 +254,10 @@ def waffle(
         source="waffle",
         classes=list(classes),
         descriptors=descriptors,
-        texts=[[template.format(classname=c, descriptor=f"which has {d}") for d in ds] for c, ds in zip(classes, descriptors)],
+        texts=[
+            [template.format(classname=c, descriptor=f"which has {d}") for d in ds]
+            for c, ds in zip(classes, descriptors)
+        ],
         options={
             "base": reference.source,
             "num_desc": reference.options.get("num_desc"),

@@ -43,6 +43,8 @@ class DescriptionSet:
         return {
             "source": self.source,
             "options": self.options,
-            "classes": {c: {"descriptors": d, "texts": t} for c, d, t in zip(self.classes, self.descriptors, self.texts)},
+            "classes": {
+                c: {"descriptors": d, "texts": t} for c, d, t in zip(self.classes, self.descriptors, self.texts)
+            },
             **self.meta,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -133,8 +133,12 @@ def run_classification(cfg, context) -> tuple[dict, dict]:
     cached = None
     if image_cache is not None:
         key = ImageFeatureCache.key(
-            backbone=backbone.identity, dataset=dataset.name, split=dataset.split, transform=repr(backbone.preprocess),
-            sample_ids=dataset.identity(), precision=str(cfg.trainer.precision),
+            backbone=backbone.identity,
+            dataset=dataset.name,
+            split=dataset.split,
+            transform=repr(backbone.preprocess),
+            sample_ids=dataset.identity(),
+            precision=str(cfg.trainer.precision),
         )
         cached = image_cache.load(key)
     log.info("image features: %s", "cached" if cached is not None else "computing")

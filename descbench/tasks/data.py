@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, Dataset
 class EvalDataModule(L.LightningDataModule):
     """Serves one test set; under DDP each rank gets a disjoint, unpadded share."""
 
-    def __init__(self, dataset: Dataset, batch_size: int = 64, num_workers: int = 0, pin_memory: bool = False,
-                 collate_fn=None) -> None:
+    def __init__(
+        self, dataset: Dataset, batch_size: int = 64, num_workers: int = 0, pin_memory: bool = False, collate_fn=None
+    ) -> None:
         super().__init__()
         self.dataset = dataset
         self.batch_size = batch_size

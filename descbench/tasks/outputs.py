@@ -58,21 +58,35 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
     rows = []
     for i in range(len(pred["index"])):
         index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i])
-        rows.append([
-            index, ids[index], label, classes[label], guess, classes[guess],
-            " ".join(str(int(t)) for t in pred["top5"][i]),
-            f"{float(pred['confidence'][i]):.6f}", f"{float(pred['entropy'][i]):.6f}", int(guess == label),
-        ])
-    write_csv(run_dir / "predictions.csv",
-              ["index", "sample_id", "label", "label_name", "pred", "pred_name", "top5", "confidence", "entropy", "correct"],
-              rows)
+        rows.append(
+            [
+                index,
+                ids[index],
+                label,
+                classes[label],
+                guess,
+                classes[guess],
+                " ".join(str(int(t)) for t in pred["top5"][i]),
+                f"{float(pred['confidence'][i]):.6f}",
+                f"{float(pred['entropy'][i]):.6f}",
+                int(guess == label),
+            ]
+        )
+    write_csv(
+        run_dir / "predictions.csv",
+        ["index", "sample_id", "label", "label_name", "pred", "pred_name", "top5", "confidence", "entropy", "correct"],
+        rows,
+    )
     write_csv(run_dir / "per_class.csv", ["class", "accuracy"], list(results["per_class_acc"].items()))
     log_to_wandb(context.logger, results)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_samples']} images, {results['num_classes']} classes)"),
         ("backbone", f"{results['backbone']} [{results['weights']}]"),
-        ("descriptions", f"{results['describe.source']} num_desc={results.get('describe.num_desc')} "
-                         f"detailed={results.get('describe.detailed')}"),
+        (
+            "descriptions",
+            f"{results['describe.source']} num_desc={results.get('describe.num_desc')} "
+            f"detailed={results.get('describe.detailed')}",
+        ),
         ("top-1 / top-5", f"{results['top1']:.4f} / {results['top5']:.4f} (chance {results['chance_top1']:.4f})"),
         ("mean per-class acc", f"{results['mean_per_class_acc']:.4f}"),
         (f"entropy ({results['entropy_scale']})", f"{results['entropy']:.4f} nats"),
@@ -93,4 +107,6 @@ def log_to_wandb(logger, results: dict[str, Any]) -> None:
         return
     scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     logger.experiment.summary.update(scalars)
-    logger.log_table("per_class_acc", columns=["class", "accuracy"], data=[[c, a] for c, a in results["per_class_acc"].items()])
+    logger.log_table(
+        "per_class_acc", columns=["class", "accuracy"], data=[[c, a] for c, a in results["per_class_acc"].items()]
+    )
