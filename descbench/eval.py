@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ def build_logger(cfg: DictConfig, context: RunContext):
     target = str(cfg.logger.get("_target_", ""))
     extra: dict[str, Any] = {}
     if target.endswith("WandbLogger"):
+        os.environ.setdefault("WANDB_QUIET", "true")  # keep the results table the last thing printed
         extra = {
             "save_dir": str(context.run_dir),
             "offline": wandb_offline(cfg.logger.get("offline", "auto")),
@@ -141,6 +144,7 @@ def main() -> None:
     from descbench.cli import prepare_argv
 
     prepare_argv()
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     config_dir = str(Path(__file__).resolve().parent.parent / "conf")
     hydra.main(version_base="1.3", config_path=config_dir, config_name="eval")(_main)()
 
