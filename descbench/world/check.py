@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import open_clip
@@ -24,7 +24,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from descbench.world.data import ShapesClassification, ShapesREC, load_classes, world_descriptors
-from descbench.world.lexicon import COLOURS, SHAPES, SHAPE_NOUNS
+from descbench.world.lexicon import COLOURS, SHAPE_NOUNS, SHAPES
 from descbench.world.scene import draw_marking, render_scene
 
 BUNDLE_DIR = Path(__file__).parent / "model"
@@ -70,7 +70,9 @@ def describe_text(classname: str, descriptor: str) -> str:
     return f"{classname}, which has {descriptor}"
 
 
-def class_scores(image_emb: torch.Tensor, text_emb: torch.Tensor, owner: torch.Tensor, num_classes: int) -> torch.Tensor:
+def class_scores(
+    image_emb: torch.Tensor, text_emb: torch.Tensor, owner: torch.Tensor, num_classes: int
+) -> torch.Tensor:
     """Mean cosine per class over its descriptions (ragged: ``owner[k]`` is text k's class)."""
     sims = image_emb @ text_emb.T
     total = torch.zeros(len(image_emb), num_classes).index_add_(1, owner, sims)
@@ -106,8 +108,12 @@ def attribute_classification(model, preprocess, tokenizer, per_class: int = 3, s
     for label, (colour, shape) in enumerate(classes):
         for k in range(per_class):
             rng = np.random.default_rng([seed, label, k])
-            spec = {"shape": shape, "colour": colour, "pattern": ("plain", "striped", "dotted", "checkered",
-                    "outlined")[int(rng.integers(5))], "size": ("small", "large")[int(rng.integers(2))]}  # fmt: skip
+            spec = {
+                "shape": shape,
+                "colour": colour,
+                "pattern": ("plain", "striped", "dotted", "checkered", "outlined")[int(rng.integers(5))],
+                "size": ("small", "large")[int(rng.integers(2))],
+            }
             images.append(render_scene([spec], rng, layout="single").image)
             labels.append(label)
     image_emb = encode_images(model, preprocess, images)
@@ -117,9 +123,15 @@ def attribute_classification(model, preprocess, tokenizer, per_class: int = 3, s
 
 
 def named_classification(
-    model, preprocess, tokenizer, num_per_class: int = 20, seed: int = EVAL_SEED, attr_prob: float = 0.8,
-    max_desc: int = 7, detailed: bool = False,
-) -> dict:  # fmt: skip
+    model,
+    preprocess,
+    tokenizer,
+    num_per_class: int = 20,
+    seed: int = EVAL_SEED,
+    attr_prob: float = 0.8,
+    max_desc: int = 7,
+    detailed: bool = False,
+) -> dict:
     """The named classes by name only, by ``num_desc`` = 1..max_desc descriptors, and the two controls."""
     data = ShapesClassification(num_per_class=num_per_class, seed=seed, attr_prob=attr_prob)
     images = [data[i][0] for i in range(len(data))]
@@ -133,14 +145,16 @@ def named_classification(
     def texts_for(descs: list[list[str]]) -> list[list[str]]:
         if detailed:
             return descs
-        return [[describe_text(n, d) for d in ds] for n, ds in zip(names, descs)]
+        return [[describe_text(n, d) for d in ds] for n, ds in zip(names, descs, strict=True)]
 
     for k in range(1, max_desc + 1):
         descs = [table[n][:k] for n in names]
         out[f"num_desc={k}"] = _summary(score_descriptions(model, tokenizer, image_emb, texts_for(descs)), labels)
     full = [table[n][:max_desc] for n in names]
     perm = derangement(len(names), seed)
-    out["swapped"] = _summary(score_descriptions(model, tokenizer, image_emb, texts_for([full[p] for p in perm])), labels)
+    out["swapped"] = _summary(
+        score_descriptions(model, tokenizer, image_emb, texts_for([full[p] for p in perm])), labels
+    )
     scores = score_descriptions(model, tokenizer, image_emb, texts_for(full))
     wrong = torch.tensor(derangement(len(names), seed + 1))[labels]
     out["wrong_label_order"] = _summary(scores, wrong)
@@ -151,6 +165,8 @@ def visual_prompt(image: Image.Image, box: Sequence[float], prompt: str, size: i
     """The image a candidate box is scored with: ``circle`` (thin red ellipse), ``crop`` or ``none``."""
     if prompt == "circle":
         return draw_marking(image, box, width=1, scale=1.0, margin=1.0)
+    if prompt == "circle_inscribed":  # exactly inscribed in the box, 2 px
+        return draw_marking(image, box, width=2, scale=1.0, margin=0.0)
     if prompt == "crop":
         x, y, w, h = box
         return image.crop((x, y, x + w, y + h)).resize((size, size), Image.BICUBIC)
@@ -159,9 +175,7 @@ def visual_prompt(image: Image.Image, box: Sequence[float], prompt: str, size: i
     raise ValueError(f"unknown visual prompt {prompt!r}: use circle, crop or none")
 
 
-def rec_accuracy(
-    model, preprocess, tokenizer, rec: ShapesREC, prompt: str, seed: int = 0
-) -> float:
+def rec_accuracy(model, preprocess, tokenizer, rec: ShapesREC, prompt: str, seed: int = 0) -> float:
     """Top-1 over expressions; ties (all candidates equal, as with ``none``) broken at random, seeded."""
     rng = np.random.default_rng(seed)
     correct = 0
@@ -177,7 +191,7 @@ def rec_accuracy(
 
 def rec_check(model, preprocess, tokenizer, num_canvases: int = 100, seed: int = EVAL_SEED) -> dict:
     rec = ShapesREC(num_canvases=num_canvases, seed=seed, num_objects=(3, 3))
-    out = {p: rec_accuracy(model, preprocess, tokenizer, rec, p) for p in ("circle", "crop", "none")}
+    out = {p: rec_accuracy(model, preprocess, tokenizer, rec, p) for p in ("circle", "circle_inscribed", "crop", "none")}
     two = [e for e in rec.expressions if len(e["attributes"]) > 1]
     return out | {"expressions": len(rec), "two_attribute_expressions": len(two), "chance": 33.33}
 
@@ -190,8 +204,9 @@ def evaluate_all(bundle: str | Path = BUNDLE_DIR, num_per_class: int = 20, num_c
     results = {
         "attribute_classes": attribute_classification(model, preprocess, tokenizer),
         "named_words": named_classification(model, preprocess, tokenizer, num_per_class=num_per_class),
-        "named_sentences": named_classification(model, preprocess, tokenizer, num_per_class=num_per_class,
-                                                detailed=True),  # fmt: skip
+        "named_sentences": named_classification(
+            model, preprocess, tokenizer, num_per_class=num_per_class, detailed=True
+        ),
         "rec": rec_check(model, preprocess, tokenizer, num_canvases=num_canvases),
     }
     results["seconds"] = round(time.time() - start, 1)
@@ -233,15 +248,15 @@ Tokenizer: open_clip's standard `SimpleTokenizer` (49,408 tokens), context lengt
 {json.dumps({"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2)}
 ```
 
-Parameters: {facts.get('params')}; weights stored in fp16 (`open_clip_model.safetensors`),
-sha256 `{facts.get('sha256')}`.
+Parameters: {facts.get("params")}; weights stored in fp16 (`open_clip_model.safetensors`),
+sha256 `{facts.get("sha256")}`.
 
 ## Training
 
-- seed {facts.get('seed')}, {facts.get('steps')} steps of batch {facts.get('batch_size')}, AdamW
-  (lr {facts.get('lr')}, betas 0.9/0.98, weight decay 0.05 on matrices), 5 % warm-up then cosine;
-  {facts.get('train_seconds')} s on 2 CPU cores (`torch.set_num_threads(2)`, one data worker);
-  final smoothed loss {facts.get('final_loss_smoothed')}.
+- seed {facts.get("seed")}, {facts.get("steps")} steps of batch {facts.get("batch_size")}, AdamW
+  (lr {facts.get("lr")}, betas 0.9/0.98, weight decay 0.05 on matrices), 5 % warm-up then cosine;
+  {facts.get("train_seconds")} s on 2 CPU cores (`torch.set_num_threads(2)`, one data worker);
+  final smoothed loss {facts.get("final_loss_smoothed")}.
 - Loss: CLIP's contrastive loss with multiple positives — a caption is a positive for every image
   of the batch whose described object satisfies all of the caption's attribute predicates.
 - Data recipe (each batch seeded by (seed, step)): 60 % one object anywhere on a light or dark
@@ -256,11 +271,11 @@ sha256 `{facts.get('sha256')}`.
 
 ## Measured (fresh samples, seed {EVAL_SEED}; `python -m descbench.world.check`)
 
-(a) Colour x shape classes named by attributes ("a red circle"): top-1 **{attr['top1']} %**
-over {attr['classes']} classes (chance {attr['chance']} %).
+(a) Colour x shape classes named by attributes ("a red circle"): top-1 **{attr["top1"]} %**
+over {attr["classes"]} classes (chance {attr["chance"]} %).
 
-(b) Named classes, {words['images']} images ({words['images'] // len(classes)} per class, attr_prob 0.8),
-score = mean cosine over "{{class}}, which (is/has) {{descriptor}}", chance {words['chance']} %.
+(b) Named classes, {words["images"]} images ({words["images"] // len(classes)} per class, attr_prob 0.8),
+score = mean cosine over "{{class}}, which (is/has) {{descriptor}}", chance {words["chance"]} %.
 
 Word descriptors:
 
@@ -270,9 +285,11 @@ Sentence descriptors (detailed):
 
 {_card_table(sents)}
 
-(c) REC, {rec['expressions']} expressions on 3-object canvases ({rec['two_attribute_expressions']} need or use
-two attributes), gold boxes as candidates (chance 33.3 %): circle **{rec['circle']} %**,
-crop **{rec['crop']} %**, none {rec['none']} % (ties broken at random, seeded).
+(c) REC, {rec["expressions"]} expressions on 3-object canvases ({rec["two_attribute_expressions"]} need or use
+two attributes), gold boxes as candidates (chance 33.3 %): circle **{rec["circle"]} %**,
+crop **{rec["crop"]} %**, none {rec["none"]} % (ties broken at random, seeded).
+"circle" is a 1 px ellipse of half-axes w/2 + 1, h/2 + 1 around the box; an ellipse exactly
+inscribed in the box, 2 px wide, scores {rec["circle_inscribed"]} %.
 """
     path = bundle / "MODEL_CARD.md"
     path.write_text(card)

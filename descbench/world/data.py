@@ -7,9 +7,9 @@ can be built on its own (worker processes, DDP ranks) and always looks the same.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -151,8 +151,14 @@ class ShapesREC:
             boxes = [list(o.box) for o in scene.objects]
             for gold, text, attrs in expressions:
                 self.expressions.append(
-                    {"image_id": image_id, "expression": text, "boxes": boxes, "gold_index": gold,
-                     "split": "val", "attributes": list(attrs)}  # fmt: skip
+                    {
+                        "image_id": image_id,
+                        "expression": text,
+                        "boxes": boxes,
+                        "gold_index": gold,
+                        "split": "val",
+                        "attributes": list(attrs),
+                    }
                 )
 
     def _build(self, k: int) -> tuple[Scene, list[tuple[int, str, tuple[str, ...]]]]:
@@ -200,10 +206,15 @@ class ShapesREC:
             box = e["boxes"][e["gold_index"]]
             lines.append(
                 json.dumps(
-                    {"file_name": file_name, "image_id": e["image_id"],
-                     "anns": [{"bbox": [float(v) for v in box], "id": ann_id}], "ann_id": ann_id,
-                     "sentences": [{"raw": e["expression"]}], "split": e["split"],
-                     "boxes": e["boxes"]}  # fmt: skip
+                    {
+                        "file_name": file_name,
+                        "image_id": e["image_id"],
+                        "anns": [{"bbox": [float(v) for v in box], "id": ann_id}],
+                        "ann_id": ann_id,
+                        "sentences": [{"raw": e["expression"]}],
+                        "split": e["split"],
+                        "boxes": e["boxes"],
+                    }
                 )
             )
         path.write_text("\n".join(lines) + "\n")

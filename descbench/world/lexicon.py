@@ -11,9 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SHAPES = (
-    "circle", "square", "triangle", "star", "cross", "diamond",
-    "hexagon", "octagon", "ring", "crescent", "heart", "rectangle",
-)  # fmt: skip
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "diamond",
+    "hexagon",
+    "octagon",
+    "ring",
+    "crescent",
+    "heart",
+    "rectangle",
+)
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "white", "black")
 PATTERNS = ("plain", "striped", "dotted", "checkered", "outlined")
 SIZES = ("small", "large", "unsized")  # "unsized": crop-like canvases, never captioned with a size
@@ -121,44 +131,85 @@ CUES: dict[str, Cue] = {
         ],
         _cue("warm", "colour", _WARM, ["warm-coloured", "a warm colour"], "{Name} has a warm colour."),
         _cue("cool", "colour", _COOL, ["cool-coloured", "a cool colour"], "{Name} has a cool colour."),
-        _cue("bright", "colour", ("yellow", "white", "pink", "orange"), ["bright", "a bright colour"],
-             "{Name} is brightly coloured."),
-        _cue("darkcol", "colour", ("black", "brown", "blue", "purple"), ["dark-coloured", "a dark colour"],
-             "{Name} has a dark colour."),
-        _cue("circle", "shape", ["circle"], ["circular", "a circle shape", "a disc shape"],
-             "{Name} is circular in shape."),
+        _cue(
+            "bright",
+            "colour",
+            ("yellow", "white", "pink", "orange"),
+            ["bright", "a bright colour"],
+            "{Name} is brightly coloured.",
+        ),
+        _cue(
+            "darkcol",
+            "colour",
+            ("black", "brown", "blue", "purple"),
+            ["dark-coloured", "a dark colour"],
+            "{Name} has a dark colour.",
+        ),
+        _cue(
+            "circle",
+            "shape",
+            ["circle"],
+            ["circular", "a circle shape", "a disc shape"],
+            "{Name} is circular in shape.",
+        ),
         _cue("square", "shape", ["square"], ["square", "four equal sides"], "{Name} is square in shape."),
         _cue("rectangle", "shape", ["rectangle"], ["rectangular", "oblong"], "{Name} is rectangular in shape."),
         _cue("triangle", "shape", ["triangle"], ["triangular", "three sides"], "{Name} is triangular in shape."),
         _cue("star", "shape", ["star"], ["star-shaped", "five points"], "{Name} is shaped like a star."),
         _cue("cross", "shape", ["cross"], ["cross-shaped", "four arms"], "{Name} is shaped like a cross."),
-        _cue("diamond", "shape", ["diamond"], ["diamond-shaped", "a rhombus shape"],
-             "{Name} is shaped like a diamond."),
+        _cue(
+            "diamond", "shape", ["diamond"], ["diamond-shaped", "a rhombus shape"], "{Name} is shaped like a diamond."
+        ),
         _cue("hexagon", "shape", ["hexagon"], ["hexagonal", "six sides"], "{Name} is hexagonal in shape."),
         _cue("octagon", "shape", ["octagon"], ["octagonal", "eight sides"], "{Name} is octagonal in shape."),
         _cue("ring", "shape", ["ring"], ["ring-shaped", "a hole in the middle"], "{Name} is shaped like a ring."),
-        _cue("crescent", "shape", ["crescent"], ["crescent-shaped", "a crescent shape"],
-             "{Name} is shaped like a crescent."),
+        _cue(
+            "crescent",
+            "shape",
+            ["crescent"],
+            ["crescent-shaped", "a crescent shape"],
+            "{Name} is shaped like a crescent.",
+        ),
         _cue("heart", "shape", ["heart"], ["heart-shaped", "a heart shape"], "{Name} is shaped like a heart."),
         _cue("round", "shape", ("circle", "ring"), ["round", "a round outline"], "{Name} is round."),
         _cue("curved", "shape", _CURVED, ["curved edges", "no corners"], "{Name} has curved edges."),
         _cue("corners", "shape", _CORNERED, ["corners", "straight edges"], "{Name} has corners and straight edges."),
-        _cue("pointed", "shape", ("triangle", "star", "diamond"), ["pointed tips", "sharp points"],
-             "{Name} has pointed tips."),
+        _cue(
+            "pointed",
+            "shape",
+            ("triangle", "star", "diamond"),
+            ["pointed tips", "sharp points"],
+            "{Name} has pointed tips.",
+        ),
         _cue("manysided", "shape", ("hexagon", "octagon"), ["many sides"], "{Name} has many sides."),
         _cue("fourcorners", "shape", ("square", "rectangle", "diamond"), ["four corners"], "{Name} has four corners."),
-        _cue("plain", "pattern", ["plain"], ["plain", "no pattern", "a solid colour"],
-             "{Name} has a plain surface with no pattern."),
+        _cue(
+            "plain",
+            "pattern",
+            ["plain"],
+            ["plain", "no pattern", "a solid colour"],
+            "{Name} has a plain surface with no pattern.",
+        ),
         _cue("striped", "pattern", ["striped"], ["stripes", "striped"], "{Name} is covered in stripes."),
         _cue("dotted", "pattern", ["dotted"], ["spots", "dots", "dotted"], "{Name} is covered in spots."),
-        _cue("checkered", "pattern", ["checkered"], ["a checkered pattern", "checks"],
-             "{Name} has a checkered pattern."),
-        _cue("outlined", "pattern", ["outlined"], ["an outline", "only an outline"],
-             "{Name} is drawn as an outline."),
-        _cue("patterned", "pattern", ("striped", "dotted", "checkered"), ["a pattern", "patterned"],
-             "{Name} has a pattern on it."),
-        _cue("filled", "pattern", ("plain", "striped", "dotted", "checkered"), ["filled", "a filled shape"],
-             "{Name} is filled in."),
+        _cue(
+            "checkered", "pattern", ["checkered"], ["a checkered pattern", "checks"], "{Name} has a checkered pattern."
+        ),
+        _cue("outlined", "pattern", ["outlined"], ["an outline", "only an outline"], "{Name} is drawn as an outline."),
+        _cue(
+            "patterned",
+            "pattern",
+            ("striped", "dotted", "checkered"),
+            ["a pattern", "patterned"],
+            "{Name} has a pattern on it.",
+        ),
+        _cue(
+            "filled",
+            "pattern",
+            ("plain", "striped", "dotted", "checkered"),
+            ["filled", "a filled shape"],
+            "{Name} is filled in.",
+        ),
         _cue("small", "size", ["small"], ["small", "small size"], "{Name} is usually small."),
         _cue("large", "size", ["large"], ["large", "large size"], "{Name} is usually large."),
     ]
@@ -174,8 +225,16 @@ def cue_mask(cue: Cue) -> tuple[int, int]:
 def vocabulary_words() -> set[str]:
     """Every word the caption generator can emit (for the class-name leak test)."""
     phrases: list[str] = []
-    for table in (SHAPE_NOUNS, COLOUR_ADJ, PATTERN_ADJ, PATTERN_WITH, SIZE_ADJ, HPOS_PHRASE, VPOS_PHRASE,
-                  BACKGROUND_PHRASE):  # fmt: skip
+    for table in (
+        SHAPE_NOUNS,
+        COLOUR_ADJ,
+        PATTERN_ADJ,
+        PATTERN_WITH,
+        SIZE_ADJ,
+        HPOS_PHRASE,
+        VPOS_PHRASE,
+        BACKGROUND_PHRASE,
+    ):
         for options in table.values():
             phrases.extend(options)
     phrases.extend(GENERIC_NOUNS)

@@ -103,9 +103,21 @@ _POLYGONS = {
     "triangle": np.array([[0.5, 0], [1, 1], [0, 1]]),
     "diamond": np.array([[0.5, 0], [1, 0.5], [0.5, 1], [0, 0.5]]),
     "cross": np.array(
-        [[_a, 0], [1 - _a, 0], [1 - _a, _a], [1, _a], [1, 1 - _a], [1 - _a, 1 - _a],
-         [1 - _a, 1], [_a, 1], [_a, 1 - _a], [0, 1 - _a], [0, _a], [_a, _a]]
-    ),  # fmt: skip
+        [
+            [_a, 0],
+            [1 - _a, 0],
+            [1 - _a, _a],
+            [1, _a],
+            [1, 1 - _a],
+            [1 - _a, 1 - _a],
+            [1 - _a, 1],
+            [_a, 1],
+            [_a, 1 - _a],
+            [0, 1 - _a],
+            [0, _a],
+            [_a, _a],
+        ]
+    ),
     "star": _star(),
     "hexagon": _regular(6, 0.0),
     "octagon": _regular(8, math.pi / 8),
@@ -196,7 +208,11 @@ def _background(tone: str, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_marking(
-    image: Image.Image, box: Box | list[float], width: int = 1, scale: float = 1.3, margin: float = 1.0,
+    image: Image.Image,
+    box: Box | list[float],
+    width: int = 1,
+    scale: float = 1.3,
+    margin: float = 1.0,
     colour: tuple[int, int, int] = MARK_RGB,
 ) -> Image.Image:
     """A copy of ``image`` with a thin ellipse around ``box`` (scale 1.41 passes through its corners)."""
@@ -209,7 +225,7 @@ def draw_marking(
 
 
 def _size_px(size: str, image_size: int, rng: np.random.Generator, multi: bool) -> int:
-    lo, hi = ((10, 16) if size == "small" else (19, 26 if multi else 34))
+    lo, hi = (10, 16) if size == "small" else (19, 26 if multi else 34)
     return max(4, round(int(rng.integers(lo, hi + 1)) * image_size / 64))
 
 
@@ -327,9 +343,7 @@ def true_cues(attrs: dict[str, str]) -> list[Cue]:
     return [c for c in CUES.values() if attrs.get(c.attr) in c.values]
 
 
-def noun_phrase(
-    attrs: dict[str, str], rng: np.random.Generator, keep: dict[str, bool]
-) -> tuple[str, list[Predicate]]:
+def noun_phrase(attrs: dict[str, str], rng: np.random.Generator, keep: dict[str, bool]) -> tuple[str, list[Predicate]]:
     """A noun phrase naming the kept attributes ("small red striped circle", "red one with dots")."""
     preds: list[Predicate] = []
     adjs: list[str] = []
@@ -458,7 +472,10 @@ def sample_training_example(
     else:
         n = int(rng.integers(2, 5))
         scene = render_scene(
-            [random_spec(rng) for _ in range(n)], rng, layout="multi", marked=int(rng.integers(n)),
+            [random_spec(rng) for _ in range(n)],
+            rng,
+            layout="multi",
+            marked=int(rng.integers(n)),
             image_size=image_size,
         )
         target, allow_pos = (scene.marked if scene.marked is not None else 0), False

@@ -40,7 +40,13 @@ MODEL_CFG = {
     "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16},
     "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 48, "heads": 4, "layers": 3},
 }
-PREPROCESS_CFG = {"size": 64, "mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"}
+PREPROCESS_CFG = {
+    "size": 64,
+    "mean": list(MEAN),
+    "std": list(STD),
+    "interpolation": "bicubic",
+    "resize_mode": "shortest",
+}
 
 
 def pseudo_names(count: int = 4000, seed: int = 0) -> list[str]:
@@ -132,8 +138,12 @@ def train(steps: int, out: Path, seed: int = 0, batch_size: int = 256, lr: float
     names = pseudo_names(seed=seed)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.98), eps=1e-6)  # fmt: skip
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     warmup = max(1, steps // 20)
 
     def lr_at(step: int) -> float:
@@ -142,9 +152,12 @@ def train(steps: int, out: Path, seed: int = 0, batch_size: int = 256, lr: float
         return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
     loader = torch.utils.data.DataLoader(
-        CaptionBatches(batch_size, seed, names), batch_size=None, num_workers=workers,
-        persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
-    )  # fmt: skip
+        CaptionBatches(batch_size, seed, names),
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=2 if workers > 0 else None,
+    )
     model.train()
     start, smooth, history = time.time(), None, []
     for step, (pixels, tokens, values, masks, _captions) in enumerate(loader):
@@ -164,15 +177,29 @@ def train(steps: int, out: Path, seed: int = 0, batch_size: int = 256, lr: float
         if step % 50 == 0 or step == steps - 1:
             elapsed = time.time() - start
             history.append((step, round(smooth, 4)))
-            log.info("step %d/%d loss %.4f (smoothed %.4f) scale %.1f %.1f img/s %.0fs", step, steps, loss.item(),
-                     smooth, model.logit_scale.exp().item(), (step + 1) * batch_size / elapsed, elapsed)  # fmt: skip
+            log.info(
+                "step %d/%d loss %.4f (smoothed %.4f) scale %.1f %.1f img/s %.0fs",
+                step,
+                steps,
+                loss.item(),
+                smooth,
+                model.logit_scale.exp().item(),
+                (step + 1) * batch_size / elapsed,
+                elapsed,
+            )
     model.eval()
     sha = write_bundle(model, out)
     facts = {
-        "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "params": n_params,
-        "train_seconds": round(time.time() - start), "final_loss_smoothed": round(smooth or float("nan"), 4),
-        "sha256": sha, "loss_history": history,
-    }  # fmt: skip
+        "seed": seed,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "params": n_params,
+        "train_seconds": round(time.time() - start),
+        "final_loss_smoothed": round(smooth or float("nan"), 4),
+        "sha256": sha,
+        "loss_history": history,
+    }
     (out / "training.json").write_text(json.dumps(facts, indent=2) + "\n")
     return facts
 
