@@ -222,11 +222,14 @@ def _load_bundle(model: str) -> Backbone:
         clip, _, preprocess = open_clip.create_model_and_transforms(model)
     except (RuntimeError, ValueError) as err:
         raise BackboneError(f"model bundle {path} could not be loaded: {_first_line(err)}") from err
+    import json
+
+    name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
     return Backbone(
         clip,
         preprocess,
         open_clip.get_tokenizer(model),
-        name=path.name,
+        name=name,
         pretrained=str(weights_files[0]),
         weights="pretrained",
         identity=f"{path.name}:{file_identity(weights_files[0])}",

@@ -41,7 +41,7 @@ class MeanEntropy(Metric):
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, logits: Tensor, target: Tensor | None = None) -> None:
+    def update(self, logits: Tensor) -> None:
         self.total += entropy_nats(logits).sum()
         self.count += logits.shape[0]
 
@@ -50,7 +50,10 @@ class MeanEntropy(Metric):
 
 
 def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> MetricCollection:
-    """top-1, top-5 (top-k capped at the class count), mean per-class accuracy, ECE, entropy."""
+    """top-1, top-5 (top-k capped at the class count), mean per-class accuracy, ECE; updated with probabilities.
+
+    Entropy is a separate :class:`MeanEntropy`, updated with the scaled logits.
+    """
     top_k = min(5, num_classes)
     return MetricCollection(
         {
@@ -58,7 +61,6 @@ def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> Metric
             "top5": MulticlassAccuracy(num_classes, top_k=top_k, average="micro"),
             "mean_per_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
             "ece": MulticlassCalibrationError(num_classes, n_bins=ece_bins, norm="l1"),
-            "entropy": MeanEntropy(),
         },
         compute_groups=False,
     )

@@ -27,6 +27,9 @@ def test_evaluate_writes_results(compose_cfg, tmp_path):
     # top-1 recomputed from the written predictions equals the metric
     correct = [int(line.rsplit(",", 1)[1]) for line in predictions[1:]]
     assert sum(correct) / len(correct) == pytest.approx(results["top1"])
+    # the mean entropy equals the mean of the per-sample entropies (of the scaled logits)
+    entropies = [float(line.split(",")[-2]) for line in predictions[1:]]
+    assert sum(entropies) / len(entropies) == pytest.approx(results["entropy"], abs=1e-5)
 
 
 def test_metrics_equal_a_direct_computation(compose_cfg, tmp_path):

@@ -14,7 +14,7 @@ from descbench.backbone import Backbone
 from descbench.cache.features import ImageFeatureCache, TextFeatureCache
 from descbench.descriptions.types import DescriptionSet
 from descbench.head import DescriptionHead, ragged_class_index
-from descbench.metrics import build_classification_metrics, entropy_nats, scale_scores
+from descbench.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
 from descbench.tasks.data import gather_rows
 
 log = logging.getLogger("descbench")
@@ -52,6 +52,7 @@ class ClassificationTask(L.LightningModule):
         self.channels_last = channels_last
         self.metrics = build_classification_metrics(num_classes)
         self.per_class = MulticlassAccuracy(num_classes, average="none")
+        self.entropy = MeanEntropy()
         self.descriptions: DescriptionSet | None = None
         self.head: DescriptionHead | None = None
         self._rows: dict[str, list[torch.Tensor]] = {}
@@ -94,7 +95,9 @@ class ClassificationTask(L.LightningModule):
         logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
         probs = logits.float().softmax(dim=1)
         self.metrics.update(probs, labels)
+        self.entropy.update(logits)
         self.log_dict(self.metrics, on_step=False, on_epoch=True)
+        self.log("entropy", self.entropy, on_step=False, on_epoch=True)
         self.per_class.update(probs, labels)
         top = scores.topk(min(5, scores.shape[1]), dim=1).indices
         self._rows["index"].append(indices)

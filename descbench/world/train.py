@@ -120,7 +120,7 @@ def write_bundle(model: torch.nn.Module, out: Path) -> str:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2) + "\n"
+        json.dumps({"name": MODEL_NAME, "model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2) + "\n"
     )
     (out / f"{MODEL_NAME}.json").write_text(json.dumps(MODEL_CFG, indent=2) + "\n")
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
