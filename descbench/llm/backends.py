@@ -249,12 +249,13 @@ class LocalBackend:
         model_path: str | None = None,
         *,
         gguf_file: str | None = None,
-        max_new_tokens: int = 96,
+        max_new_tokens: int = 64,
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int = 0,
         chat: bool = False,
-        stop: str | None = "\nQ:",
+        stop: list[str] | tuple[str, ...] | None = ("\nQ:", "\n\n"),
+        stop_on_repeat: bool = True,
         num_threads: int | None = None,
     ) -> None:
         self.model_path = model_path
@@ -264,7 +265,8 @@ class LocalBackend:
         self.top_p = float(top_p)
         self.seed = int(seed)
         self.chat = bool(chat)
-        self.stop = stop
+        self.stop = list(stop) if stop else []
+        self.stop_on_repeat = bool(stop_on_repeat)
         self.num_threads = num_threads
         self.continues_prompt = not self.chat
         self._model: Any = None
@@ -301,6 +303,7 @@ class LocalBackend:
             "top_p": self.top_p if self.temperature > 0 else None,
             "seed": self.seed if self.temperature > 0 else None,
             "stop": self.stop,
+            "stop_on_repeat": self.stop_on_repeat,
         }
 
     def _load(self) -> None:
@@ -341,10 +344,34 @@ class LocalBackend:
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if self.stop:
-                kwargs.update(stop_strings=[self.stop], tokenizer=tok)
+                kwargs.update(stop_strings=self.stop, tokenizer=tok)
+            start = inputs["input_ids"].shape[1]
+            if self.stop_on_repeat:
+                kwargs["stopping_criteria"] = [_RepeatedLineStop(tok, start)]
             with torch.no_grad():
                 out = model.generate(**inputs, **kwargs)
-            answer = tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        if self.stop and self.stop in answer:
-            answer = answer[: answer.index(self.stop)]
+            answer = tok.decode(out[0, start:], skip_special_tokens=True)
+        for stop in self.stop:
+            if stop in answer:
+                answer = answer[: answer.index(stop)]
         return answer
+
+
+class _RepeatedLineStop:
+    """Stop when the answer's last finished line repeats an earlier one.
+
+    Small greedy models loop on one bullet; the repeats would be de-duplicated anyway,
+    so generating them only costs time. Deterministic, so reruns are unchanged.
+    """
+
+    def __init__(self, tokenizer: Any, start: int) -> None:
+        self.tokenizer = tokenizer
+        self.start = start
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        text = self.tokenizer.decode(input_ids[0, self.start :], skip_special_tokens=True)
+        lines = [ln.strip().lstrip("- ").casefold() for ln in text.split("\n")[:-1]]  # finished lines only
+        stop = len(lines) >= 2 and bool(lines[-1]) and lines[-1] in lines[:-1]
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)

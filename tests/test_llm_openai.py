@@ -1,0 +1,141 @@
+"""The openai backend against a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from descbench.llm import BackendError, OpenAIBackend, generate_descriptions
+from tests.openai_server import OpenAIStubServer, Reply, bullets_for, canned
+
+OPTS = dict(num_desc=3, detailed=False, instruction="none", num_examples=2, progress=False)
+
+
+def backend(server, **kw):
+    kw.setdefault("max_retries", 3)
+    kw.setdefault("timeout", 5.0)
+    kw.setdefault("retry_delay_scale", 0.1)  # the client's 0.5 s, 1 s, 2 s ... waits become 0.05 s, 0.1 s, 0.2 s
+    return OpenAIBackend("stub-model", base_url=server.base_url, **kw)
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_normal_answers(tmp_path, api):
+    with OpenAIStubServer() as server:
+        ds = generate_descriptions(["tiger", "coffee mug"], backend=backend(server, api=api), cache_dir=tmp_path, **OPTS)
+    assert ds.descriptors == [[f"tiger feature {i}" for i in (1, 2, 3)], [f"coffee mug feature {i}" for i in (1, 2, 3)]]
+    assert ds.texts[0][0] == "tiger, which has tiger feature 1"
+    assert ds.options["backend"] == "openai" and ds.options["model"] == "stub-model" and ds.options["api"] == api
+    req = server.requests[0]
+    assert req.path == f"/v1/{'chat/completions' if api == 'chat' else 'completions'}"
+    assert req.body["model"] == "stub-model" and req.body["temperature"] == 0.0
+    if api == "chat":
+        roles = [m["role"] for m in req.body["messages"]]
+        assert roles == ["user", "assistant", "user", "assistant", "user"]
+    else:
+        assert req.body["prompt"] == ds.meta["prompts"][req.classname]
+        assert req.body["prompt"].endswith("in a photo:\n- ")
+
+
+def test_rate_limit_then_success_backs_off(tmp_path):
+    count = {"n": 0}
+
+    def respond(req):
+        count["n"] += 1
+        return Reply(status=429) if count["n"] <= 2 else canned(req)
+
+    with OpenAIStubServer(respond) as server:
+        ds = generate_descriptions(["tiger"], backend=backend(server), cache_dir=tmp_path, **OPTS)
+    assert ds.descriptors == [["tiger feature 1", "tiger feature 2", "tiger feature 3"]]
+    times = [r.time for r in server.requests]
+    assert len(times) == 3
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # client's exponential schedule x 0.1: 0.05 s then 0.1 s, each minus up to 25 % jitter
+    assert gaps[0] >= 0.05 * 0.75 - 0.005 and gaps[1] >= 0.1 * 0.75 - 0.005
+    assert gaps[1] > gaps[0] * 1.2  # it grows
+
+
+def test_server_error_until_give_up_keeps_finished_classes(tmp_path):
+    def respond(req):
+        return Reply(status=500) if req.classname == "stop sign" else canned(req)
+
+    classes = ["tiger", "coffee mug", "stop sign"]
+    with OpenAIStubServer(respond) as server:
+        with pytest.raises(BackendError) as err:
+            generate_descriptions(classes, backend=backend(server, max_retries=2), cache_dir=tmp_path, concurrency=1, **OPTS)
+        assert server.calls_for("stop sign") == 3  # first try + 2 retries
+    msg = str(err.value)
+    assert "OpenAIBackend" in msg and "HTTP 500" in msg and "1 of 3 classes missing" in msg and "stop sign" in msg
+    cached = sorted(json.loads(p.read_text())["class"] for p in tmp_path.glob("*.json"))
+    assert cached == ["coffee mug", "tiger"]
+    # the rerun asks only for the missing class
+    with OpenAIStubServer() as server:
+        ds = generate_descriptions(classes, backend=backend(server), cache_dir=tmp_path, **OPTS)
+        assert [r.classname for r in server.requests] == ["stop sign"]
+    assert ds.meta["num_cached"] == 2 and ds.meta["num_generated"] == 1
+
+
+def test_malformed_answers_fall_back_to_class_name(tmp_path):
+    def respond(req):
+        if req.classname == "tiger":
+            return Reply(text="Tigers are big cats with stripes.")  # no bullet
+        if req.classname == "coffee mug":
+            return Reply(text="  \n- \n-   \n")  # only empty bullets
+        return canned(req)
+
+    with OpenAIStubServer(respond) as server:
+        ds = generate_descriptions(
+            ["tiger", "coffee mug", "stop sign"], backend=backend(server, api="chat"), cache_dir=tmp_path, **OPTS
+        )
+    assert ds.meta["fallback_classes"] == ["tiger", "coffee mug"] and ds.meta["num_fallback"] == 2
+    assert ds.texts[:2] == [["tiger"], ["coffee mug"]] and ds.descriptors[:2] == [[], []]
+    assert ds.meta["raw"]["tiger"] == "Tigers are big cats with stripes."
+    assert ds.descriptors[2] == ["stop sign feature 1", "stop sign feature 2", "stop sign feature 3"]
+
+
+def test_empty_choices_body_is_a_fallback_not_a_crash(tmp_path):
+    with OpenAIStubServer(lambda req: Reply(body={"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": []})) as server:
+        ds = generate_descriptions(["tiger"], backend=backend(server), cache_dir=tmp_path, **OPTS)
+    assert ds.meta["fallback_classes"] == ["tiger"] and ds.meta["raw"]["tiger"] == ""
+
+
+def test_timeout_retried_then_clear_error(tmp_path):
+    with OpenAIStubServer(lambda req: Reply(text=bullets_for("x"), delay=1.0)) as server:
+        t0 = time.monotonic()
+        with pytest.raises(BackendError, match=r"OpenAIBackend: request timed out \(0.3 s\) after 1 retries"):
+            generate_descriptions(["tiger"], backend=backend(server, timeout=0.3, max_retries=1), cache_dir=tmp_path, **OPTS)
+        assert time.monotonic() - t0 < 3.0
+        assert len(server.requests) == 2
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_timeout_then_success(tmp_path):
+    count = {"n": 0}
+
+    def respond(req):
+        count["n"] += 1
+        return Reply(text=bullets_for(req.classname), delay=1.0 if count["n"] == 1 else 0.0)
+
+    with OpenAIStubServer(respond) as server:
+        ds = generate_descriptions(["tiger"], backend=backend(server, timeout=0.3), cache_dir=tmp_path, **OPTS)
+    assert ds.descriptors[0][0] == "tiger feature 1" and len(server.requests) == 2
+
+
+def test_key_from_environment_only(tmp_path, monkeypatch):
+    secret = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("MY_LLM_KEY", secret)
+    with OpenAIStubServer() as server:
+        b = backend(server, api_key_env="MY_LLM_KEY")
+        ds = generate_descriptions(["tiger"], backend=b, cache_dir=tmp_path, **OPTS)
+        headers = {k.lower(): v for k, v in server.requests[0].headers.items()}
+        assert headers["authorization"] == f"Bearer {secret}"  # it is used ...
+    for text in (repr(b), json.dumps(b.identity()), json.dumps(ds.to_json()), json.dumps(vars(b), default=repr)):
+        assert secret not in text  # ... and never shown
+    assert all(secret not in p.read_text() for p in tmp_path.glob("*.json"))
+
+
+def test_missing_key_for_the_real_api_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(BackendError, match="environment variable OPENAI_API_KEY is not set"):
+        OpenAIBackend("gpt-4o-mini", api="chat").generate("Q: x")
