@@ -1,0 +1,125 @@
+"""The prompt builder: golden files written by hand, structural checks on every combination, parsing."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from descbench.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
+from descbench.llm.prompts import bank_limits
+
+GOLDEN = Path(__file__).parent / "golden" / "llm"
+
+
+def golden(name: str) -> str:
+    # The files end with one newline after the open "- " line; the prompt itself does not.
+    text = (GOLDEN / name).read_text(encoding="utf-8")
+    assert text.endswith("- \n"), f"{name}: the trailing space of the open bullet was lost"
+    return text[:-1]
+
+
+@pytest.mark.parametrize(
+    "name, classname, options",
+    [
+        ("words_nd2_ne1_none_tiger.txt", "tiger", dict(num_desc=2, detailed=False, instruction="none", num_examples=1)),
+        ("sentences_nd3_ne2_role_stop_sign.txt", "stop sign", dict(num_desc=3, detailed=True, instruction="role", num_examples=2)),
+        ("words_nd1_ne3_rule_coffee_mug.txt", "coffee mug", dict(num_desc=1, detailed=False, instruction="rule", num_examples=3)),
+        ("words_nd2_ne1_free_text_lemur.txt", "lemur", dict(num_desc=2, detailed=False, instruction="Answer briefly.", num_examples=1)),
+    ],
+)
+def test_golden(name, classname, options):
+    assert build_prompt(classname, **options) == golden(name)
+
+
+def test_bank_supports_every_combination():
+    bank = load_bank()
+    assert len(bank["examples"]) >= 6
+    assert all(len(ex["words"]) >= 8 and len(ex["sentences"]) >= 8 for ex in bank["examples"])
+    assert bank_limits()[0] >= 8 and bank_limits()[1] >= 6
+    names = [ex["name"] for ex in bank["examples"]]
+    assert len(set(names)) == len(names)
+
+
+QUESTION = re.compile(r"^Q: What are useful visual features for distinguishing a (.+) in a photo\?$")
+
+
+@pytest.mark.parametrize("instruction", ["none", "role", "rule"])
+def test_structure_of_every_combination(instruction):
+    bank = load_bank()
+    role = bank["role"].strip()
+    for num_desc, detailed, num_examples in itertools.product(range(1, 9), (False, True), range(1, 7)):
+        prompt = build_prompt("zebra", num_desc=num_desc, detailed=detailed, instruction=instruction, num_examples=num_examples)
+        blocks = prompt.split("\n\n")
+        head = {"none": 0, "role": 1, "rule": 1}[instruction]
+        if instruction == "role":
+            assert blocks[0] == role
+        if instruction == "rule":
+            assert blocks[0].startswith(bank["rule"]["header"]) and len(blocks[0].splitlines()) == 1 + len(bank["rule"]["items"])
+        if instruction == "none":
+            assert blocks[0].startswith("Q: ")
+        examples, query = blocks[head:-1], blocks[-1]
+        assert len(examples) == num_examples
+        for ex, block in zip(bank["examples"], examples):
+            lines = block.splitlines()
+            assert QUESTION.match(lines[0]).group(1) == ex["name"]
+            assert lines[1] == f"A: There are several useful visual features to tell there is a {ex['name']} in a photo:"
+            bullets = [ln[2:] for ln in lines[2:]]
+            assert all(ln.startswith("- ") for ln in lines[2:])
+            assert bullets == ex["sentences" if detailed else "words"][:num_desc]
+        assert query.splitlines() == [
+            "Q: What are useful visual features for distinguishing a zebra in a photo?",
+            "A: There are several useful visual features to tell there is a zebra in a photo:",
+            "- ",
+        ] and query.endswith("- ")
+
+
+def test_words_and_sentences_differ():
+    words = build_prompt("cat", num_desc=3, detailed=False, num_examples=2)
+    sentences = build_prompt("cat", num_desc=3, detailed=True, num_examples=2)
+    assert "- two wheels of equal size" in words and "- A bicycle has two thin spoked wheels" in sentences
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(num_desc=0, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
+        (dict(num_desc=9, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
+        (dict(num_desc=2.0, num_examples=1), r"num_desc must be an integer in 1\.\.8.*got 2\.0"),
+        (dict(num_desc=True, num_examples=1), r"num_desc"),
+        (dict(num_desc=2, num_examples=0), r"num_examples must be an integer in 1\.\.7"),
+        (dict(num_desc=2, num_examples=8), r"num_examples must be an integer in 1\.\.7"),
+    ],
+)
+def test_out_of_range_options(options, message):
+    with pytest.raises(PromptError, match=message):
+        build_prompt("cat", detailed=False, **options)
+
+
+def test_blank_instruction_is_none_and_free_text_is_verbatim():
+    base = build_prompt("cat", num_desc=2, detailed=False, num_examples=1)
+    assert build_prompt("cat", num_desc=2, detailed=False, num_examples=1, instruction="") == base
+    assert build_prompt("cat", num_desc=2, detailed=False, num_examples=1, instruction=None) == base
+    text = "Be concise.\n\nDescribe colours first."
+    assert build_prompt("cat", num_desc=2, detailed=False, num_examples=1, instruction=text) == text + "\n\n" + base
+
+
+def test_chat_messages():
+    msgs = build_messages("cat", num_desc=2, detailed=False, instruction="Be concise.\n\nColours first.", num_examples=2)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert msgs[0]["content"] == "Be concise.\n\nColours first."
+    assert msgs[2]["content"].endswith("- two wheels of equal size\n- thin metal frame")
+    assert msgs[-1]["content"] == "Q: What are useful visual features for distinguishing a cat in a photo?"
+    plain = to_chat_messages(build_prompt("cat", num_desc=1, detailed=True, num_examples=1))
+    assert [m["role"] for m in plain] == ["user", "assistant", "user"]
+
+
+def test_parse():
+    raw = "black stripes\n- orange fur\n  -   Black Stripes  \n- \nsome chatter\n- white belly\n\nQ: What are useful ...\n- not this"
+    assert parse_descriptors(raw, continues_bullet=True) == ["black stripes", "orange fur", "white belly"]
+    assert parse_descriptors("A: There are ...:\n- a\n- b\n- A") == ["a", "b"]
+    assert parse_descriptors("no bullets at all") == []
+    assert parse_descriptors("") == []
+    assert parse_descriptors("-dash without space\n--\n- ok") == ["ok"]
