@@ -126,8 +126,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _main(cfg: DictConfig) -> float | None:
+    from hydra.errors import InstantiationException
+
     try:
-        metrics = run_job(cfg)
+        try:
+            metrics = run_job(cfg)
+        except InstantiationException as err:
+            # A user error raised while building an object from the config arrives wrapped by Hydra.
+            if isinstance(err.__cause__, _user_errors()):
+                raise err.__cause__ from None
+            raise
     except _user_errors() as err:
         # Errors raised in DataLoader workers arrive wrapped with a traceback: keep the message.
         message = str(err).strip().splitlines()[-1].split("Error: ", 1)[-1] if "Traceback" in str(err) else str(err)

@@ -8,6 +8,7 @@ descriptions are all cached never loads a model or opens a connection.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -203,6 +204,7 @@ def default_gguf_path() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=2)
 def _load_gguf_model(path: Path):
     """Tokenizer and float32 causal LM from a GGUF file.
 
@@ -230,7 +232,7 @@ def _load_gguf_model(path: Path):
                 f"LocalBackend: GGUF tensors of {path} do not match the model: missing {missing}, unexpected {unexpected}"
             )
         model.tie_weights()
-    return tokenizer, model.eval()
+    return tokenizer, model.eval()  # cached: the jobs of a multirun share one loaded model
 
 
 class LocalBackend:
