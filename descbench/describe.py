@@ -60,10 +60,10 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _main(cfg: DictConfig) -> None:
+    from hydra.errors import InstantiationException
+
     from descbench.eval import _user_errors
     from descbench.llm.backends import BackendError
-
-    from hydra.errors import InstantiationException
 
     errors = (*_user_errors(), BackendError)
     try:

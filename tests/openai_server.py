@@ -14,9 +14,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 QUERY = re.compile(r"distinguishing a (.+?) in a photo\?")
 
@@ -57,7 +58,9 @@ def bullets_for(classname: str, n: int = 3) -> str:
 def canned(request: Request) -> Reply:
     text = bullets_for(request.classname or "thing")
     if request.path.endswith("/chat/completions"):
-        text = f"A: There are several useful visual features to tell there is a {request.classname} in a photo:\n- " + text
+        text = (
+            f"A: There are several useful visual features to tell there is a {request.classname} in a photo:\n- " + text
+        )
     return Reply(text=text)
 
 
@@ -95,7 +98,11 @@ class OpenAIStubServer:
                         "created": int(time.time()),
                         "model": body.get("model", "stub"),
                         "choices": [
-                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.text}}
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": reply.text},
+                            }
                         ],
                     }
                 else:

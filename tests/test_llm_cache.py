@@ -98,7 +98,9 @@ def test_record_and_unreadable_file(tmp_path):
 
 
 def test_export(tmp_path):
-    ds = generate_descriptions(["b", "a"], backend=CountingBackend(lambda p: "x\n- y"), cache_dir=tmp_path / "c", **OPTS)
+    ds = generate_descriptions(
+        ["b", "a"], backend=CountingBackend(lambda p: "x\n- y"), cache_dir=tmp_path / "c", **OPTS
+    )
     path = export_descriptors(ds, tmp_path / "out.json")
     assert path.read_text().startswith('{\n  "b"')  # label order
     assert json.loads(path.read_text()) == {"b": ["x", "y"], "a": ["x", "y"]}
@@ -146,7 +148,9 @@ def test_sigkill_mid_generation_then_resume(tmp_path):
     assert all(first_round[c] == 1 for c in done)
 
     with OpenAIStubServer() as server:
-        ds = generate_descriptions(CLASSES, backend=OpenAIBackend("stub-model", base_url=server.base_url), cache_dir=cache_dir, **OPTS)
+        ds = generate_descriptions(
+            CLASSES, backend=OpenAIBackend("stub-model", base_url=server.base_url), cache_dir=cache_dir, **OPTS
+        )
         asked = [r.classname for r in server.requests]
     assert not set(asked) & done  # no duplicate call for a finished class
     assert sorted(asked) == sorted(set(CLASSES) - done)
@@ -161,5 +165,11 @@ def test_key_not_in_logs_in_process(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     with OpenAIStubServer() as server:
-        ds = generate_descriptions(["tiger"], backend=OpenAIBackend("m", base_url=server.base_url), cache_dir=tmp_path, **OPTS)
-    assert ds.descriptors[0] and SECRET not in caplog.text and "llm descriptions: 1 classes, 0 prompts cached, 1 generated" in caplog.text
+        ds = generate_descriptions(
+            ["tiger"], backend=OpenAIBackend("m", base_url=server.base_url), cache_dir=tmp_path, **OPTS
+        )
+    assert (
+        ds.descriptors[0]
+        and SECRET not in caplog.text
+        and "llm descriptions: 1 classes, 0 prompts cached, 1 generated" in caplog.text
+    )

@@ -65,11 +65,20 @@ def test_eval_records_prompt_and_descriptions_and_never_the_key(tmp_path):
 
 
 def test_describe_command_pregenerates_then_eval_runs_offline(tmp_path):
-    env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(ROOT), "DESCBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": SECRET,
+        "PYTHONPATH": str(ROOT),
+        "DESCBENCH_CACHE_DIR": str(tmp_path / "cache"),
+    }
     with OpenAIStubServer() as server:
         gen = subprocess.run(
             [sys.executable, "-m", "descbench.describe", *llm_args(server), f"hydra.run.dir={tmp_path / 'gen'}"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert gen.returncode == 0, gen.stderr[-3000:]
         args = llm_args(server)
@@ -81,7 +90,11 @@ def test_describe_command_pregenerates_then_eval_runs_offline(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["describe.offline"] is True
     # offline with a prompt option never generated: a clear error listing the classes
-    miss = run_eval([*args, "num_desc=3", "describe.offline=true", "logger=none", f"hydra.run.dir={tmp_path / 'miss'}"], tmp_path, env)
+    miss = run_eval(
+        [*args, "num_desc=3", "describe.offline=true", "logger=none", f"hydra.run.dir={tmp_path / 'miss'}"],
+        tmp_path,
+        env,
+    )
     assert miss.returncode == 2 and "offline:" in miss.stderr and "stop sign" in miss.stderr
     assert_no_secret(tmp_path / "gen", tmp_path / "run", tmp_path / "cache")
     assert SECRET not in gen.stdout + gen.stderr + run.stderr + miss.stderr

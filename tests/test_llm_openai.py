@@ -23,7 +23,9 @@ def backend(server, **kw):
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_normal_answers(tmp_path, api):
     with OpenAIStubServer() as server:
-        ds = generate_descriptions(["tiger", "coffee mug"], backend=backend(server, api=api), cache_dir=tmp_path, **OPTS)
+        ds = generate_descriptions(
+            ["tiger", "coffee mug"], backend=backend(server, api=api), cache_dir=tmp_path, **OPTS
+        )
     assert ds.descriptors == [[f"tiger feature {i}" for i in (1, 2, 3)], [f"coffee mug feature {i}" for i in (1, 2, 3)]]
     assert ds.texts[0][0] == "tiger, which has tiger feature 1"
     assert ds.options["backend"] == "openai" and ds.options["model"] == "stub-model" and ds.options["api"] == api
@@ -63,7 +65,9 @@ def test_server_error_until_give_up_keeps_finished_classes(tmp_path):
     classes = ["tiger", "coffee mug", "stop sign"]
     with OpenAIStubServer(respond) as server:
         with pytest.raises(BackendError) as err:
-            generate_descriptions(classes, backend=backend(server, max_retries=2), cache_dir=tmp_path, concurrency=1, **OPTS)
+            generate_descriptions(
+                classes, backend=backend(server, max_retries=2), cache_dir=tmp_path, concurrency=1, **OPTS
+            )
         assert server.calls_for("stop sign") == 3  # first try + 2 retries
     msg = str(err.value)
     assert "OpenAIBackend" in msg and "HTTP 500" in msg and "1 of 3 classes missing" in msg and "stop sign" in msg
@@ -95,7 +99,9 @@ def test_malformed_answers_fall_back_to_class_name(tmp_path):
 
 
 def test_empty_choices_body_is_a_fallback_not_a_crash(tmp_path):
-    with OpenAIStubServer(lambda req: Reply(body={"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": []})) as server:
+    with OpenAIStubServer(
+        lambda req: Reply(body={"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": []})
+    ) as server:
         ds = generate_descriptions(["tiger"], backend=backend(server), cache_dir=tmp_path, **OPTS)
     assert ds.meta["fallback_classes"] == ["tiger"] and ds.meta["raw"]["tiger"] == ""
 
@@ -104,7 +110,9 @@ def test_timeout_retried_then_clear_error(tmp_path):
     with OpenAIStubServer(lambda req: Reply(text=bullets_for("x"), delay=1.0)) as server:
         t0 = time.monotonic()
         with pytest.raises(BackendError, match=r"OpenAIBackend: request timed out \(0.3 s\) after 1 retries"):
-            generate_descriptions(["tiger"], backend=backend(server, timeout=0.3, max_retries=1), cache_dir=tmp_path, **OPTS)
+            generate_descriptions(
+                ["tiger"], backend=backend(server, timeout=0.3, max_retries=1), cache_dir=tmp_path, **OPTS
+            )
         assert time.monotonic() - t0 < 3.0
         assert len(server.requests) == 2
     assert not list(tmp_path.glob("*.json"))

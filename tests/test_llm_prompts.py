@@ -25,9 +25,21 @@ def golden(name: str) -> str:
     "name, classname, options",
     [
         ("words_nd2_ne1_none_tiger.txt", "tiger", dict(num_desc=2, detailed=False, instruction="none", num_examples=1)),
-        ("sentences_nd3_ne2_role_stop_sign.txt", "stop sign", dict(num_desc=3, detailed=True, instruction="role", num_examples=2)),
-        ("words_nd1_ne3_rule_coffee_mug.txt", "coffee mug", dict(num_desc=1, detailed=False, instruction="rule", num_examples=3)),
-        ("words_nd2_ne1_free_text_lemur.txt", "lemur", dict(num_desc=2, detailed=False, instruction="Answer briefly.", num_examples=1)),
+        (
+            "sentences_nd3_ne2_role_stop_sign.txt",
+            "stop sign",
+            dict(num_desc=3, detailed=True, instruction="role", num_examples=2),
+        ),
+        (
+            "words_nd1_ne3_rule_coffee_mug.txt",
+            "coffee mug",
+            dict(num_desc=1, detailed=False, instruction="rule", num_examples=3),
+        ),
+        (
+            "words_nd2_ne1_free_text_lemur.txt",
+            "lemur",
+            dict(num_desc=2, detailed=False, instruction="Answer briefly.", num_examples=1),
+        ),
     ],
 )
 def test_golden(name, classname, options):
@@ -51,13 +63,17 @@ def test_structure_of_every_combination(instruction):
     bank = load_bank()
     role = bank["role"].strip()
     for num_desc, detailed, num_examples in itertools.product(range(1, 9), (False, True), range(1, 7)):
-        prompt = build_prompt("zebra", num_desc=num_desc, detailed=detailed, instruction=instruction, num_examples=num_examples)
+        prompt = build_prompt(
+            "zebra", num_desc=num_desc, detailed=detailed, instruction=instruction, num_examples=num_examples
+        )
         blocks = prompt.split("\n\n")
         head = {"none": 0, "role": 1, "rule": 1}[instruction]
         if instruction == "role":
             assert blocks[0] == role
         if instruction == "rule":
-            assert blocks[0].startswith(bank["rule"]["header"]) and len(blocks[0].splitlines()) == 1 + len(bank["rule"]["items"])
+            assert blocks[0].startswith(bank["rule"]["header"]) and len(blocks[0].splitlines()) == 1 + len(
+                bank["rule"]["items"]
+            )
         if instruction == "none":
             assert blocks[0].startswith("Q: ")
         examples, query = blocks[head:-1], blocks[-1]
@@ -65,7 +81,9 @@ def test_structure_of_every_combination(instruction):
         for ex, block in zip(bank["examples"], examples):
             lines = block.splitlines()
             assert QUESTION.match(lines[0]).group(1) == ex["name"]
-            assert lines[1] == f"A: There are several useful visual features to tell there is a {ex['name']} in a photo:"
+            assert (
+                lines[1] == f"A: There are several useful visual features to tell there is a {ex['name']} in a photo:"
+            )
             bullets = [ln[2:] for ln in lines[2:]]
             assert all(ln.startswith("- ") for ln in lines[2:])
             assert bullets == ex["sentences" if detailed else "words"][:num_desc]
@@ -107,7 +125,9 @@ def test_blank_instruction_is_none_and_free_text_is_verbatim():
 
 
 def test_chat_messages():
-    msgs = build_messages("cat", num_desc=2, detailed=False, instruction="Be concise.\n\nColours first.", num_examples=2)
+    msgs = build_messages(
+        "cat", num_desc=2, detailed=False, instruction="Be concise.\n\nColours first.", num_examples=2
+    )
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert msgs[0]["content"] == "Be concise.\n\nColours first."
     assert msgs[2]["content"].endswith("- two wheels of equal size\n- thin metal frame")

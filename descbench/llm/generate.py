@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def _missing_message(missing: list[str], cache_dir: Path) -> str:
-    shown = ", ".join(repr(c) for c in missing[:20]) + (f", ... ({len(missing) - 20} more)" if len(missing) > 20 else "")
+    shown = ", ".join(repr(c) for c in missing[:20]) + (
+        f", ... ({len(missing) - 20} more)" if len(missing) > 20 else ""
+    )
     return (
         f"offline: {len(missing)} class(es) have no cached descriptions under {cache_dir} for these prompt "
         f"options and backend: {shown}. Generate them first (python -m descbench.describe ...) or set offline=false."
@@ -98,7 +101,11 @@ def generate_descriptions(
             fallback.append(c)
             texts.append([c])
     if fallback:
-        log.warning("llm descriptions: %d class(es) got no bullet and fall back to the class name: %s", len(fallback), fallback[:10])
+        log.warning(
+            "llm descriptions: %d class(es) got no bullet and fall back to the class name: %s",
+            len(fallback),
+            fallback[:10],
+        )
 
     options = {
         "num_desc": num_desc,
@@ -118,7 +125,9 @@ def generate_descriptions(
         "num_cached": num_cached,
         "num_generated": len(todo),
     }
-    return DescriptionSet(source="llm", classes=classes, descriptors=descriptors, texts=texts, options=options, meta=meta)
+    return DescriptionSet(
+        source="llm", classes=classes, descriptors=descriptors, texts=texts, options=options, meta=meta
+    )
 
 
 def _generate_missing(
@@ -137,7 +146,9 @@ def _generate_missing(
     def work(key: str, i: int) -> dict[str, Any]:
         raw = backend.generate(prompts[i])
         descriptors = parse_descriptors(raw, continues_bullet=backend.continues_prompt)
-        return cache.put(key, classname=classes[i], prompt=prompts[i], raw=raw, descriptors=descriptors, identity=identity)
+        return cache.put(
+            key, classname=classes[i], prompt=prompts[i], raw=raw, descriptors=descriptors, identity=identity
+        )
 
     workers = max(1, min(concurrency, getattr(backend, "max_concurrency", concurrency), len(todo)))
     bar = tqdm(total=len(todo), desc="generating descriptions", unit="class", disable=not progress)

@@ -58,7 +58,9 @@ def render_instruction(instruction: str | None) -> str:
 def _check_options(num_desc: Any, num_examples: Any) -> None:
     max_desc, max_examples = bank_limits()
     if isinstance(num_desc, bool) or not isinstance(num_desc, int) or not 1 <= num_desc <= max_desc:
-        raise PromptError(f"num_desc must be an integer in 1..{max_desc} (bullets per example in the bank), got {num_desc!r}")
+        raise PromptError(
+            f"num_desc must be an integer in 1..{max_desc} (bullets per example in the bank), got {num_desc!r}"
+        )
     if isinstance(num_examples, bool) or not isinstance(num_examples, int) or not 1 <= num_examples <= max_examples:
         raise PromptError(
             f"num_examples must be an integer in 1..{max_examples} (example objects in the bank), got {num_examples!r}"
@@ -117,5 +119,7 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """The chat-message form of :func:`build_prompt` (system, example turns, query)."""
     return to_chat_messages(
-        build_prompt(classname, num_desc=num_desc, detailed=detailed, instruction=instruction, num_examples=num_examples)
+        build_prompt(
+            classname, num_desc=num_desc, detailed=detailed, instruction=instruction, num_examples=num_examples
+        )
     )

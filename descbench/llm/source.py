@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule
 from descbench.descriptions.types import DescriptionError, DescriptionSet
