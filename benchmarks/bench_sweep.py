@@ -139,21 +139,21 @@ def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int)
 
 
 def peak_memory_mb(count: int, work: Path) -> float:
-    """Peak RSS of a separate process that evaluates ``count`` images (tiny model, cache off)."""
+    """Peak RSS of a separate process that only evaluates ``count`` images (tiny model, cache off, no workers)."""
+    write_image_folder(work / "imgs", count)
     code = (
         "import resource, sys; sys.path.insert(0, %r)\n"
-        "from benchmarks.bench_sweep import write_image_folder\n"
         "from pathlib import Path\n"
         "from hydra import compose, initialize_config_dir\n"
         "from descbench.eval import RunContext, evaluate\n"
-        "w = Path(%r); write_image_folder(w / 'imgs', %d)\n"
+        "w = Path(%r)\n"
         "with initialize_config_dir(config_dir=%r, version_base='1.3'):\n"
         "    cfg = compose('eval', overrides=['dataset=imagefolder', f'dataset.builder.root={w}/imgs', 'backbone=tiny',"
         " 'describe=classname', 'logger=none', f'paths.cache_dir={w}/c', f'paths.output_dir={w}/o',"
-        " 'cache.features=false', 'trainer.enable_progress_bar=false'])\n"
+        " 'cache.features=false', 'trainer.enable_progress_bar=false', 'task.num_workers=0'])\n"
         "evaluate(cfg, RunContext(run_dir=w / 'o'))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    ) % (str(ROOT), str(work), count, str(ROOT / "conf"))
+    ) % (str(ROOT), str(work), str(ROOT / "conf"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -176,7 +176,7 @@ def run_case(model: str, count: int, work: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny model only, 200 images")
-    parser.add_argument("--tiny-images", type=int, default=500)
+    parser.add_argument("--tiny-images", type=int, default=3000)
     parser.add_argument("--vit-images", type=int, default=200)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -190,10 +190,10 @@ def main() -> None:
             )
             print(f"[ViT-B-32] full loop {loop:.1f} images/s, bare forward {bare:.1f} images/s")
             print(f"encoding ratio: {loop / bare:.2f} (full loop / bare forward, ViT-B-32)")
-            small, large = peak_memory_mb(200, work / "m1"), peak_memory_mb(800, work / "m2")
+            small, large = peak_memory_mb(300, work / "m1"), peak_memory_mb(3000, work / "m2")
             print(
-                f"peak RSS: 200 images {small:.0f} MB, 800 images {large:.0f} MB "
-                f"(feature array grows by {600 * 64 * 4 / 2**20:.2f} MB)"
+                f"peak RSS of an evaluation: 300 images {small:.0f} MB, 3000 images {large:.0f} MB "
+                f"(features + per-sample predictions of 2700 more images: {2700 * (64 * 4 + 11 * 8) / 2**20:.2f} MB)"
             )
 
 
