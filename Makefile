@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast sweep lint clean
+.PHONY: demo test test-fast sweep study lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test-fast: $(STAMP)
 
 sweep: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval -m describe.detailed=true,false num_desc=1..7
+
+# The prompt-option study: main grid, instruction and example-count arms, waffle control, one report.
+study: $(STAMP)
+	set -e; d=outputs/prompt_options/$$(date +%Y-%m-%d_%H-%M-%S); \
+	$(PY) -m descbench.eval -m experiment=prompt_options hydra.sweep.dir=$$d/grid; \
+	$(PY) -m descbench.eval -m experiment=prompt_options describe.instruction=role,rule num_desc=7 describe.detailed=false hydra.sweep.dir=$$d/instruction; \
+	$(PY) -m descbench.eval -m experiment=prompt_options describe.num_examples=1,2,3 num_desc=7 describe.detailed=false hydra.sweep.dir=$$d/examples; \
+	$(PY) -m descbench.eval -m experiment=prompt_options describe=waffle num_desc=1..7 describe.detailed=false hydra.sweep.dir=$$d/waffle; \
+	$(PY) -m descbench.report $$d
 
 lint: $(STAMP)
 	$(PY) -m ruff check descbench tests benchmarks
