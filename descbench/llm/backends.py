@@ -55,6 +55,9 @@ def _retry_scaled_client_class(scale: float):
     """
     import openai
 
+    if scale != 1.0 and not hasattr(openai.OpenAI, "_calculate_retry_timeout"):
+        log.warning("this openai client has no _calculate_retry_timeout: retry_delay_scale=%g is ignored", scale)
+
     class _ScaledRetryOpenAI(openai.OpenAI):
         def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:  # noqa: D401
             return super()._calculate_retry_timeout(*args, **kwargs) * scale
