@@ -1,0 +1,320 @@
+"""``descbench.report`` on synthetic sweeps written here: plots, plotted series, tables, missing jobs, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from descbench.report import build_rec_series, build_series, expected_sweep_points, main, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# (detailed, num_desc, seed) -> (top1, entropy). Two seeds at num_desc 1 and 3 for both styles.
+POINTS = {
+    (False, 1, 0): (0.20, 2.10),
+    (False, 1, 1): (0.25, 2.00),
+    (False, 2, 0): (0.30, 1.90),
+    (False, 3, 0): (0.41, 1.52),
+    (False, 3, 1): (0.45, 1.48),
+    (True, 1, 0): (0.15, 2.30),
+    (True, 1, 1): (0.18, 2.26),
+    (True, 2, 0): (0.22, 2.05),
+    (True, 3, 0): (0.33, 1.80),
+    (True, 3, 1): (0.36, 1.70),
+}
+# The sweep also asked for (detailed=true, num_desc=2, seed=1): that job failed (a .hydra dir only),
+# and for (detailed=false, num_desc=2, seed=1): that job never ran (no dir at all).
+FAILED = (True, 2, 1)
+NEVER_RAN = (False, 2, 1)
+
+
+def _overrides(detailed: bool, num_desc: int, seed: int) -> list[str]:
+    return [f"describe.detailed={str(detailed).lower()}", f"num_desc={num_desc}", f"seed={seed}"]
+
+
+def classification_result(detailed: bool, num_desc: int, seed: int, top1: float, entropy: float) -> dict:
+    return {
+        "task": "classify",
+        "top1": top1,
+        "top5": min(1.0, top1 + 0.4),
+        "mean_per_class_acc": top1 - 0.01,
+        "entropy": entropy,
+        "ece": 0.1 + 0.01 * num_desc,
+        "top5_k": 5,
+        "entropy_scale": "minmax",
+        "ece_scale": "minmax",
+        "chance_top1": 0.05,
+        "dataset": "shapes",
+        "split": "test",
+        "num_samples": 400,
+        "num_classes": 20,
+        "backbone": "shapes-clip",
+        "pretrained": "bundle",
+        "weights": "pretrained",
+        "describe.source": "world",
+        "describe.num_desc": num_desc,
+        "describe.detailed": detailed,
+        "describe.rule": "corrected",
+        "describe.template": "{classname}, {descriptor}",
+        "describe.num_texts": 20 * num_desc,
+        "aggregation": "score_mean",
+        "seed": seed,
+        "overrides": ",".join(_overrides(detailed, num_desc, seed)),
+        "per_class_acc": {"stop sign": 0.9, "ladybird": top1},
+    }
+
+
+def _write_job(job_dir: Path, overrides: list[str], results: dict | None) -> None:
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides), encoding="utf-8")
+    (job_dir / ".hydra" / "config.yaml").write_text("seed: 0\n", encoding="utf-8")
+    if results is not None:
+        (job_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+def write_multirun_yaml(sweep: Path, task_overrides: list[str]) -> None:
+    """The part of Hydra's multirun.yaml that the report reads."""
+    config = {"hydra": {"mode": "MULTIRUN", "overrides": {"hydra": ["hydra.mode=MULTIRUN"], "task": task_overrides}}}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def make_classification_sweep(sweep: Path) -> Path:
+    """Numbered job dirs in Hydra's order (detailed, then num_desc, then seed), one failed, one never run."""
+    sweep.mkdir(parents=True)
+    write_multirun_yaml(sweep, ["describe.detailed=true,false", "num_desc=1,2,3", "seed=0,1"])
+    number = 0
+    for detailed in (True, False):
+        for num_desc in (1, 2, 3):
+            for seed in (0, 1):
+                key = (detailed, num_desc, seed)
+                if key == NEVER_RAN:
+                    number += 1
+                    continue
+                if key == FAILED:
+                    _write_job(sweep / str(number), _overrides(*key), None)
+                elif key in POINTS:
+                    _write_job(sweep / str(number), _overrides(*key), classification_result(*key, *POINTS[key]))
+                number += 1
+    return sweep
+
+
+def expected_series(metric_index: int, scale: float) -> dict[str, list[tuple]]:
+    """The plotted series computed by hand from POINTS: mean and sample std over seeds."""
+    out: dict[str, list[tuple]] = {}
+    for detailed in (False, True):
+        label = f"detailed={str(detailed).lower()}"
+        out[label] = []
+        for num_desc in (1, 2, 3):
+            values = [v[metric_index] * scale for (d, n, _), v in POINTS.items() if d == detailed and n == num_desc]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[label].append((num_desc, sum(values) / len(values), std, len(values)))
+    return out
+
+
+def assert_series_equal(actual: dict, expected: dict) -> None:
+    assert list(actual) == list(expected)
+    for label in expected:
+        assert len(actual[label]) == len(expected[label])
+        for got, want in zip(actual[label], expected[label]):
+            assert got[0] == want[0] and got[3] == want[3]
+            assert got[1] == pytest.approx(want[1], abs=1e-9)
+            assert got[2] == pytest.approx(want[2], abs=1e-9)
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 5000  # axes, lines and text, not a blank canvas
+
+
+def run_report(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "descbench.report", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    return make_classification_sweep(tmp_path / "multirun")
+
+
+def test_build_series_is_mean_and_std_over_seeds(sweep):
+    results = [json.loads(p.read_text()) for p in sweep.rglob("results.json")]
+    assert_series_equal(build_series(results, "top1", 100.0), expected_series(0, 100.0))
+    assert_series_equal(build_series(results, "entropy", 1.0), expected_series(1, 1.0))
+    # A hand-checked cell: detailed=false, num_desc=3 -> top-1 43.0 %, sample std of (41, 45) = 2.828...
+    point = build_series(results)["detailed=false"][2]
+    assert point[0] == 3 and point[1] == pytest.approx(43.0) and point[2] == pytest.approx(2 * 2**0.5) and point[3] == 2
+
+
+def test_report_writes_plots_data_and_tables(sweep):
+    result = run_report([str(sweep)])
+    assert result.returncode == 0, result.stderr
+    for name in ("accuracy_vs_num_desc.png", "entropy_vs_num_desc.png"):
+        assert_png(sweep / name)
+    assert not (sweep / "rec_accuracy.png").exists()
+
+    data = json.loads((sweep / "report_data.json").read_text())
+    acc, ent = data["accuracy_vs_num_desc"], data["entropy_vs_num_desc"]
+    assert acc["ylabel"] == "top-1 accuracy (%)" and "nats" in ent["ylabel"] and "num_desc" in acc["xlabel"]
+    [acc_panel], [ent_panel] = acc["panels"], ent["panels"]
+    assert acc_panel["title"] == "dataset shapes · backbone shapes-clip"
+    assert acc_panel["legend_title"] == "detailed"
+    assert acc_panel["chance"] == pytest.approx(5.0)
+    assert_series_equal({k: [tuple(p) for p in v] for k, v in acc_panel["series"].items()}, expected_series(0, 100.0))
+    assert_series_equal({k: [tuple(p) for p in v] for k, v in ent_panel["series"].items()}, expected_series(1, 1.0))
+
+    md = (sweep / "report.md").read_text()
+    # The num_desc=1 row, by hand: false: top-1 (20, 25) -> 22.50 ± 3.54, entropy (2.10, 2.00) -> 2.050 ± 0.071;
+    # true: top-1 (15, 18) -> 16.50 ± 2.12, entropy (2.30, 2.26) -> 2.280 ± 0.028.
+    assert "| num_desc | detailed=false | detailed=true |" in md
+    assert "| 1 | 22.50 ± 3.54 / 2.050 ± 0.071 (n=2) | 16.50 ± 2.12 / 2.280 ± 0.028 (n=2) |" in md
+    # num_desc=2: one seed each (the other failed or never ran): std 0.
+    assert "| 2 | 30.00 ± 0.00 / 1.900 ± 0.000 (n=1) | 22.00 ± 0.00 / 2.050 ± 0.000 (n=1) |" in md
+    assert "| 3 | 43.00 ± 2.83 / 1.500 ± 0.028 (n=2) | 34.50 ± 2.12 / 1.750 ± 0.071 (n=2) |" in md
+    # The table of all runs: job 0 is detailed=true, num_desc=1, seed=0: top1 15, top5 55, entropy 2.3, ece 11.
+    assert "| 0 | describe.detailed=true,num_desc=1,seed=0 | 0 | 15.00 | 55.00 | 2.300 | 11.00 |" in md
+    assert md.count("](accuracy_vs_num_desc.png)") == 1 and md.count("](entropy_vs_num_desc.png)") == 1
+
+
+def test_failed_and_never_run_jobs_are_listed(sweep):
+    result = run_report([str(sweep)])
+    assert result.returncode == 0
+    # Job numbers follow Hydra's order: FAILED (true, 2, 1) is job 3, NEVER_RAN (false, 2, 1) is job 9.
+    md = (sweep / "report.md").read_text()
+    section = md.split("## Missing or failed jobs", 1)[1].split("\n## ", 1)[0]
+    assert "| 3 | describe.detailed=true,num_desc=2,seed=1 | no results.json" in section
+    assert "| job #9 | describe.detailed=false,num_desc=2,seed=1 | no job dir" in section
+    assert section.count("\n| ") == 3  # header + 2 rows
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "2 missing or failed job(s)" in warning[0]
+    assert "num_desc=2,seed=1" in warning[0]
+    data = json.loads((sweep / "report_data.json").read_text())
+    assert [m["where"] for m in data["missing"]] == ["3", "job #9"]
+
+
+def test_expected_sweep_points_match_hydra_job_numbers(sweep):
+    points = expected_sweep_points(sweep / "multirun.yaml")
+    assert len(points) == 12
+    assert points[3] == ["describe.detailed=true", "num_desc=2", "seed=1"]
+    assert points[9] == ["describe.detailed=false", "num_desc=2", "seed=1"]
+
+
+def test_groups_by_every_varying_option_and_shows_controls(tmp_path):
+    """A second source and an llm instruction become their own lines; classname (no num_desc) a level."""
+    results = []
+    for seed in (0, 1):
+        for num_desc in (1, 2):
+            results.append(classification_result(False, num_desc, seed, 0.2 + 0.1 * num_desc + 0.01 * seed, 2.0))
+            llm = classification_result(False, num_desc, seed, 0.3, 1.5)
+            llm.update({"describe.source": "llm", "describe.instruction": "role", "describe.num_examples": 3})
+            results.append(llm)
+        control = classification_result(False, 0, seed, 0.05 + 0.01 * seed, 2.9)
+        control.update({"describe.source": "classname", "describe.num_desc": "not applicable to source classname"})
+        control["describe.detailed"] = "not applicable to source classname"
+        results.append(control)
+    series = build_series(results)
+    assert set(series) == {
+        "detailed=false, source=world",
+        "detailed=false, source=llm, instruction=role, num_examples=3",
+        "detailed=n/a, source=classname",
+    }
+    world = series["detailed=false, source=world"]
+    assert [p[0] for p in world] == [1, 2] and world[0][1] == pytest.approx(30.5)
+    [(x, mean, std, n)] = series["detailed=n/a, source=classname"]
+    assert x is None and mean == pytest.approx(5.5) and std == pytest.approx(statistics.stdev([5, 6])) and n == 2
+
+    for i, result in enumerate(results):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(result))
+    assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 0
+    data = json.loads((tmp_path / "report" / "report_data.json").read_text())
+    panel = data["accuracy_vs_num_desc"]["panels"][0]
+    assert panel["legend_title"] == "detailed, source, instruction, num_examples"
+    assert_png(tmp_path / "report" / "accuracy_vs_num_desc.png")
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| n/a | — | — | 5.50 ± 0.71 / 2.900 ± 0.000 (n=2) |" in md or "| n/a |" in md
+    assert not (tmp_path / "report.md").exists()  # --out: nothing written into the runs' dir
+
+
+def test_empty_dir_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_report([str(empty)])
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: no results.json found under {empty}: not a run or multirun dir of descbench.eval?"
+    assert "Traceback" not in result.stderr
+    assert not (empty / "report.md").exists()
+
+
+def test_missing_dir_is_a_clear_error(tmp_path):
+    result = run_report([str(tmp_path / "nope")])
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory"
+
+
+def test_only_failed_jobs_is_an_error_that_says_so(tmp_path):
+    _write_job(tmp_path / "0", ["num_desc=1"], None)
+    result = run_report([str(tmp_path)])
+    assert result.returncode == 2
+    assert "no results.json found under" in result.stderr and "(1 failed or missing jobs)" in result.stderr
+
+
+REC_ACC = {  # (visual_prompt, seed) -> {split: acc}
+    ("circle", 0): {"val": 0.60, "testA": 0.70, "testB": 0.50},
+    ("circle", 1): {"val": 0.64, "testA": 0.72, "testB": 0.52},
+    ("crop", 0): {"val": 0.40, "testA": 0.45, "testB": 0.35},
+    (("circle", "crop"), 0): {"val": 0.66, "testA": 0.75, "testB": 0.55},
+}
+
+
+def rec_result(visual_prompt, seed: int, accs: dict[str, float]) -> dict:
+    return {
+        "task": "rec",
+        "acc": sum(accs.values()) / len(accs),
+        **{f"acc.{split}": value for split, value in accs.items()},
+        "dataset": "rec_shapes",
+        "visual_prompt": list(visual_prompt) if isinstance(visual_prompt, tuple) else visual_prompt,
+        "subtract": True,
+        "proposals": "gt",
+        "backbone": "shapes-clip",
+        "seed": seed,
+        "overrides": f"visual_prompt={visual_prompt},seed={seed}",
+    }
+
+
+def test_rec_sweep_gives_bars_and_table(tmp_path):
+    sweep = tmp_path / "rec"
+    for i, ((prompt, seed), accs) in enumerate(REC_ACC.items()):
+        _write_job(sweep / str(i), [f"seed={seed}"], rec_result(prompt, seed, accs))
+    results = [json.loads(p.read_text()) for p in sorted(sweep.rglob("results.json"))]
+    series = build_rec_series(results)
+    assert list(series) == ["visual_prompt=circle", "visual_prompt=circle+crop", "visual_prompt=crop"]
+    mean, std, n = series["visual_prompt=circle"]["testA"]
+    assert mean == pytest.approx(71.0) and std == pytest.approx(statistics.stdev([70, 72])) and n == 2
+    assert series["visual_prompt=crop"]["val"] == pytest.approx((40.0, 0.0, 1))
+
+    result = run_report([str(sweep)])
+    assert result.returncode == 0, result.stderr
+    assert_png(sweep / "rec_accuracy.png")
+    assert not (sweep / "accuracy_vs_num_desc.png").exists()
+    data = json.loads((sweep / "report_data.json").read_text())
+    [panel] = data["rec_accuracy"]["panels"]
+    assert panel["splits"] == ["all", "val", "testA", "testB"]
+    assert panel["series"]["visual_prompt=circle"]["val"] == pytest.approx([62.0, statistics.stdev([60, 64]), 2])
+    md = (sweep / "report.md").read_text()
+    assert "| visual_prompt | all | val | testA | testB |" in md
+    # circle: all = mean of (60, 70, 50)=60 and (64, 72, 52)=62.67 -> 61.33 ± 1.89
+    all_circle = [statistics.fmean(REC_ACC[("circle", s)].values()) * 100 for s in (0, 1)]
+    cell = f"{statistics.fmean(all_circle):.2f} ± {statistics.stdev(all_circle):.2f} (n=2)"
+    assert f"| visual_prompt=circle | {cell} | 62.00 ± 2.83 (n=2) | 71.00 ± 1.41 (n=2) | 51.00 ± 1.41 (n=2) |" in md
+    assert "| visual_prompt=crop | 40.00 ± 0.00 (n=1) | 40.00 ± 0.00 (n=1) | 45.00 ± 0.00 (n=1) |" in md
