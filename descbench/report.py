@@ -211,7 +211,11 @@ def _missing_sweep_points(sweep_file: Path, job_dirs: Sequence[Path], root: Path
             if overrides is not None:
                 present.add(_canonical(overrides))
     return [
-        MissingJob(f"job #{number}" if where == "." else f"{where} job #{number}", ",".join(point), "no job dir (the sweep point never ran)")
+        MissingJob(
+            f"job #{number}" if where == "." else f"{where} job #{number}",
+            ",".join(point),
+            "no job dir (the sweep point never ran)",
+        )
         for number, point in enumerate(points)
         if _canonical(point) not in present
     ]
@@ -249,7 +253,7 @@ def _is_option(key: str, value: Any, extra_exclude: Iterable[str]) -> bool:
 
 
 def grouping_keys(results: Sequence[Mapping[str, Any]], first: str, exclude: Iterable[str] = ()) -> list[str]:
-    """``first`` (when any run records it) and every other option whose value differs between runs."""
+    """``first`` (when any run records it) and every other option that tells runs apart (num_desc, seed aside)."""
     exclude = set(exclude)
     keys: list[str] = []
     for result in results:
@@ -257,8 +261,23 @@ def grouping_keys(results: Sequence[Mapping[str, Any]], first: str, exclude: Ite
             if key not in keys and _is_option(key, value, exclude):
                 keys.append(key)
     varying = [k for k in keys if len({_display(r.get(k, MISSING)) for r in results}) > 1]
-    head = [first] if first in keys else []
-    return head + [k for k in varying if k != first]
+    chosen = [first] if first in keys else []
+    for key in varying:
+        # A key that only follows the ones already chosen (``rule`` is n/a whenever ``detailed`` is true)
+        # would split no line: leave it out of the labels.
+        if key not in chosen and _splits_groups(results, chosen, key):
+            chosen.append(key)
+    return chosen
+
+
+def _splits_groups(results: Sequence[Mapping[str, Any]], chosen: Sequence[str], key: str) -> bool:
+    seen: dict[tuple[str, ...], str] = {}
+    for result in results:
+        group = tuple(_display(result.get(k, MISSING)) for k in chosen)
+        value = _display(result.get(key, MISSING))
+        if seen.setdefault(group, value) != value:
+            return True
+    return False
 
 
 def group_label(result: Mapping[str, Any], keys: Sequence[str]) -> str:
@@ -311,10 +330,7 @@ def build_series(
         order[label] = tuple(_natural_key(_display(result.get(k, MISSING))) for k in keys)
         values.setdefault(label, {}).setdefault(_num_desc(result), []).append(value * scale)
     series = {
-        label: [
-            (x, *mean_std(points[x]))
-            for x in sorted(points, key=lambda x: (x is None, x if x is not None else 0))
-        ]
+        label: [(x, *mean_std(points[x])) for x in sorted(points, key=lambda x: (x is None, x if x is not None else 0))]
         for label, points in values.items()
     }
     return _sort_groups(series, order)
@@ -391,6 +407,7 @@ def _common(results: Sequence[Mapping[str, Any]], key: str) -> Any:
 
 # --------------------------------------------------------------------------- plotting
 
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 _XLABEL = "num_desc (descriptors per in-context example)"
 
 
@@ -410,31 +427,46 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
     fig, axes = _new_figure(len(panels))
     for ax, panel in zip(axes, panels):
         xs_all = [p[0] for pts in panel["series"].values() for p in pts if p[0] is not None]
-        for label, points in panel["series"].items():
+        handles = []
+        lines = [label for label, points in panel["series"].items() if any(p[0] is not None for p in points)]
+        for i, (label, points) in enumerate(panel["series"].items()):
+            style = {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
             line = [p for p in points if p[0] is not None]
             if line:
-                ax.errorbar(
-                    [p[0] for p in line],
-                    [p[1] for p in line],
-                    yerr=[p[2] for p in line],
-                    marker="o",
-                    capsize=3,
-                    label=label,
+                # a small sideways dodge keeps overlapping error bars apart; the data keep the true num_desc
+                dodge = (lines.index(label) - (len(lines) - 1) / 2) * min(0.06, 0.3 / max(len(lines), 1))
+                handles.append(
+                    ax.errorbar(
+                        [p[0] + dodge for p in line],
+                        [p[1] for p in line],
+                        yerr=[p[2] for p in line],
+                        capsize=3,
+                        label=label,
+                        **style,
+                    )
                 )
             for x, mean, std, _ in points:
                 if x is None:  # the source has no num_desc: a reference level across the plot
-                    ref = ax.axhline(mean, linestyle="--", label=f"{label} (no num_desc)")
+                    handles.append(
+                        ax.axhline(mean, linestyle="--", color=style["color"], label=f"{label} (no num_desc)")
+                    )
                     if std > 0:
-                        ax.axhspan(mean - std, mean + std, color=ref.get_color(), alpha=0.15)
+                        ax.axhspan(mean - std, mean + std, color=style["color"], alpha=0.15)
         if panel.get("chance") is not None:
-            ax.axhline(panel["chance"], color="grey", linestyle=":", label="chance")
+            handles.append(ax.axhline(panel["chance"], color="grey", linestyle=":", label="chance"))
         if xs_all:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(figure["xlabel"])
         ax.set_ylabel(figure["ylabel"])
         ax.set_title(f"{figure['title']}\n{panel['title']}", fontsize="medium")
         ax.grid(alpha=0.3)
-        ax.legend(title=panel["legend_title"], fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        ax.legend(
+            handles=handles,
+            title=panel["legend_title"],
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+        )
     fig.savefig(path, dpi=120)
     return path
 

@@ -62,7 +62,7 @@ def classification_result(detailed: bool, num_desc: int, seed: int, top1: float,
         "describe.source": "world",
         "describe.num_desc": num_desc,
         "describe.detailed": detailed,
-        "describe.rule": "corrected",
+        "describe.rule": "not applicable to detailed sentences" if detailed else "corrected",
         "describe.template": "{classname}, {descriptor}",
         "describe.num_texts": 20 * num_desc,
         "aggregation": "score_mean",
@@ -168,7 +168,7 @@ def test_report_writes_plots_data_and_tables(sweep):
     assert acc["ylabel"] == "top-1 accuracy (%)" and "nats" in ent["ylabel"] and "num_desc" in acc["xlabel"]
     [acc_panel], [ent_panel] = acc["panels"], ent["panels"]
     assert acc_panel["title"] == "dataset shapes · backbone shapes-clip"
-    assert acc_panel["legend_title"] == "detailed"
+    assert acc_panel["legend_title"] == "detailed"  # rule varies too, but only with detailed: no extra lines
     assert acc_panel["chance"] == pytest.approx(5.0)
     assert_series_equal({k: [tuple(p) for p in v] for k, v in acc_panel["series"].items()}, expected_series(0, 100.0))
     assert_series_equal({k: [tuple(p) for p in v] for k, v in ent_panel["series"].items()}, expected_series(1, 1.0))
@@ -210,26 +210,33 @@ def test_expected_sweep_points_match_hydra_job_numbers(sweep):
 
 
 def test_groups_by_every_varying_option_and_shows_controls(tmp_path):
-    """A second source and an llm instruction become their own lines; classname (no num_desc) a level."""
+    """Sources, llm instructions and example counts become lines of their own; classname (no num_desc) a level."""
     results = []
+    llm_options = [("role", 3, 0.30), ("rule", 3, 0.35), ("role", 1, 0.25)]
     for seed in (0, 1):
         for num_desc in (1, 2):
             results.append(classification_result(False, num_desc, seed, 0.2 + 0.1 * num_desc + 0.01 * seed, 2.0))
-            llm = classification_result(False, num_desc, seed, 0.3, 1.5)
-            llm.update({"describe.source": "llm", "describe.instruction": "role", "describe.num_examples": 3})
-            results.append(llm)
+            for instruction, examples, top1 in llm_options:
+                llm = classification_result(False, num_desc, seed, top1, 1.5)
+                llm.update(
+                    {"describe.source": "llm", "describe.instruction": instruction, "describe.num_examples": examples}
+                )
+                results.append(llm)
         control = classification_result(False, 0, seed, 0.05 + 0.01 * seed, 2.9)
         control.update({"describe.source": "classname", "describe.num_desc": "not applicable to source classname"})
         control["describe.detailed"] = "not applicable to source classname"
         results.append(control)
     series = build_series(results)
-    assert set(series) == {
-        "detailed=false, source=world",
+    assert list(series) == [  # sorted by option values; detailed first
+        "detailed=false, source=llm, instruction=role, num_examples=1",
         "detailed=false, source=llm, instruction=role, num_examples=3",
+        "detailed=false, source=llm, instruction=rule, num_examples=3",
+        "detailed=false, source=world",
         "detailed=n/a, source=classname",
-    }
+    ]
     world = series["detailed=false, source=world"]
     assert [p[0] for p in world] == [1, 2] and world[0][1] == pytest.approx(30.5)
+    assert series["detailed=false, source=llm, instruction=rule, num_examples=3"][1] == pytest.approx((2, 35.0, 0.0, 2))
     [(x, mean, std, n)] = series["detailed=n/a, source=classname"]
     assert x is None and mean == pytest.approx(5.5) and std == pytest.approx(statistics.stdev([5, 6])) and n == 2
 
@@ -240,9 +247,12 @@ def test_groups_by_every_varying_option_and_shows_controls(tmp_path):
     data = json.loads((tmp_path / "report" / "report_data.json").read_text())
     panel = data["accuracy_vs_num_desc"]["panels"][0]
     assert panel["legend_title"] == "detailed, source, instruction, num_examples"
+    assert panel["series"]["detailed=n/a, source=classname"] == [
+        [None, pytest.approx(5.5), pytest.approx(0.7071, abs=1e-4), 2]
+    ]
     assert_png(tmp_path / "report" / "accuracy_vs_num_desc.png")
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "| n/a | — | — | 5.50 ± 0.71 / 2.900 ± 0.000 (n=2) |" in md or "| n/a |" in md
+    assert "| n/a | — | — | — | — | 5.50 ± 0.71 / 2.900 ± 0.000 (n=2) |" in md
     assert not (tmp_path / "report.md").exists()  # --out: nothing written into the runs' dir
 
 
@@ -251,7 +261,10 @@ def test_empty_dir_is_a_clear_error(tmp_path):
     empty.mkdir()
     result = run_report([str(empty)])
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: no results.json found under {empty}: not a run or multirun dir of descbench.eval?"
+    assert (
+        result.stderr.strip()
+        == f"error: no results.json found under {empty}: not a run or multirun dir of descbench.eval?"
+    )
     assert "Traceback" not in result.stderr
     assert not (empty / "report.md").exists()
 
@@ -318,3 +331,24 @@ def test_rec_sweep_gives_bars_and_table(tmp_path):
     cell = f"{statistics.fmean(all_circle):.2f} ± {statistics.stdev(all_circle):.2f} (n=2)"
     assert f"| visual_prompt=circle | {cell} | 62.00 ± 2.83 (n=2) | 71.00 ± 1.41 (n=2) | 51.00 ± 1.41 (n=2) |" in md
     assert "| visual_prompt=crop | 40.00 ± 0.00 (n=1) | 40.00 ± 0.00 (n=1) | 45.00 ± 0.00 (n=1) |" in md
+
+
+@pytest.mark.slow
+def test_report_on_a_real_multirun(tmp_path):
+    """The issue's command on the embedded default, then the report: every job found, numbers from its results."""
+    from conftest import run_eval
+
+    sweep = tmp_path / "multirun"
+    args = ["-m", "describe.detailed=true,false", "num_desc=1..2", "logger=none", f"hydra.sweep.dir={sweep}"]
+    done = run_eval(args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = write_report(sweep)
+    assert len(report.runs) == 4 and report.missing == []
+    for name in ("accuracy_vs_num_desc.png", "entropy_vs_num_desc.png"):
+        assert_png(sweep / name)
+    series = build_series([run.results for run in report.runs])
+    assert list(series) == ["detailed=false", "detailed=true"]
+    for run in report.runs:
+        label = f"detailed={str(run.results['describe.detailed']).lower()}"
+        [point] = [p for p in series[label] if p[0] == run.results["describe.num_desc"]]
+        assert point[1:] == pytest.approx((run.results["top1"] * 100, 0.0, 1))
