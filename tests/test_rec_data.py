@@ -1,0 +1,266 @@
+"""REC data: REFER layout (restricted unpickler), JSON lines, detector proposals, bad inputs."""
+
+import json
+import os
+import pickle
+
+import pytest
+from PIL import Image
+
+from descbench.rec.collages import load_collages
+from descbench.rec.data import RecDataError, from_records, load_jsonl, load_refer, load_restricted_pickle
+
+IMAGES = {1: (64, 48), 2: (80, 60)}  # image id -> (width, height)
+
+
+def write_images(folder, ids=IMAGES):
+    folder.mkdir(parents=True, exist_ok=True)
+    for image_id, size in ids.items():
+        Image.new("RGB", size, (image_id * 40, 0, 0)).save(folder / ("COCO_train2014_%012d.jpg" % image_id))
+    return folder
+
+
+def sentence(text, sent_id):
+    return {"raw": text, "sent": text.lower(), "tokens": text.lower().split(), "sent_id": sent_id}
+
+
+def write_refer(root, refs=None, annotations=None, split_by="unc"):
+    root.mkdir(parents=True, exist_ok=True)
+    refs = refs or [
+        {
+            "ref_id": 0,
+            "ann_id": 10,
+            "image_id": 1,
+            "split": "val",
+            "sentences": [sentence("man on the left", 0), sentence("left guy", 1)],
+            "category_id": 1,
+            "file_name": "COCO_train2014_000000000001_0.jpg",
+        },
+        {
+            "ref_id": 1,
+            "ann_id": 21,
+            "image_id": 2,
+            "split": "testA",
+            "sentences": [sentence("the dog", 2)],
+            "category_id": 18,
+            "file_name": "COCO_train2014_000000000002_1.jpg",
+        },
+        {
+            "ref_id": 2,
+            "ann_id": 11,
+            "image_id": 1,
+            "split": "val",
+            "sentences": [sentence("right person", 3)],
+            "category_id": 1,
+            "file_name": "COCO_train2014_000000000001_2.jpg",
+        },
+    ]
+    annotations = annotations or [
+        {"id": 10, "image_id": 1, "bbox": [2.0, 4.0, 20.0, 30.0], "category_id": 1},
+        {"id": 11, "image_id": 1, "bbox": [30.0, 4.0, 25.0, 40.0], "category_id": 1},
+        {"id": 20, "image_id": 2, "bbox": [0.0, 0.0, 40.0, 30.0], "category_id": 1},
+        {"id": 21, "image_id": 2, "bbox": [40.0, 20.0, 30.0, 30.0], "category_id": 18},
+    ]
+    instances = {
+        "images": [
+            {"id": i, "file_name": "COCO_train2014_%012d.jpg" % i, "width": w, "height": h}
+            for i, (w, h) in IMAGES.items()
+        ],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}],
+    }
+    with open(root / f"refs({split_by}).p", "wb") as handle:
+        pickle.dump(refs, handle, protocol=2)  # the protocol of the published files
+    (root / "instances.json").write_text(json.dumps(instances))
+    return root
+
+
+@pytest.fixture
+def refer(tmp_path):
+    return write_refer(tmp_path / "refcoco"), write_images(tmp_path / "train2014")
+
+
+def test_refer_layout_loads(refer):
+    root, images = refer
+    data = load_refer(root, images, split="val")
+    assert data.proposals == "gt" and data.name == "refcoco(unc)"
+    assert [e.expression for e in data.expressions] == ["man on the left", "left guy", "right person"]
+    first = data.expressions[0]
+    assert first.image_id == "1" and first.ref_id == 0 and first.ann_id == 10 and first.split == "val"
+    assert first.boxes == [[2.0, 4.0, 20.0, 30.0], [30.0, 4.0, 25.0, 40.0]]
+    assert first.gold_box == [2.0, 4.0, 20.0, 30.0] and data.expressions[2].gold_box == [30.0, 4.0, 25.0, 40.0]
+    assert data.load_image("1").size == (64, 48)
+    test_a = load_refer(root, images, split="testA")
+    assert [e.expression for e in test_a.expressions] == ["the dog"] and test_a.splits == ["testA"]
+
+
+class Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    root = tmp_path / "refcoco"
+    root.mkdir()
+    path = root / "refs(unc).p"
+    path.write_bytes(pickle.dumps([{"ref_id": 0, "payload": Evil(marker)}], protocol=2))
+    with pytest.raises(
+        RecDataError, match=r"refusing to load .*refs\(unc\)\.p: the pickle wants to build (posix|os|nt)\.system"
+    ):
+        load_restricted_pickle(path)
+    (root / "instances.json").write_text("{}")
+    with pytest.raises(RecDataError, match="refusing to load"):
+        load_refer(root, tmp_path, split="val")
+    assert not marker.exists()
+    # a class, not a function: refused too
+    path.write_bytes(pickle.dumps([{1, 2}], protocol=2))
+    with pytest.raises(RecDataError, match=r"wants to build (__builtin__|builtins)\.set"):
+        load_restricted_pickle(path)
+
+
+def test_split_absent_from_refs_file(refer):
+    root, images = refer
+    with pytest.raises(RecDataError, match=r"split 'testB' is not in .*refs\(unc\)\.p: it holds the splits val, testA"):
+        load_refer(root, images, split="testB")
+    with pytest.raises(RecDataError, match=r"refs file not found: .*refs\(google\)\.p .*found refs\(unc\)\.p"):
+        load_refer(root, images, split="val", split_by="google")
+
+
+def test_missing_image_is_named(refer):
+    root, images = refer
+    (images / "COCO_train2014_000000000002.jpg").unlink()
+    with pytest.raises(RecDataError, match=r"image file not found: .*COCO_train2014_000000000002\.jpg \(1 of 1 images"):
+        load_refer(root, images, split="testA")
+
+
+def test_empty_expression_is_an_error(tmp_path):
+    refs = [
+        {"ref_id": 7, "ann_id": 10, "image_id": 1, "split": "val", "sentences": [{"raw": "  ", "sent": ""}]},
+    ]
+    root = write_refer(tmp_path / "r", refs=refs)
+    with pytest.raises(RecDataError, match=r"expression of image 1, ref 7, ann 10 has an empty expression"):
+        load_refer(root, write_images(tmp_path / "im"), split="val")
+
+
+def test_boxes_are_clipped_and_empty_ones_dropped(tmp_path, caplog):
+    annotations = [
+        {"id": 10, "image_id": 1, "bbox": [-5.0, 4.0, 20.0, 30.0], "category_id": 1},  # clipped to x=0, w=15
+        {"id": 11, "image_id": 1, "bbox": [70.0, 4.0, 25.0, 40.0], "category_id": 1},  # outside: dropped
+        {"id": 12, "image_id": 1, "bbox": [30.0, 4.0, 0.0, 40.0], "category_id": 1},  # zero width: dropped
+        {"id": 20, "image_id": 2, "bbox": [0.0, 0.0, 40.0, 30.0], "category_id": 1},
+        {"id": 21, "image_id": 2, "bbox": [40.0, 20.0, 30.0, 30.0], "category_id": 18},
+    ]
+    root = write_refer(tmp_path / "r", annotations=annotations)
+    images = write_images(tmp_path / "im")
+    refs = pickle.loads((root / "refs(unc).p").read_bytes())[:2]
+    (root / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
+    data = load_refer(root, images, split="val")
+    assert data.expressions[0].boxes == [[0.0, 4.0, 15.0, 30.0]]
+    assert data.expressions[0].gold_box == [0.0, 4.0, 15.0, 30.0]
+    assert data.stats == {"boxes_clipped": 2, "boxes_dropped": 4, "single_candidate": 2}
+    assert "2 candidate boxes clipped to their image, 4 dropped" in caplog.text
+    # a gold box outside its image cannot be evaluated
+    refs[0]["ann_id"] = 11
+    (root / "refs(unc).p").write_bytes(pickle.dumps(refs, protocol=2))
+    with pytest.raises(
+        RecDataError, match=r"ref 0, ann 11 has gold box \[70.0, 4.0, 25.0, 40.0\] with no area inside its 64x48 image"
+    ):
+        load_refer(root, images, split="val")
+
+
+def test_detector_proposals(refer, tmp_path):
+    root, images = refer
+    detections = tmp_path / "dets.json"
+    detections.write_text(json.dumps({"1": [[1, 3, 21, 31], [31, 5, 24, 39], [0, 0, 10, 10]], "2": [[0, 0, 5, 5]]}))
+    data = load_refer(root, images, split="val", proposals=str(detections))
+    assert data.proposals == str(detections)
+    assert data.expressions[0].boxes == [[1.0, 3.0, 21.0, 31.0], [31.0, 5.0, 24.0, 39.0], [0.0, 0.0, 10.0, 10.0]]
+    assert data.expressions[0].gold_box == [2.0, 4.0, 20.0, 30.0]  # gold stays the annotation
+    detections.write_text(json.dumps({"2": [[0, 0, 5, 5]]}))
+    with pytest.raises(RecDataError, match=r"proposals file .*dets\.json has no boxes for image 1"):
+        load_refer(root, images, split="val", proposals=str(detections))
+    detections.write_text(json.dumps({"1": [], "2": []}))
+    with pytest.raises(RecDataError, match=r"image 1, ref 0, ann 10 has no candidate box \(0 given"):
+        load_refer(root, images, split="val", proposals=str(detections))
+    with pytest.raises(RecDataError, match=r"proposals file not found: .*nope\.json"):
+        load_refer(root, images, split="val", proposals=str(tmp_path / "nope.json"))
+
+
+def jsonl_line(image_id, ann_id, anns, text, split=None):
+    line = {
+        "file_name": "COCO_train2014_%012d.jpg" % image_id,
+        "image_id": image_id,
+        "anns": [{"bbox": b, "id": i, "category_id": 1} for i, b in anns],
+        "ann_id": ann_id,
+        "sentences": [{"raw": text, "sent": text}],
+    }
+    if split:
+        line["split"] = split
+    return json.dumps(line)
+
+
+def test_jsonl_layout(tmp_path):
+    images = write_images(tmp_path / "im")
+    anns1 = [(10, [2, 4, 20, 30]), (11, [30, 4, 25, 40])]
+    path = tmp_path / "refcoco_val.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                jsonl_line(1, 10, anns1, "left man", "val"),
+                jsonl_line(1, 11, anns1, "right man", "val"),
+                jsonl_line(2, 20, [(20, [0, 0, 40, 30])], "a dog", "testB"),
+            ]
+        )
+        + "\n"
+    )
+    data = load_jsonl(path, images, split="val")
+    assert [e.expression for e in data.expressions] == ["left man", "right man"]
+    assert data.expressions[1].boxes == [[2.0, 4.0, 20.0, 30.0], [30.0, 4.0, 25.0, 40.0]]
+    assert data.expressions[1].gold_box == [30.0, 4.0, 25.0, 40.0] and data.expressions[1].ann_id == 11
+    single = load_jsonl(path, images, split="testB")
+    assert single.stats["single_candidate"] == 1 and len(single) == 1  # kept, counted
+    with pytest.raises(
+        RecDataError, match=r"split 'test' is not in .*refcoco_val\.jsonl: it holds the splits val, testB"
+    ):
+        load_jsonl(path, images, split="test")
+    # lines without a split key belong to the requested split
+    path.write_text(jsonl_line(1, 10, anns1, "left man") + "\n")
+    assert load_jsonl(path, images, split="testA").splits == ["testA"]
+    path.write_text(jsonl_line(1, 10, anns1, "left man").replace('"ann_id": 10', '"ann_id": 99') + "\n")
+    with pytest.raises(RecDataError, match="the line for ann_id 99 has no ann with that id"):
+        load_jsonl(path, images)
+    path.write_text(jsonl_line(3, 10, anns1, "left man") + "\n")
+    with pytest.raises(RecDataError, match=r"image file not found: .*COCO_train2014_000000000003\.jpg"):
+        load_jsonl(path, images)
+
+
+def test_world_records_are_compatible():
+    from descbench.world.data import ShapesREC
+
+    world = ShapesREC(num_canvases=3, seed=1)
+    data = from_records("shapes", world.expressions, world.load_image)
+    assert len(data) == len(world.expressions)
+    e, r = data.expressions[0], world.expressions[0]
+    assert e.boxes == [[float(v) for v in b] for b in r["boxes"]] and e.gold_box == e.boxes[r["gold_index"]]
+
+
+def test_collages_are_deterministic_with_exact_boxes():
+    a, b = load_collages(num_canvases=5, seed=3), load_collages(num_canvases=5, seed=3)
+    assert [(e.image_id, e.expression, e.boxes) for e in a.expressions] == [
+        (e.image_id, e.expression, e.boxes) for e in b.expressions
+    ]
+    assert [e.boxes for e in load_collages(num_canvases=5, seed=4).expressions] != [e.boxes for e in a.expressions]
+    for group_id in dict.fromkeys(e.image_id for e in a.expressions):
+        boxes = next(e.boxes for e in a.expressions if e.image_id == group_id)
+        assert 2 <= len(boxes) <= 4
+        canvas = a.load_image(group_id)
+        grey = (128, 128, 128)
+        for x, y, w, h in boxes:  # the tile fills its box exactly: grey only outside
+            assert canvas.getpixel((int(x) - 1, int(y) + 2)) == grey or x == 0
+            tile = canvas.crop((int(x), int(y), int(x + w), int(y + h)))
+            assert tile.getcolors(1 << 20) is None or len(tile.getcolors(1 << 20)) > 1
+    assert a.splits == ["val", "testA", "testB"]
