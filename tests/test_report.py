@@ -352,3 +352,24 @@ def test_report_on_a_real_multirun(tmp_path):
         label = f"detailed={str(run.results['describe.detailed']).lower()}"
         [point] = [p for p in series[label] if p[0] == run.results["describe.num_desc"]]
         assert point[1:] == pytest.approx((run.results["top1"] * 100, 0.0, 1))
+
+
+def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
+    """Every grid point of sweeps/prompt_options.yaml, as W&B's agent spells it, composes the intended config."""
+    from conftest import compose_config
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args, load_sweep_config
+
+    sweep = load_sweep_config(str(ROOT / "sweeps" / "prompt_options.yaml"))
+    assert sweep["command"] == ["${env}", "python", "-m", "descbench.eval", "${args_no_hyphens}"]
+    assert sweep["method"] == "grid" and sweep["metric"] == {"name": "top1", "goal": "maximize"}
+    params = sweep["parameters"]
+    assert params["describe.detailed"]["values"] == [True, False]
+    assert params["num_desc"]["values"] == [1, 2, 3, 4, 5, 6, 7]
+    for detailed in params["describe.detailed"]["values"]:
+        for num_desc in (1, 7):
+            point = {"describe.detailed": {"value": detailed}, "num_desc": {"value": num_desc}}
+            args = create_sweep_command_args({"args": point})["args_no_hyphens"]
+            assert args == [f"describe.detailed={detailed}", f"num_desc={num_desc}"]  # Python's True/False
+            cfg = compose_config(args, tmp_path)
+            assert cfg.describe.detailed is detailed and cfg.num_desc == num_desc
+            assert cfg.describe.num_desc == num_desc
