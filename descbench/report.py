@@ -419,6 +419,24 @@ def _new_figure(num_panels: int, height: float = 4.2):
     return fig, axes
 
 
+def _note_missing(fig: Any, figure: Mapping[str, Any]) -> None:
+    """Say on the figure itself that jobs are missing: a line may otherwise look complete."""
+    if figure.get("missing_jobs"):
+        # bottom right: under the legend, clear of the axis labels
+        text = f"{figure['missing_jobs']} missing or failed job(s):\nsee report.md"
+        fig.text(0.99, 0.02, text, color="tab:red", fontsize="small", ha="right", va="bottom")
+
+
+def _with_gaps(line: list[Sequence[Any]], xs_all: Sequence[Any]) -> list[Sequence[Any]]:
+    """A NaN point where a num_desc that other lines have is missing inside this line: a gap, not a bridge."""
+    if not line:
+        return line
+    have = {p[0] for p in line}
+    low, high = min(have), max(have)
+    holes = sorted({x for x in xs_all if low < x < high and x not in have})
+    return sorted([*line, *[(x, math.nan, math.nan, 0) for x in holes]], key=lambda p: p[0])
+
+
 def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
     """A line plot (mean ± std error bars) per panel of ``figure`` as stored in ``report_data.json``."""
     from matplotlib.ticker import MaxNLocator
@@ -431,7 +449,7 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
         lines = [label for label, points in panel["series"].items() if any(p[0] is not None for p in points)]
         for i, (label, points) in enumerate(panel["series"].items()):
             style = {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
-            line = [p for p in points if p[0] is not None]
+            line = _with_gaps([p for p in points if p[0] is not None], xs_all)
             if line:
                 # a small sideways dodge keeps overlapping error bars apart; the data keep the true num_desc
                 dodge = (lines.index(label) - (len(lines) - 1) / 2) * min(0.06, 0.3 / max(len(lines), 1))
@@ -467,6 +485,7 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
         )
+    _note_missing(fig, figure)
     fig.savefig(path, dpi=120)
     return path
 
@@ -497,6 +516,7 @@ def plot_rec(path: Path, figure: Mapping[str, Any]) -> Path:
         ax.set_title(f"{figure['title']}\n{panel['title']}", fontsize="medium")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(title=panel["legend_title"], fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    _note_missing(fig, figure)
     fig.savefig(path, dpi=120)
     return path
 
@@ -725,12 +745,15 @@ def write_report(root: Path, out: Path | None = None) -> Report:
     lines += missing_markdown(missing)
     if classify:
         data = classification_data(classify)
+        for figure in data.values():
+            figure["missing_jobs"] = len(missing)
         report.data.update(data)
         for figure in data.values():
             report.files.append(plot_series(out / figure["file"], figure))
         lines += classification_markdown(data)
     if rec:
         data = rec_data(rec)
+        data["rec_accuracy"]["missing_jobs"] = len(missing)
         report.data.update(data)
         report.files.append(plot_rec(out / data["rec_accuracy"]["file"], data["rec_accuracy"]))
         lines += rec_markdown(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from descbench.report import build_rec_series, build_series, expected_sweep_points, main, write_report
+from descbench.report import _with_gaps, build_rec_series, build_series, expected_sweep_points, main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -166,6 +167,7 @@ def test_report_writes_plots_data_and_tables(sweep):
     data = json.loads((sweep / "report_data.json").read_text())
     acc, ent = data["accuracy_vs_num_desc"], data["entropy_vs_num_desc"]
     assert acc["ylabel"] == "top-1 accuracy (%)" and "nats" in ent["ylabel"] and "num_desc" in acc["xlabel"]
+    assert acc["missing_jobs"] == 2 and ent["missing_jobs"] == 2  # also written on the figures
     [acc_panel], [ent_panel] = acc["panels"], ent["panels"]
     assert acc_panel["title"] == "dataset shapes · backbone shapes-clip"
     assert acc_panel["legend_title"] == "detailed"  # rule varies too, but only with detailed: no extra lines
@@ -373,3 +375,11 @@ def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
             cfg = compose_config(args, tmp_path)
             assert cfg.describe.detailed is detailed and cfg.num_desc == num_desc
             assert cfg.describe.num_desc == num_desc
+
+
+def test_a_line_breaks_where_its_num_desc_is_missing():
+    """A point other lines have but this one lacks is drawn as a gap (NaN), never bridged."""
+    line = [(1, 20.0, 0.0, 1), (3, 40.0, 0.0, 1)]
+    gapped = _with_gaps(line, [1, 2, 3, 4])
+    assert [p[0] for p in gapped] == [1, 2, 3] and math.isnan(gapped[1][1])
+    assert _with_gaps(line, [1, 3]) == line
