@@ -218,6 +218,7 @@ def _load_gguf_model(path: Path):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    log.info("loading local language model %s", path)
     directory, name = str(path.parent), path.name
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
     if importlib.util.find_spec("accelerate") is not None:
@@ -321,12 +322,12 @@ class LocalBackend:
             import torch
 
             torch.set_num_threads(self.num_threads)
-        log.info("loading local language model %s", path)
         if is_gguf:
             self._tokenizer, self._model = _load_gguf_model(path)
         else:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
+            log.info("loading local language model %s", path)
             self._tokenizer = AutoTokenizer.from_pretrained(str(path))
             self._model = AutoModelForCausalLM.from_pretrained(str(path)).eval()
 
