@@ -1,0 +1,247 @@
+"""Referring expressions with visual prompts as a LightningModule (the core lives in ``descbench.rec``).
+
+The test set is the list of images, each item carrying all its expressions and candidates: the
+DataLoader workers mark and preprocess every (candidate, visual prompt) per backbone, ``test_step``
+encodes them in one batch per (image, backbone), scores every expression of the image and picks
+its candidate (seeded tie-break keyed by the expression's index, so DDP changes nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from torchmetrics import MeanMetric
+
+from descbench.backbone import Backbone
+from descbench.rec.data import RecDataset
+from descbench.rec.engine import (
+    ImageGroup,
+    RecPrediction,
+    TextBank,
+    encode_group,
+    group_by_image,
+    predict_group,
+    prepare_group,
+    score_group,
+)
+from descbench.rec.prompts import PromptSpec, VisualPromptError, parse_prompt_specs
+from descbench.rec.scoring import NegativesError
+from descbench.tasks.data import gather_rows
+
+log = logging.getLogger("descbench")
+
+
+class _Preprocessor:
+    """What a DataLoader worker needs of a backbone: its preprocessing and input size (no weights)."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        self.preprocess = backbone.preprocess
+        self.image_size = backbone.image_size
+
+
+class RecImageDataset(Dataset):
+    """Item ``i``: image group ``i`` with one marked, preprocessed batch ``[P * C, 3, H, W]`` per backbone."""
+
+    def __init__(self, dataset: RecDataset, prompts: Sequence[PromptSpec], backbones: Sequence[Backbone]) -> None:
+        self.dataset = dataset
+        self.groups = group_by_image(dataset.expressions)
+        self.prompts = list(prompts)
+        self.preprocessors = [_Preprocessor(b) for b in backbones]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        group = self.groups[index]
+        image = self.dataset.load_image(group.image_id)
+        return {"group": index, "inputs": prepare_group(image, group.boxes, self.prompts, self.preprocessors)}
+
+
+def collate_groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images have different candidate counts: a batch is a list of groups."""
+    return items
+
+
+class RecTask(L.LightningModule):
+    """Scores batches of image groups; accuracy overall and per split as torchmetrics objects."""
+
+    def __init__(
+        self,
+        backbones: Sequence[Backbone],
+        dataset: RecDataset,
+        groups: Sequence[ImageGroup],
+        prompts: Sequence[PromptSpec],
+        template: str = "a photo of {expression}",
+        subtract: bool = False,
+        negatives: int = 10,
+        seed: int = 0,
+        text_encoders: Sequence[Callable[[list[str]], torch.Tensor]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbones = nn.ModuleList(backbones)
+        self.dataset = dataset
+        self.groups = list(groups)
+        self.prompts = list(prompts)
+        self.template = template
+        self.subtract = subtract
+        self.negatives = negatives
+        self.seed = seed
+        self.text_encoders = text_encoders
+        self.splits = dataset.splits
+        self.accuracy = MeanMetric()
+        self.split_accuracy = nn.ModuleDict({split: MeanMetric() for split in self.splits})
+        self.bank: TextBank | None = None
+        self._rows: dict[str, list[torch.Tensor]] = {}
+        self.predictions: list[RecPrediction] | None = None
+
+    def setup(self, stage: str) -> None:
+        # negatives are drawn for the whole set up front (seeded per expression): errors before any encoding
+        if self.subtract and self.bank is None:
+            from descbench.rec.scoring import draw_negatives
+
+            expressions = self.dataset.expressions
+            draw_negatives(
+                [e.expression for e in expressions], self.negatives, self.seed, [e.split for e in expressions]
+            )
+
+    @torch.no_grad()
+    def on_test_start(self) -> None:
+        # The text side once, on the device: every expression's text and its negatives, per backbone.
+        self.bank = TextBank(
+            self.dataset.expressions,
+            list(self.backbones),
+            self.template,
+            self.negatives if self.subtract else 0,
+            self.seed,
+            encoders=self.text_encoders,
+            device=self.device,
+        )
+        self._rows = {k: [] for k in ("index", "chosen", "score", "iou", "correct")}
+
+    def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
+        expressions = self.dataset.expressions
+        for item in batch:
+            group = self.groups[item["group"]]
+            features = encode_group(item["inputs"], list(self.backbones), len(self.prompts))
+            predictions = predict_group(group, score_group(group, features, self.bank), expressions, self.seed)
+            correct = torch.tensor([float(p.correct) for p in predictions], device=self.device)
+            self.accuracy.update(correct)
+            splits = [p.split for p in predictions]
+            for split in dict.fromkeys(splits):
+                mask = torch.tensor([s == split for s in splits], device=self.device)
+                self.split_accuracy[split].update(correct[mask])
+            self._rows["index"].append(torch.tensor([p.index for p in predictions], device=self.device))
+            self._rows["chosen"].append(torch.tensor([p.chosen_index for p in predictions], device=self.device))
+            self._rows["score"].append(torch.tensor([p.score for p in predictions], device=self.device))
+            self._rows["iou"].append(torch.tensor([p.iou for p in predictions], device=self.device))
+            self._rows["correct"].append(correct)
+        self.log("acc", self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
+        for split, metric in self.split_accuracy.items():  # every rank logs every split (synced at epoch end)
+            self.log(f"acc.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
+
+    def on_test_epoch_end(self) -> None:
+        # Per-expression rows from every rank, in dataset order (no padding: each expression once).
+        rows = gather_rows(
+            {k: torch.cat(v) if v else torch.empty(0, device=self.device) for k, v in self._rows.items()}
+        )
+        order = torch.argsort(rows["index"])
+        rows = {k: v[order].cpu() for k, v in rows.items()}
+        expressions = self.dataset.expressions
+        self.predictions = []
+        for i, chosen, score, iou, correct in zip(
+            rows["index"].long().tolist(),
+            rows["chosen"].long().tolist(),
+            rows["score"].tolist(),
+            rows["iou"].tolist(),
+            rows["correct"].tolist(),
+        ):
+            e = expressions[i]
+            self.predictions.append(
+                RecPrediction(
+                    index=i,
+                    image_id=e.image_id,
+                    split=e.split,
+                    expression=e.expression,
+                    chosen_index=chosen,
+                    chosen_box=list(e.boxes[chosen]),
+                    gold_box=list(e.gold_box),
+                    score=score,
+                    iou=iou,
+                    correct=bool(correct),
+                    num_candidates=len(e.boxes),
+                )
+            )
+        self._rows = {}
+
+
+def build_prompt_specs(visual_prompt: Mapping[str, Any] | Sequence[Any] | None) -> list[PromptSpec]:
+    """The ``visual_prompt`` config (``{circle: {thickness: 2}, crop: {}}``: an ensemble) as specs."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(visual_prompt, (DictConfig, ListConfig)):
+        visual_prompt = OmegaConf.to_container(visual_prompt, resolve=True)
+    if not visual_prompt:
+        raise VisualPromptError("task=rec needs a visual prompt: visual_prompt=circle (or a list: [circle,crop])")
+    if isinstance(visual_prompt, Mapping):
+        return parse_prompt_specs([{"name": key, **(options or {})} for key, options in visual_prompt.items()])
+    return parse_prompt_specs(visual_prompt)
+
+
+def run_rec_task(cfg, context) -> tuple[dict, dict]:
+    """Build backbones, data, visual prompts and trainer from ``cfg``; test; write the job's outputs."""
+    from hydra.utils import instantiate
+
+    from descbench.cache.features import TextFeatureCache
+    from descbench.eval import ConfigError
+    from descbench.tasks.data import EvalDataModule
+    from descbench.tasks.rec_outputs import write_rec_outputs
+
+    try:
+        prompts = build_prompt_specs(cfg.get("visual_prompt"))
+    except VisualPromptError as err:
+        raise ConfigError(str(err)) from err
+    if "{expression}" not in str(cfg.task.template):
+        raise ConfigError(f"task.template={cfg.task.template!r} must contain {{expression}}")
+    backbones = [instantiate(cfg.backbone)] + [instantiate(b) for b in cfg.task.get("extra_backbones") or []]
+    dataset = instantiate(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+    text_encoders = None
+    if cfg.cache.text:
+        text_encoders = []
+        for backbone in backbones:
+            text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
+            text_encoders.append(lambda texts, c=text_cache, b=backbone: c.encode(texts, b.encode_texts))
+    images = RecImageDataset(dataset, prompts, backbones)
+    module = RecTask(
+        backbones,
+        dataset,
+        images.groups,
+        prompts,
+        template=cfg.task.template,
+        subtract=cfg.task.subtract,
+        negatives=cfg.task.negatives,
+        seed=cfg.seed,
+        text_encoders=text_encoders,
+    )
+    datamodule = EvalDataModule(
+        images,
+        batch_size=cfg.task.batch_size,
+        num_workers=cfg.task.num_workers,
+        pin_memory=cfg.task.pin_memory,
+        collate_fn=collate_groups,
+    )
+    trainer = instantiate(cfg.trainer, logger=context.logger or False)
+    try:
+        logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    except NegativesError as err:
+        raise ConfigError(str(err)) from err
+    metrics = {k: float(v) for k, v in logged.items()}
+    objects = {"module": module, "dataset": dataset, "backbones": backbones, "trainer": trainer}
+    if trainer.is_global_zero:
+        metrics = write_rec_outputs(cfg, context, module, dataset, prompts, metrics)
+    return metrics, objects

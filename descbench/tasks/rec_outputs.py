@@ -1,0 +1,194 @@
+"""What a REC job leaves in its run dir (and in W&B), written by rank 0 only."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from descbench.rec.prompts import PromptSpec
+from descbench.results import atomic_write_text, format_table, write_csv, write_results
+
+log = logging.getLogger("descbench")
+GOLD, PREDICTED = (0, 200, 0), (255, 0, 0)
+
+
+def rec_results(
+    cfg, context, module, dataset, prompts: Sequence[PromptSpec], metrics: dict[str, float]
+) -> dict[str, Any]:
+    """The flat results of a job: accuracy overall and per split, then every option that produced them."""
+    backbones = list(module.backbones)
+    predictions = module.predictions
+    results: dict[str, Any] = {"task": "rec", "acc": metrics["acc"]}
+    for split in module.splits:
+        results[f"acc.{split}"] = metrics[f"acc.{split}"]
+    candidates = [p.num_candidates for p in predictions]
+    results.update(
+        {
+            "chance_acc": sum(1.0 / c for c in candidates) / max(1, len(candidates)),
+            "dataset": dataset.name,
+            "splits": list(module.splits),
+            "proposals": dataset.proposals,
+            "num_expressions": len(predictions),
+            "num_images": len(module.groups),
+            "mean_candidates": sum(candidates) / max(1, len(candidates)),
+            **{f"data.{k}": v for k, v in dataset.stats.items()},
+            **backbones[0].describe(),
+            "backbones": [f"{b.name} [{b.weights}]" for b in backbones],
+            "visual_prompt": [p.name for p in prompts] if len(prompts) > 1 else prompts[0].name,
+            **{f"visual_prompt.{p.name}.{k}": v for p in prompts for k, v in sorted(p.options.items())},
+            "template": module.template,
+            "subtract": module.subtract,
+            "negatives": module.negatives if module.subtract else 0,
+            "seed": cfg.seed,
+            "overrides": context.name,
+        }
+    )
+    if any(b.weights.startswith("random") for b in backbones):
+        results["note"] = "random weights: a pipeline check, not a result"
+    return results
+
+
+def draw_example(image: Image.Image, gold: Sequence[float], chosen: Sequence[float], caption: str) -> Image.Image:
+    """The image with the gold box (green) and the predicted box (red), the expression written above."""
+    scale = max(1.0, 256 / max(image.size))  # small canvases (the shapes world) upscaled to be legible
+    image = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)), Image.NEAREST)
+    out = Image.new("RGB", (image.width, image.height + 16), (255, 255, 255))
+    out.paste(image, (0, 16))
+    draw = ImageDraw.Draw(out)
+    for box, colour in ((gold, GOLD), (chosen, PREDICTED)):
+        x, y, w, h = (float(v) * scale for v in box)
+        draw.rectangle([x, y + 16, x + w - 1, y + h - 1 + 16], outline=colour, width=2)
+    draw.text((2, 2), caption[: max(8, image.width // 6)], fill=(0, 0, 0))
+    return out
+
+
+def write_examples(run_dir: Path, dataset, predictions, count: int) -> list[tuple[Path, Any]]:
+    """The first ``count`` expressions of distinct images as PNGs in ``examples/``."""
+    folder = Path(run_dir) / "examples"
+    written, seen = [], set()
+    for p in predictions:
+        if len(written) >= count:
+            break
+        if p.image_id in seen:
+            continue
+        seen.add(p.image_id)
+        caption = f"{'OK' if p.correct else 'X'} {p.expression}"
+        image = draw_example(dataset.load_image(p.image_id), p.gold_box, p.chosen_box, caption)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{len(written):03d}_{p.index}.png"
+        image.save(path)
+        written.append((path, p))
+    return written
+
+
+def log_examples_to_wandb(logger, dataset, examples) -> None:
+    """The examples as ``wandb.Image`` with gold and predicted boxes (W&B draws them)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger) or not examples:
+        return
+    import wandb
+
+    images = []
+    for _, p in examples:
+
+        def box(b, class_id, caption):
+            x, y, w, h = (float(v) for v in b)
+            position = {"minX": x, "maxX": x + w, "minY": y, "maxY": y + h}
+            return {"position": position, "domain": "pixel", "class_id": class_id, "box_caption": caption}
+
+        boxes = {
+            "rec": {
+                "box_data": [box(p.gold_box, 0, "gold"), box(p.chosen_box, 1, f"predicted (IoU {p.iou:.2f})")],
+                "class_labels": {0: "gold", 1: "predicted"},
+            }
+        }
+        images.append(wandb.Image(dataset.load_image(p.image_id), caption=p.expression, boxes=boxes))
+    logger.experiment.log({"rec_examples": images})
+
+
+def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str, float]) -> dict[str, Any]:
+    """results.json, predictions.jsonl/.csv, examples/*.png; W&B summary and images; the printed table."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    results = rec_results(cfg, context, module, dataset, prompts, metrics)
+    run_dir = Path(context.run_dir)
+    write_results(run_dir, results)
+    predictions = module.predictions
+    atomic_write_text(
+        run_dir / "predictions.jsonl",
+        "".join(
+            json.dumps(
+                {
+                    "index": p.index,
+                    "image_id": p.image_id,
+                    "split": p.split,
+                    "expression": p.expression,
+                    "chosen_index": p.chosen_index,
+                    "chosen_box": p.chosen_box,
+                    "gold_box": p.gold_box,
+                    "score": p.score,
+                    "iou": p.iou,
+                    "correct": p.correct,
+                    "num_candidates": p.num_candidates,
+                }
+            )
+            + "\n"
+            for p in predictions
+        ),
+    )
+    write_csv(
+        run_dir / "predictions.csv",
+        [
+            "index",
+            "image_id",
+            "split",
+            "expression",
+            "chosen_index",
+            "chosen_box",
+            "gold_box",
+            "score",
+            "iou",
+            "correct",
+        ],
+        [
+            [
+                p.index,
+                p.image_id,
+                p.split,
+                p.expression,
+                p.chosen_index,
+                " ".join(f"{v:g}" for v in p.chosen_box),
+                " ".join(f"{v:g}" for v in p.gold_box),
+                f"{p.score:.6f}",
+                f"{p.iou:.4f}",
+                int(p.correct),
+            ]
+            for p in predictions
+        ],
+    )
+    examples = write_examples(run_dir, dataset, predictions, int(cfg.task.get("num_examples", 8)))
+    if isinstance(context.logger, WandbLogger):
+        scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        context.logger.experiment.summary.update(scalars)
+        log_examples_to_wandb(context.logger, dataset, examples)
+    splits = ", ".join(f"{s} {results[f'acc.{s}']:.4f}" for s in module.splits)
+    table = [
+        ("dataset", f"{results['dataset']} ({results['num_expressions']} expressions, {results['num_images']} images)"),
+        ("proposals", str(results["proposals"])),
+        ("backbones", ", ".join(results["backbones"])),
+        ("visual prompts", " + ".join(p.key for p in prompts)),
+        ("subtract", f"{results['subtract']} (K={results['negatives']})"),
+        ("accuracy", f"{results['acc']:.4f} (chance {results['chance_acc']:.4f})"),
+        ("per split", splits),
+        ("run dir", str(run_dir)),
+    ]
+    if "note" in results:
+        table.append(("note", results["note"]))
+    print(format_table(table), flush=True)
+    return results
