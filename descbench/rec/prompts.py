@@ -17,12 +17,14 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from descbench.datasets.base import DatasetError
+
 Box = Sequence[float]
 RED = (255, 0, 0)
 
 
-class VisualPromptError(ValueError):
-    """An unknown visual prompt or a bad option."""
+class VisualPromptError(DatasetError):
+    """An unknown visual prompt or a bad option (a user error: the entry point prints it in one line)."""
 
 
 def pixel_bounds(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from descbench.datasets.base import DatasetError
+
 CORRECT_IOU = 0.5
 
 
-class NegativesError(ValueError):
-    """More negative expressions asked for than a split holds."""
+class NegativesError(DatasetError):
+    """More negative expressions asked for than a split holds (a user error, printed in one line)."""
 
 
 def iou_xywh(a: Tensor, b: Tensor) -> Tensor:

@@ -30,8 +30,7 @@ from descbench.rec.engine import (
     prepare_group,
     score_group,
 )
-from descbench.rec.prompts import PromptSpec, VisualPromptError, parse_prompt_specs
-from descbench.rec.scoring import NegativesError
+from descbench.rec.prompts import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
 from descbench.tasks.data import gather_rows
 
 log = logging.getLogger("descbench")
@@ -187,7 +186,11 @@ def build_prompt_specs(visual_prompt: Mapping[str, Any] | Sequence[Any] | None) 
     if isinstance(visual_prompt, (DictConfig, ListConfig)):
         visual_prompt = OmegaConf.to_container(visual_prompt, resolve=True)
     if not visual_prompt:
-        raise VisualPromptError("task=rec needs a visual prompt: visual_prompt=circle (or a list: [circle,crop])")
+        raise VisualPromptError(
+            "task=rec needs a visual prompt: visual_prompt=NAME, NAME one of "
+            f"{', '.join(VISUAL_PROMPTS)} (a list is an ensemble: visual_prompt=[circle,crop]); "
+            "a NAME with no file in conf/visual_prompt/ leaves the group empty"
+        )
     if isinstance(visual_prompt, Mapping):
         return parse_prompt_specs([{"name": key, **(options or {})} for key, options in visual_prompt.items()])
     return parse_prompt_specs(visual_prompt)
@@ -198,16 +201,12 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
     from hydra.utils import instantiate
 
     from descbench.cache.features import TextFeatureCache
-    from descbench.eval import ConfigError
     from descbench.tasks.data import EvalDataModule
     from descbench.tasks.rec_outputs import write_rec_outputs
 
-    try:
-        prompts = build_prompt_specs(cfg.get("visual_prompt"))
-    except VisualPromptError as err:
-        raise ConfigError(str(err)) from err
+    prompts = build_prompt_specs(cfg.get("visual_prompt"))
     if "{expression}" not in str(cfg.task.template):
-        raise ConfigError(f"task.template={cfg.task.template!r} must contain {{expression}}")
+        raise VisualPromptError(f"task.template={cfg.task.template!r} must contain {{expression}}")
     backbones = [instantiate(cfg.backbone)] + [instantiate(b) for b in cfg.task.get("extra_backbones") or []]
     dataset = instantiate(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
     text_encoders = None
@@ -236,10 +235,7 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
         collate_fn=collate_groups,
     )
     trainer = instantiate(cfg.trainer, logger=context.logger or False)
-    try:
-        logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-    except NegativesError as err:
-        raise ConfigError(str(err)) from err
+    logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     metrics = {k: float(v) for k, v in logged.items()}
     objects = {"module": module, "dataset": dataset, "backbones": backbones, "trainer": trainer}
     if trainer.is_global_zero:
