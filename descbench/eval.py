@@ -12,11 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from descbench.errors import ConfigError
+
 log = logging.getLogger("descbench")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run as given."""
 
 
 @dataclass

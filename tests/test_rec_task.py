@@ -9,7 +9,7 @@ from descbench.rec.engine import group_by_image, run_rec
 from descbench.rec.scoring import NegativesError
 from tests.conftest import run_eval
 
-COLLAGES = ["task=rec", "dataset.builder.num_canvases=6", "dataset.builder.canvas_size=160", "task.num_workers=0"]
+COLLAGES = ["experiment=rec_photos", "dataset.builder.num_canvases=6", "dataset.builder.canvas_size=160", "task.num_workers=0"]
 
 
 def test_evaluate_writes_results_per_split(compose_cfg, tmp_path):
@@ -17,7 +17,7 @@ def test_evaluate_writes_results_per_split(compose_cfg, tmp_path):
         COLLAGES
         + ["visual_prompt=[circle,blur_outside]", "task.subtract=true", "task.negatives=3", "task.batch_size=4"]
     )
-    assert cfg.dataset.name == "rec_collages" and cfg.backbone.model == "descbench-tiny"  # task=rec's defaults
+    assert cfg.dataset.name == "rec_collages" and cfg.backbone.model == "descbench-tiny"  # experiment=rec_photos
     metrics, objects = evaluate(cfg, RunContext(run_dir=tmp_path / "run"))
     run = tmp_path / "run"
     results = json.loads((run / "results.json").read_text())
