@@ -26,3 +26,10 @@ def test_imagenet_preset_reads_descriptor_files():
     cfg = _compose(["experiment=imagenet_descriptions"])
     assert cfg.dataset.name == "imagenet" and cfg.backbone.model == "ViT-B-32" and cfg.backbone.pretrained == "openai"
     assert cfg.describe._target_.endswith("sources.file") and cfg.trainer.accelerator == "gpu"
+
+
+def test_red_circle_preset_is_the_ensemble_with_subtract_and_two_backbones():
+    cfg = _compose(["experiment=red_circle"])
+    assert cfg.task.name == "rec" and cfg.task.subtract is True and cfg.task.negatives == 10
+    assert list(cfg.visual_prompt) == ["circle", "grayscale_outside", "blur_outside"]
+    assert cfg.backbone.model.startswith("local-dir:") and len(cfg.task.extra_backbones) == 1
