@@ -126,3 +126,73 @@ class TextFeatureCache:
         if not texts:
             return torch.empty(0)
         return torch.stack([known[t] for t in texts])
+
+
+class CandidateFeatureCache:
+    """REC marked-candidate features for one (backbone, transform, visual prompt, data set, precision).
+
+    One safetensors file per key: ``features`` [N, D], the rows of every candidate box of every image
+    group in group order, and ``offsets`` [G + 1] (group ``g`` owns rows ``offsets[g]:offsets[g + 1]``).
+    One file per visual prompt, so an ensemble reuses the files of the single-prompt jobs.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root) / "candidate_features"
+
+    @staticmethod
+    def key(
+        *,
+        backbone: str,
+        transform: str,
+        prompt: str,
+        dataset: str,
+        groups: Sequence[tuple[str, Sequence[Sequence[float]]]],
+        precision: str,
+    ) -> dict:
+        """``groups``: each image group's ``(image id, candidate boxes)``, in group order."""
+        layout = hashlib.sha256(
+            json.dumps([[image_id, [[float(v) for v in b] for b in boxes]] for image_id, boxes in groups]).encode()
+        ).hexdigest()
+        return {
+            "backbone": backbone,
+            "transform": transform,
+            "prompt": prompt,
+            "dataset": dataset,
+            "groups": layout,
+            "num_groups": len(groups),
+            "num_candidates": sum(len(boxes) for _, boxes in groups),
+            "precision": precision,
+            "version": 1,
+        }
+
+    def path(self, key: dict) -> Path:
+        return self.root / f"{digest(key)}.safetensors"
+
+    def load(self, key: dict) -> torch.Tensor | None:
+        """The ``[N, D]`` features, or None on a miss (absent, unreadable or of the wrong size)."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            data = load_file(str(path))
+        except Exception as err:  # an unreadable file is a miss, recomputed and replaced
+            log.warning("candidate feature cache %s unreadable (%s): recomputing", path, err)
+            return None
+        features = data.get("features")
+        if features is None or features.ndim != 2 or features.shape[0] != key["num_candidates"]:
+            return None
+        return features
+
+    def save(self, key: dict, features: torch.Tensor, offsets: torch.Tensor) -> Path:
+        if features.shape[0] != key["num_candidates"] or offsets.numel() != key["num_groups"] + 1:
+            raise ValueError(
+                f"candidate features {tuple(features.shape)} with {offsets.numel()} offsets do not fit key "
+                f"({key['num_candidates']} candidates, {key['num_groups']} groups)"
+            )
+        path = self.path(key)
+        _atomic_save(
+            {"features": features, "offsets": offsets.long()},
+            path,
+            {"key": json.dumps(key, sort_keys=True, default=str)},
+        )
+        return path

@@ -4,6 +4,10 @@ The test set is the list of images, each item carrying all its expressions and c
 DataLoader workers mark and preprocess every (candidate, visual prompt) per backbone, ``test_step``
 encodes them in one batch per (image, backbone), scores every expression of the image and picks
 its candidate (seeded tie-break keyed by the expression's index, so DDP changes nothing).
+
+With ``cache.features`` the candidate features are kept on disk per (backbone, visual prompt): a
+later job over the same data (another template, ``subtract``, seed, or an ensemble of cached prompts)
+reads them instead of opening and encoding any image.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
@@ -62,6 +66,28 @@ class RecImageDataset(Dataset):
         return {"group": index, "inputs": prepare_group(image, group.boxes, self.prompts, self.preprocessors)}
 
 
+class RecFeatureDataset(Dataset):
+    """Item ``i``: image group ``i`` with its cached features ``[P, C, D]`` per backbone (no image is opened)."""
+
+    def __init__(self, features: Sequence[Tensor], offsets: Tensor) -> None:
+        self.features = list(features)  # per backbone [P, N, D], rows = every candidate in group order
+        self.offsets = offsets.long()
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+        # contiguous, as the forward's output is: the scores are then bit-identical to a cold run
+        return {"group": index, "features": [f[:, start:end].contiguous() for f in self.features]}
+
+
+def group_offsets(groups: Sequence[ImageGroup]) -> Tensor:
+    """``[G + 1]`` row offsets of each group's candidates in the flat, group-ordered layout."""
+    counts = torch.tensor([len(g.boxes) for g in groups], dtype=torch.long)
+    return torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+
+
 def collate_groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Images have different candidate counts: a batch is a list of groups."""
     return items
@@ -81,6 +107,7 @@ class RecTask(L.LightningModule):
         negatives: int = 10,
         seed: int = 0,
         text_encoders: Sequence[Callable[[list[str]], torch.Tensor]] | None = None,
+        keep_features: bool = False,
     ) -> None:
         super().__init__()
         self.backbones = nn.ModuleList(backbones)
@@ -92,12 +119,18 @@ class RecTask(L.LightningModule):
         self.negatives = negatives
         self.seed = seed
         self.text_encoders = text_encoders
+        self.keep_features = keep_features
         self.splits = dataset.splits
         self.accuracy = MeanMetric()
         self.split_accuracy = nn.ModuleDict({split: MeanMetric() for split in self.splits})
         self.bank: TextBank | None = None
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: list[RecPrediction] | None = None
+        # with keep_features: per backbone [N, P, D], every candidate of every group in group order (rank 0)
+        self.candidate_features: list[Tensor] | None = None
+        self._gather_features = False
+        self._features: list[list[Tensor]] = []
+        self._feature_groups: list[Tensor] = []
 
     def setup(self, stage: str) -> None:
         # negatives are drawn for the whole set up front (seeded per expression): errors before any encoding
@@ -122,12 +155,24 @@ class RecTask(L.LightningModule):
             device=self.device,
         )
         self._rows = {k: [] for k in ("index", "chosen", "score", "iou", "correct")}
+        # every rank takes part in the gather if any rank computes (a file written between two ranks'
+        # look-ups must not leave one rank waiting in a collective the others skip)
+        self._gather_features = self.trainer.strategy.reduce_boolean_decision(self.keep_features, all=False)
+        self._features = [[] for _ in self.backbones]
+        self._feature_groups = []
 
     def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
         expressions = self.dataset.expressions
         for item in batch:
             group = self.groups[item["group"]]
-            features = encode_group(item["inputs"], list(self.backbones), len(self.prompts))
+            if "features" in item:  # cached: [P, C, D] per backbone
+                features = [f.to(self.device) for f in item["features"]]
+            else:
+                features = encode_group(item["inputs"], list(self.backbones), len(self.prompts))
+            if self._gather_features:  # rows = candidates: [C, P, D]
+                for kept, f in zip(self._features, features):
+                    kept.append(f.transpose(0, 1).contiguous())
+                self._feature_groups.append(torch.full((len(group.boxes),), item["group"], device=self.device))
             predictions = predict_group(group, score_group(group, features, self.bank), expressions, self.seed)
             correct = torch.tensor([float(p.correct) for p in predictions], device=self.device)
             self.accuracy.update(correct)
@@ -177,6 +222,22 @@ class RecTask(L.LightningModule):
                 )
             )
         self._rows = {}
+        if self._gather_features:
+            self.candidate_features = self._gather_candidate_features()
+
+    def _gather_candidate_features(self) -> list[Tensor]:
+        """Every rank's kept candidate features, in group order: per backbone ``[N, P, D]`` on the CPU."""
+        flat = {
+            "group": torch.cat(self._feature_groups) if self._feature_groups else torch.empty(0, device=self.device)
+        }
+        for b, (kept, text) in enumerate(zip(self._features, self.bank.features)):
+            empty = torch.empty(0, len(self.prompts), text.shape[-1], device=self.device)
+            flat[f"features.{b}"] = torch.cat(kept) if kept else empty
+        flat = gather_rows(flat)
+        # a group's candidates are contiguous on one rank: a stable sort by group keeps their order
+        order = torch.argsort(flat["group"], stable=True)
+        self._features, self._feature_groups = [], []
+        return [flat[f"features.{b}"][order].cpu() for b in range(len(self.backbones))]
 
 
 def build_prompt_specs(visual_prompt: Mapping[str, Any] | Sequence[Any] | None) -> list[PromptSpec]:
@@ -199,8 +260,9 @@ def build_prompt_specs(visual_prompt: Mapping[str, Any] | Sequence[Any] | None) 
 def run_rec_task(cfg, context) -> tuple[dict, dict]:
     """Build backbones, data, visual prompts and trainer from ``cfg``; test; write the job's outputs."""
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
-    from descbench.cache.features import TextFeatureCache
+    from descbench.cache.features import CandidateFeatureCache, TextFeatureCache, digest
     from descbench.tasks.data import EvalDataModule
     from descbench.tasks.rec_outputs import write_rec_outputs
 
@@ -216,6 +278,31 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
             text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
             text_encoders.append(lambda texts, c=text_cache, b=backbone: c.encode(texts, b.encode_texts))
     images = RecImageDataset(dataset, prompts, backbones)
+    offsets = group_offsets(images.groups)
+    feature_cache = CandidateFeatureCache(cfg.paths.cache_dir) if cfg.cache.features else None
+    keys: list[list[dict]] = []
+    cached: list[list[Tensor | None]] = []
+    if feature_cache is not None:
+        layout = [(g.image_id, g.boxes) for g in images.groups]
+        source = f"{dataset.name}:{digest(OmegaConf.to_container(cfg.dataset.builder, resolve=True))}"
+        for backbone in backbones:
+            transform = f"{backbone.preprocess!r}@{backbone.image_size}"
+            row = [
+                CandidateFeatureCache.key(
+                    backbone=backbone.identity,
+                    transform=transform,
+                    prompt=spec.key,
+                    dataset=source,
+                    groups=layout,
+                    precision=str(cfg.trainer.precision),
+                )
+                for spec in prompts
+            ]
+            keys.append(row)
+            cached.append([feature_cache.load(key) for key in row])
+    hit = bool(cached) and all(f is not None for row in cached for f in row)
+    missing = [(b, p) for b, row in enumerate(cached) for p, f in enumerate(row) if f is None]
+    log.info("candidate features: %s", "cached" if hit else "computing")
     module = RecTask(
         backbones,
         dataset,
@@ -226,11 +313,17 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
         negatives=cfg.task.negatives,
         seed=cfg.seed,
         text_encoders=text_encoders,
+        keep_features=bool(missing),
     )
+    if hit:  # per backbone [P, N, D]: the data set slices each group's rows, no image is opened
+        loop_data = RecFeatureDataset([torch.stack(row) for row in cached], offsets)
+        workers = 0
+    else:
+        loop_data, workers = images, cfg.task.num_workers
     datamodule = EvalDataModule(
-        images,
+        loop_data,
         batch_size=cfg.task.batch_size,
-        num_workers=cfg.task.num_workers,
+        num_workers=workers,
         pin_memory=cfg.task.pin_memory,
         collate_fn=collate_groups,
     )
@@ -239,5 +332,9 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
     metrics = {k: float(v) for k, v in logged.items()}
     objects = {"module": module, "dataset": dataset, "backbones": backbones, "trainer": trainer}
     if trainer.is_global_zero:
+        for b, p in missing:
+            features = module.candidate_features[b][:, p]
+            path = feature_cache.save(keys[b][p], features, offsets)
+            log.info("candidate features: %s written to %s", prompts[p].key, path)
         metrics = write_rec_outputs(cfg, context, module, dataset, prompts, metrics)
     return metrics, objects
