@@ -187,3 +187,27 @@ def test_key_and_file_checks(tmp_path):
     assert torch.equal(cache.load(key), features)
     cache.path(key).write_bytes(b"not a safetensors file")
     assert cache.load(key) is None  # unreadable: a miss, recomputed
+
+
+@pytest.mark.slow
+def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
+    """Under DDP the features are gathered to rank 0 in group order: the files equal a 1-process run's."""
+    from safetensors.torch import load_file
+
+    from tests.conftest import run_eval
+
+    common = [*COLLAGES, "logger=none", "dataset.builder.num_canvases=7", "task.batch_size=2", *ENSEMBLE]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    runs = {}
+    for name, cache, extra in [("two", "a", ddp), ("one", "b", []), ("two_warm", "a", ddp)]:
+        # Lightning gives each of the 2 CPU processes 1 thread; the 1-process run matches it, or the forward
+        # itself differs in the last bits (thread count, not the cache)
+        env = {"DESCBENCH_CACHE_DIR": str(tmp_path / cache), "OMP_NUM_THREADS": "1"}
+        proc = run_eval([*common, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[name] = (tmp_path / name / "predictions.jsonl").read_text()
+    files = {c: sorted((tmp_path / c / "candidate_features").glob("*.safetensors")) for c in "ab"}
+    assert len(files["a"]) == 2 and [p.name for p in files["a"]] == [p.name for p in files["b"]]
+    for a, b in zip(files["a"], files["b"]):
+        assert all(torch.equal(t, load_file(str(b))[k]) for k, t in load_file(str(a)).items())
+    assert runs["two"] == runs["one"] == runs["two_warm"]
