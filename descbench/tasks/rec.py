@@ -126,7 +126,7 @@ class RecTask(L.LightningModule):
         self.bank: TextBank | None = None
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: list[RecPrediction] | None = None
-        # with keep_features: per backbone [N, P, D], every candidate of every group in group order (rank 0)
+        # with keep_features: per backbone [N, P, D], every candidate of every group in group order (all ranks)
         self.candidate_features: list[Tensor] | None = None
         self._gather_features = False
         self._features: list[list[Tensor]] = []
