@@ -109,7 +109,9 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     runs = {}
     common = [*COLLAGES, "logger=none", "dataset.builder.num_canvases=7", "task.batch_size=2"]
     for name, extra in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
-        proc = run_eval([*common, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, timeout=600)
+        # own cache per run (the 2-process run must encode, not read the 1-process features); one thread each
+        env = {"DESCBENCH_CACHE_DIR": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
+        proc = run_eval([*common, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = (
             json.loads((tmp_path / name / "results.json").read_text()),
