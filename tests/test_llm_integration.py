@@ -57,7 +57,7 @@ def test_eval_records_prompt_and_descriptions_and_never_the_key(tmp_path):
     for c in classes:
         assert saved["prompts"][c] == build_prompt(c, num_desc=2, detailed=True, instruction="role", num_examples=3)
         assert saved["classes"][c]["descriptors"] == [f"{c} feature {i}" for i in (1, 2, 3)]
-        assert saved["classes"][c]["texts"][0] == f"{c}, which has {c} feature 1"
+        assert saved["classes"][c]["texts"][0] == f"{c} feature 1"  # detailed sentences are encoded as written
     assert json.loads((tmp_path / "run2" / "descriptions.json").read_text())["num_generated"] == 0
     assert (tmp_path / "run1" / ".hydra" / "config.yaml").is_file()
     assert_no_secret(tmp_path / "run1", tmp_path / "run2", tmp_path / "cache")

@@ -95,7 +95,9 @@ def generate_descriptions(
     for c, key in zip(classes, keys):
         d = list(records[key]["descriptors"])
         descriptors.append(d)
-        if d:
+        if d and detailed:  # detailed answers are full sentences, encoded as written (CuPL-style)
+            texts.append(list(d))
+        elif d:
             texts.append([format_description(c, x, rule=rule, template=template) for x in d])
         else:
             fallback.append(c)
@@ -112,8 +114,8 @@ def generate_descriptions(
         "detailed": bool(detailed),
         "instruction": instruction if instruction is not None else "none",
         "num_examples": num_examples,
-        "rule": rule,
-        "template": template,
+        "rule": "not applicable to detailed sentences" if detailed else rule,
+        "template": "not applicable to detailed sentences" if detailed else template,
         **{k: v for k, v in identity.items()},
     }
     meta = {
