@@ -55,9 +55,29 @@ def write_image_folder(root: Path, count: int, side: int = 480) -> tuple[list[st
     return paths, labels, list(PHOTOS)
 
 
-def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[float, list[float]]:
+def compose_eval(model: str, folder: Path, cache: Path, out: Path, *extra: str):
+    """The eval config of one job on the JPEG folder with a random-weight ``model``."""
     from hydra import compose, initialize_config_dir
 
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(
+            "eval",
+            overrides=[
+                "dataset=imagefolder",
+                f"dataset.builder.root={folder}",
+                "backbone=tiny",
+                f"backbone.model={model}",
+                "logger=none",
+                f"paths.cache_dir={cache}",
+                f"paths.output_dir={out}",
+                "trainer.enable_progress_bar=false",
+                *extra,
+            ],
+        )
+
+
+def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[float, list[float]]:
+    """The 14 jobs through ``evaluate`` in this process, as a multirun runs them, with a fresh cache."""
     from descbench.backbone import _LOADED
     from descbench.eval import RunContext, evaluate
 
@@ -66,24 +86,16 @@ def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[f
     accs = []
     start = time.perf_counter()
     for k, (detailed, n) in enumerate(CONFIGS):
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose(
-                "eval",
-                overrides=[
-                    "dataset=imagefolder",
-                    f"dataset.builder.root={folder}",
-                    f"dataset.builder.class_names={folder.parent / 'class_names.tsv'}",
-                    f"dataset.builder.descriptors={descriptors}",
-                    "backbone=tiny",
-                    f"backbone.model={model}",
-                    "logger=none",
-                    f"paths.cache_dir={cache}",
-                    f"paths.output_dir={out / str(k)}",
-                    f"describe.detailed={str(detailed).lower()}",
-                    f"num_desc={n}",
-                    "trainer.enable_progress_bar=false",
-                ],
-            )
+        cfg = compose_eval(
+            model,
+            folder,
+            cache,
+            out / str(k),
+            f"dataset.builder.class_names={folder.parent / 'class_names.tsv'}",
+            f"dataset.builder.descriptors={descriptors}",
+            f"describe.detailed={str(detailed).lower()}",
+            f"num_desc={n}",
+        )
         metrics, _ = evaluate(cfg, RunContext(run_dir=out / str(k)))
         accs.append(metrics["top1"])
     return time.perf_counter() - start, accs
@@ -101,29 +113,11 @@ def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]
 
 def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int) -> tuple[float, float]:
     """images/s of the full loop (files -> features, cache off) and of the bare forward on loaded tensors."""
-    from hydra import compose, initialize_config_dir
-
     from descbench.backbone import load_backbone
     from descbench.eval import RunContext, evaluate
 
     backbone = load_backbone(model, random_init=True, seed=0)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                "dataset=imagefolder",
-                f"dataset.builder.root={folder}",
-                "backbone=tiny",
-                f"backbone.model={model}",
-                "describe=classname",
-                "logger=none",
-                f"paths.cache_dir={cache}",
-                f"paths.output_dir={out}",
-                "cache.features=false",
-                "trainer.enable_progress_bar=false",
-                "task.num_workers=2",
-            ],
-        )
+    cfg = compose_eval(model, folder, cache, out, "describe=classname", "cache.features=false", "task.num_workers=2")
     evaluate(cfg, RunContext(run_dir=out))  # warm-up (text side, allocator)
     start = time.perf_counter()
     evaluate(cfg, RunContext(run_dir=out))
