@@ -9,7 +9,12 @@ from descbench.rec.engine import group_by_image, run_rec
 from descbench.rec.scoring import NegativesError
 from tests.conftest import run_eval
 
-COLLAGES = ["experiment=rec_photos", "dataset.builder.num_canvases=6", "dataset.builder.canvas_size=160", "task.num_workers=0"]
+COLLAGES = [
+    "experiment=rec_photos",
+    "dataset.builder.num_canvases=6",
+    "dataset.builder.canvas_size=160",
+    "task.num_workers=0",
+]
 
 
 def test_evaluate_writes_results_per_split(compose_cfg, tmp_path):

@@ -191,7 +191,9 @@ def rec_accuracy(model, preprocess, tokenizer, rec: ShapesREC, prompt: str, seed
 
 def rec_check(model, preprocess, tokenizer, num_canvases: int = 100, seed: int = EVAL_SEED) -> dict:
     rec = ShapesREC(num_canvases=num_canvases, seed=seed, num_objects=(3, 3))
-    out = {p: rec_accuracy(model, preprocess, tokenizer, rec, p) for p in ("circle", "circle_inscribed", "crop", "none")}
+    out = {
+        p: rec_accuracy(model, preprocess, tokenizer, rec, p) for p in ("circle", "circle_inscribed", "crop", "none")
+    }
     two = [e for e in rec.expressions if len(e["attributes"]) > 1]
     return out | {"expressions": len(rec), "two_attribute_expressions": len(two), "chance": 33.33}
 
