@@ -36,6 +36,17 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
         raise
 
 
+def _read(path: Path, what: str) -> dict[str, torch.Tensor] | None:
+    """The tensors of a cache file; None when it is absent or unreadable (a miss, recomputed and replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_file(str(path))
+    except Exception as err:
+        log.warning("%s cache %s unreadable (%s): recomputing", what, path, err)
+        return None
+
+
 class ImageFeatureCache:
     """Image features and labels of a whole evaluation set, one safetensors file per key."""
 
@@ -62,15 +73,8 @@ class ImageFeatureCache:
         return self.root / f"{digest(key)}.safetensors"
 
     def load(self, key: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            data = load_file(str(path))
-        except Exception as err:  # an unreadable file is a miss, recomputed and replaced
-            log.warning("image feature cache %s unreadable (%s): recomputing", path, err)
-            return None
-        if data["features"].shape[0] != key["num_samples"]:
+        data = _read(self.path(key), "image feature")
+        if data is None or data["features"].shape[0] != key["num_samples"]:
             return None
         return data["features"], data["labels"]
 
@@ -93,12 +97,8 @@ class TextFeatureCache:
         self.encoded_last = 0
 
     def _read(self) -> dict[str, torch.Tensor]:
-        if not self.path.is_file():
-            return {}
-        try:
-            data = load_file(str(self.path))
-        except Exception as err:
-            log.warning("text feature cache %s unreadable (%s): rebuilding", self.path, err)
+        data = _read(self.path, "text feature")
+        if data is None:
             return {}
         with open(self.path, "rb") as handle:  # strings are kept in the metadata, in row order
             header_len = int.from_bytes(handle.read(8), "little")
@@ -170,13 +170,8 @@ class CandidateFeatureCache:
 
     def load(self, key: dict) -> torch.Tensor | None:
         """The ``[N, D]`` features, or None on a miss (absent, unreadable or of the wrong size)."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            data = load_file(str(path))
-        except Exception as err:  # an unreadable file is a miss, recomputed and replaced
-            log.warning("candidate feature cache %s unreadable (%s): recomputing", path, err)
+        data = _read(self.path(key), "candidate feature")
+        if data is None:
             return None
         features = data.get("features")
         if features is None or features.ndim != 2 or features.shape[0] != key["num_candidates"]:
