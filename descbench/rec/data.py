@@ -273,6 +273,19 @@ def load_restricted_pickle(path: str | Path) -> Any:
         raise RecDataError(f"cannot read the pickle {path}: {type(err).__name__}: {err}") from err
 
 
+def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, proposals: str) -> RecDataset:
+    """A checked data set whose images are files (``paths``: image id -> file)."""
+    expressions, stats = check_expressions(raw, image_size, str(source))
+    return RecDataset(
+        name=name,
+        expressions=expressions,
+        image_loader=lambda image_id: Image.open(paths[image_id]),
+        proposals=proposals,
+        stats=stats,
+        describe_image=lambda image_id: str(paths.get(image_id, image_id)),
+    )
+
+
 def load_refer(
     root: str | Path,
     image_dir: str | Path,
@@ -348,15 +361,7 @@ def load_refer(
                 sizes[image_id] = im.size
         return sizes[image_id]
 
-    expressions, stats = check_expressions(raw, image_size, str(refs_path))
-    return RecDataset(
-        name=name or f"{root.name}({split_by})",
-        expressions=expressions,
-        image_loader=lambda image_id: Image.open(paths[image_id]),
-        proposals=kind,
-        stats=stats,
-        describe_image=lambda image_id: str(paths.get(image_id, image_id)),
-    )
+    return _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind)
 
 
 # ---------------------------------------------------------------------------- JSON lines
@@ -436,15 +441,7 @@ def load_jsonl(
                 sizes[image_id] = im.size
         return sizes[image_id]
 
-    expressions, stats = check_expressions(raw, image_size, str(path))
-    return RecDataset(
-        name=name or path.stem,
-        expressions=expressions,
-        image_loader=lambda image_id: Image.open(paths[image_id]),
-        proposals=kind,
-        stats=stats,
-        describe_image=lambda image_id: str(paths.get(image_id, image_id)),
-    )
+    return _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
 
 
 # ---------------------------------------------------------------------------- records (the shapes world)

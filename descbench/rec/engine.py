@@ -180,27 +180,29 @@ def predict_group(
 ) -> list[RecPrediction]:
     """Arg-max candidate (seeded tie-break keyed by the expression's index), IoU with gold, correct at >= 0.5."""
     picks = pick_candidates(scores, seed, keys=group.indices)
-    out = []
-    for e_index, row, pick in zip(group.indices, scores, picks):
-        e = expressions[e_index]
-        chosen = [float(v) for v in e.boxes[pick]]
-        iou = float(iou_xywh(torch.tensor([chosen]), torch.tensor([e.gold_box]))[0, 0])
-        out.append(
-            RecPrediction(
-                index=e_index,
-                image_id=e.image_id,
-                split=e.split,
-                expression=e.expression,
-                chosen_index=pick,
-                chosen_box=chosen,
-                gold_box=list(e.gold_box),
-                score=float(row[pick]),
-                iou=iou,
-                correct=iou >= CORRECT_IOU,
-                num_candidates=len(e.boxes),
-            )
-        )
-    return out
+    return [
+        make_prediction(e_index, expressions[e_index], pick, float(row[pick]))
+        for e_index, row, pick in zip(group.indices, scores, picks)
+    ]
+
+
+def make_prediction(index: int, e: RefExpression, pick: int, score: float) -> RecPrediction:
+    """The outcome of choosing candidate ``pick`` for expression ``e``: IoU with gold, correct at >= 0.5."""
+    chosen = [float(v) for v in e.boxes[pick]]
+    iou = float(iou_xywh(torch.tensor([chosen]), torch.tensor([e.gold_box]))[0, 0])
+    return RecPrediction(
+        index=index,
+        image_id=e.image_id,
+        split=e.split,
+        expression=e.expression,
+        chosen_index=pick,
+        chosen_box=chosen,
+        gold_box=list(e.gold_box),
+        score=score,
+        iou=iou,
+        correct=iou >= CORRECT_IOU,
+        num_candidates=len(e.boxes),
+    )
 
 
 def run_rec(

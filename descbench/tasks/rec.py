@@ -30,6 +30,7 @@ from descbench.rec.engine import (
     TextBank,
     encode_group,
     group_by_image,
+    make_prediction,
     predict_group,
     prepare_group,
     score_group,
@@ -154,7 +155,7 @@ class RecTask(L.LightningModule):
             encoders=self.text_encoders,
             device=self.device,
         )
-        self._rows = {k: [] for k in ("index", "chosen", "score", "iou", "correct")}
+        self._rows = {k: [] for k in ("index", "chosen", "score")}
         # every rank takes part in the gather if any rank computes (a file written between two ranks'
         # look-ups must not leave one rank waiting in a collective the others skip)
         self._gather_features = self.trainer.strategy.reduce_boolean_decision(self.keep_features, all=False)
@@ -183,8 +184,6 @@ class RecTask(L.LightningModule):
             self._rows["index"].append(torch.tensor([p.index for p in predictions], device=self.device))
             self._rows["chosen"].append(torch.tensor([p.chosen_index for p in predictions], device=self.device))
             self._rows["score"].append(torch.tensor([p.score for p in predictions], device=self.device))
-            self._rows["iou"].append(torch.tensor([p.iou for p in predictions], device=self.device))
-            self._rows["correct"].append(correct)
         self.log("acc", self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
         for split, metric in self.split_accuracy.items():  # every rank logs every split (synced at epoch end)
             self.log(f"acc.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
@@ -197,30 +196,12 @@ class RecTask(L.LightningModule):
         order = torch.argsort(rows["index"])
         rows = {k: v[order].cpu() for k, v in rows.items()}
         expressions = self.dataset.expressions
-        self.predictions = []
-        for i, chosen, score, iou, correct in zip(
-            rows["index"].long().tolist(),
-            rows["chosen"].long().tolist(),
-            rows["score"].tolist(),
-            rows["iou"].tolist(),
-            rows["correct"].tolist(),
-        ):
-            e = expressions[i]
-            self.predictions.append(
-                RecPrediction(
-                    index=i,
-                    image_id=e.image_id,
-                    split=e.split,
-                    expression=e.expression,
-                    chosen_index=chosen,
-                    chosen_box=list(e.boxes[chosen]),
-                    gold_box=list(e.gold_box),
-                    score=score,
-                    iou=iou,
-                    correct=bool(correct),
-                    num_candidates=len(e.boxes),
-                )
+        self.predictions = [
+            make_prediction(i, expressions[i], chosen, score)
+            for i, chosen, score in zip(
+                rows["index"].long().tolist(), rows["chosen"].long().tolist(), rows["score"].tolist()
             )
+        ]
         self._rows = {}
         if self._gather_features:
             self.candidate_features = self._gather_candidate_features()
