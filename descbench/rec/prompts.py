@@ -53,6 +53,14 @@ def _stroke(thickness: float, image: Image.Image, input_size: int | None) -> int
     return max(1, int(round(scaled_pixels(thickness, image, input_size))))
 
 
+def _outline(shape: str, image: Image.Image, box: Box, colour: Any, thickness: float, input_size: int | None):
+    """``image`` with the ``shape`` ("ellipse" or "rectangle") of ``box`` drawn, inwards."""
+    out = image.convert("RGB")
+    draw = getattr(ImageDraw.Draw(out), shape)
+    draw(pixel_bounds(box, out.size), outline=_colour(colour), width=_stroke(thickness, out, input_size))
+    return out
+
+
 def circle(
     image: Image.Image,
     box: Box,
@@ -62,11 +70,7 @@ def circle(
     input_size: int | None = None,
 ) -> Image.Image:
     """A ``colour`` ellipse inscribed in ``box``, ``thickness`` px wide at input resolution (drawn inwards)."""
-    out = image.convert("RGB")
-    ImageDraw.Draw(out).ellipse(
-        pixel_bounds(box, out.size), outline=_colour(colour), width=_stroke(thickness, out, input_size)
-    )
-    return out
+    return _outline("ellipse", image, box, colour, thickness, input_size)
 
 
 def rectangle(
@@ -78,11 +82,7 @@ def rectangle(
     input_size: int | None = None,
 ) -> Image.Image:
     """The outline of ``box`` in ``colour``, ``thickness`` px wide at input resolution (drawn inwards)."""
-    out = image.convert("RGB")
-    ImageDraw.Draw(out).rectangle(
-        pixel_bounds(box, out.size), outline=_colour(colour), width=_stroke(thickness, out, input_size)
-    )
-    return out
+    return _outline("rectangle", image, box, colour, thickness, input_size)
 
 
 def crop(image: Image.Image, box: Box, *, input_size: int | None = None) -> Image.Image:
