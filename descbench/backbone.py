@@ -17,14 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from descbench.errors import BackboneError
+
 log = logging.getLogger(__name__)
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 _registered = False
-
-
-class BackboneError(ValueError):
-    """A backbone that cannot be built as configured."""
 
 
 def register_model_configs() -> None:

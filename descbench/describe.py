@@ -63,9 +63,7 @@ def _main(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
     from descbench.eval import _user_errors
-    from descbench.llm.backends import BackendError
-
-    errors = (*_user_errors(), BackendError)
+    errors = _user_errors()
     try:
         try:
             pregenerate(cfg)

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from descbench.errors import ConfigError
+from descbench.errors import ConfigError, UserError
 
 log = logging.getLogger("descbench")
 
@@ -112,15 +112,8 @@ def run_job(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any
                 wandb.finish()
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
-
-
 def _user_errors() -> tuple[type[Exception], ...]:
-    from descbench.backbone import BackboneError
-    from descbench.datasets.base import DatasetError
-    from descbench.descriptions.types import DescriptionError
-
-    return (*USER_ERRORS, BackboneError, DatasetError, DescriptionError)
+    return (UserError,)
 
 
 def _main(cfg: DictConfig) -> float | None:

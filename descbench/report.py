@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from descbench.errors import ReportError
+
 RESULTS = "results.json"
 NOT_APPLICABLE = "n/a"
 MISSING = object()  # an option a run does not record at all
@@ -51,10 +53,6 @@ NUM_DESC = "describe.num_desc"
 _REC_SPLIT = re.compile(r"^acc[./_:](.+)$")
 # Hydra run outputs that are never job dirs and can be large.
 _SKIP_DIRS = {"wandb", "cache", "__pycache__"}
-
-
-class ReportError(Exception):
-    """A problem with the given dir that ends the command with one line on stderr (exit code 2)."""
 
 
 @dataclass

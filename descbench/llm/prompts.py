@@ -13,14 +13,12 @@ from typing import Any
 
 import yaml
 
+from descbench.errors import PromptError
+
 QUESTION = "Q: What are useful visual features for distinguishing a {c} in a photo?"
 ANSWER = "A: There are several useful visual features to tell there is a {c} in a photo:"
 BULLET = "- "
 NAMED_INSTRUCTIONS = ("none", "role", "rule")
-
-
-class PromptError(ValueError):
-    """A prompt option outside its allowed range."""
 
 
 @lru_cache(maxsize=1)

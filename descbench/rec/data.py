@@ -24,16 +24,12 @@ from typing import Any
 
 from PIL import Image
 
-from descbench.datasets.base import DatasetError
+from descbench.errors import RecDataError
 
 log = logging.getLogger("descbench")
 
 SPLITS = ("val", "testA", "testB", "test")
 COCO_FILE = "COCO_train2014_%012d.jpg"
-
-
-class RecDataError(DatasetError):
-    """A REC data set that cannot be read as given (names the file/value and the fix)."""
 
 
 @dataclass

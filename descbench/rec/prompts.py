@@ -17,14 +17,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from descbench.datasets.base import DatasetError
+from descbench.errors import VisualPromptError
 
 Box = Sequence[float]
 RED = (255, 0, 0)
-
-
-class VisualPromptError(DatasetError):
-    """An unknown visual prompt or a bad option (a user error: the entry point prints it in one line)."""
 
 
 def pixel_bounds(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -8,13 +8,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descbench.datasets.base import DatasetError
+from descbench.errors import NegativesError
 
 CORRECT_IOU = 0.5
-
-
-class NegativesError(DatasetError):
-    """More negative expressions asked for than a split holds (a user error, printed in one line)."""
 
 
 def iou_xywh(a: Tensor, b: Tensor) -> Tensor:
