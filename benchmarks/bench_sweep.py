@@ -34,7 +34,9 @@ CONFIGS = [(detailed, n) for detailed in (True, False) for n in range(1, 8)]
 
 def write_image_folder(root: Path, count: int, side: int = 480) -> tuple[list[str], list[int], list[str]]:
     """``count`` JPEGs of the scikit-image photographs (crops/flips at ``side`` px), 12 class folders."""
-    from descbench.datasets.photos import PHOTOS, _Views
+    from descbench.datasets.photos import _Views, photo_table
+
+    PHOTOS = list(photo_table()["classify"].values())
 
     views = _Views(max(1, -(-count // len(PHOTOS))))
     paths, labels = [], []
@@ -57,23 +59,21 @@ def write_image_folder(root: Path, count: int, side: int = 480) -> tuple[list[st
 
 def compose_eval(model: str, folder: Path, cache: Path, out: Path, *extra: str):
     """The eval config of one job on the JPEG folder with a random-weight ``model``."""
-    from hydra import compose, initialize_config_dir
+    from descbench.config import compose_config
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(
-            "eval",
-            overrides=[
-                "dataset=imagefolder",
-                f"dataset.builder.root={folder}",
-                "backbone=tiny",
-                f"backbone.model={model}",
-                "logger=none",
-                f"paths.cache_dir={cache}",
-                f"paths.output_dir={out}",
-                "trainer.enable_progress_bar=false",
-                *extra,
-            ],
-        )
+    return compose_config(
+        [
+            "dataset=imagefolder",
+            f"dataset.builder.root={folder}",
+            "backbone=tiny",
+            f"backbone.model={model}",
+            "logger=none",
+            f"paths.cache_dir={cache}",
+            f"paths.output_dir={out}",
+            "trainer.enable_progress_bar=false",
+            *extra,
+        ]
+    )
 
 
 def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[float, list[float]]:
@@ -138,16 +138,15 @@ def peak_memory_mb(count: int, work: Path) -> float:
     code = (
         "import resource, sys; sys.path.insert(0, %r)\n"
         "from pathlib import Path\n"
-        "from hydra import compose, initialize_config_dir\n"
+        "from descbench.config import compose_config\n"
         "from descbench.eval import RunContext, evaluate\n"
         "w = Path(%r)\n"
-        "with initialize_config_dir(config_dir=%r, version_base='1.3'):\n"
-        "    cfg = compose('eval', overrides=['dataset=imagefolder', f'dataset.builder.root={w}/imgs', 'backbone=tiny',"
+        "cfg = compose_config(['dataset=imagefolder', f'dataset.builder.root={w}/imgs', 'backbone=tiny',"
         " 'describe=classname', 'logger=none', f'paths.cache_dir={w}/c', f'paths.output_dir={w}/o',"
         " 'cache.features=false', 'trainer.enable_progress_bar=false', 'task.num_workers=0'])\n"
         "evaluate(cfg, RunContext(run_dir=w / 'o'))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    ) % (str(ROOT), str(work), str(ROOT / "conf"))
+    ) % (str(ROOT), str(work))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -26,15 +26,12 @@ _registered = False
 
 
 def register_model_configs() -> None:
-    """Add the project's model configs (the tiny test model, the world model) to open_clip."""
+    """Add the project's model configs (``model_configs/*.json``: the tiny test model) to open_clip."""
     global _registered
     if _registered:
         return
     for path in sorted(MODEL_CONFIG_DIR.glob("*.json")):
         open_clip.add_model_config(path)
-    world_cfg = Path(__file__).parent / "world" / "model" / "shapes-clip.json"
-    if world_cfg.is_file():
-        open_clip.add_model_config(world_cfg)
     _registered = True
 
 

@@ -63,6 +63,7 @@ def _main(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
     from descbench.eval import _user_errors
+
     errors = _user_errors()
     try:
         try:
@@ -78,13 +79,12 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    import hydra
-
     from descbench.cli import prepare_argv
 
     prepare_argv()
-    config_dir = str(Path(__file__).resolve().parent.parent / "conf")
-    hydra.main(version_base="1.3", config_path=config_dir, config_name="generate")(_main)()
+    from descbench.config import hydra_entry
+
+    hydra_entry(_main, "generate")()
 
 
 if __name__ == "__main__":

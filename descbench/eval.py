@@ -138,14 +138,13 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    import hydra
-
     from descbench.cli import prepare_argv
 
     prepare_argv()
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    config_dir = str(Path(__file__).resolve().parent.parent / "conf")
-    hydra.main(version_base="1.3", config_path=config_dir, config_name="eval")(_main)()
+    from descbench.config import hydra_entry
+
+    hydra_entry(_main, "eval")()
 
 
 if __name__ == "__main__":

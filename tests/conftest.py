@@ -17,18 +17,11 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 def compose_config(overrides: list[str], tmp_path: Path):
     """The eval config as the command line would compose it, writing under ``tmp_path``."""
-    from hydra import compose, initialize_config_dir
+    from descbench.config import compose_config
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(
-            "eval",
-            overrides=[
-                "logger=none",
-                f"paths.cache_dir={tmp_path / 'cache'}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
+    return compose_config(
+        ["logger=none", f"paths.cache_dir={tmp_path / 'cache'}", f"paths.output_dir={tmp_path / 'run'}", *overrides]
+    )
 
 
 @pytest.fixture

@@ -50,14 +50,9 @@ def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
 
 
 def test_submitit_launcher_config_composes_without_a_cluster():
-    from hydra import compose, initialize_config_dir
+    from descbench.config import compose_config
 
-    from tests.conftest import ROOT
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "eval", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True
-        )
+    cfg = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")

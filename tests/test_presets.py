@@ -1,13 +1,10 @@
 """Experiment presets compose to the study's layout."""
 
-from hydra import compose, initialize_config_dir
-
-from tests.conftest import ROOT
+from descbench.config import compose_config
 
 
 def _compose(overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("eval", overrides=overrides, return_hydra_config=True)
+    return compose_config(overrides, return_hydra_config=True)
 
 
 def test_prompt_options_preset_is_the_14_job_grid_with_llm_descriptions():

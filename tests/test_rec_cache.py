@@ -8,8 +8,8 @@ from safetensors import safe_open
 
 from descbench.backbone import load_backbone
 from descbench.cache.features import CandidateFeatureCache
+from descbench.datasets.collages import Collages
 from descbench.eval import RunContext, evaluate
-from descbench.rec.collages import Collages
 from descbench.rec.engine import encode_group, group_by_image, prepare_group
 from tests.test_rec_task import COLLAGES
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from descbench.rec.prompts import (
+from descbench.rec.markings import (
     VISUAL_PROMPTS,
     VisualPromptError,
     apply_visual_prompt,

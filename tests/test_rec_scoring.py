@@ -5,9 +5,9 @@ import torch
 from torch.nn import functional as F
 
 from descbench.backbone import build_backbone
-from descbench.rec.collages import load_collages
+from descbench.datasets.collages import load_collages
 from descbench.rec.engine import group_by_image, run_rec
-from descbench.rec.prompts import parse_prompt_specs
+from descbench.rec.markings import parse_prompt_specs
 from descbench.rec.scoring import (
     NegativesError,
     draw_negatives,

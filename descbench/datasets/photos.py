@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from importlib import resources
 
 import numpy as np
+import yaml
 from PIL import Image, ImageOps
 
 from descbench.datasets.base import EvalDataset
 
-# class name -> scikit-image loader, in label order
-PHOTOS = {
-    "cat": "chelsea",
-    "coffee cup": "coffee",
-    "rocket": "rocket",
-    "astronaut": "astronaut",
-    "horse": "horse",
-    "coins": "coins",
-    "moon": "moon",
-    "clock": "clock",
-    "brick wall": "brick",
-    "grass": "grass",
-    "photographer": "camera",
-    "galaxy": "hubble_deep_field",
-}
+
+@cache
+def photo_table() -> dict[str, dict]:
+    """The shipped photo list (``data/photos.yaml``): ``classify`` {loader: class}, ``collages`` {loader: expressions}."""
+    return yaml.safe_load(resources.files("descbench.datasets.data").joinpath("photos.yaml").read_text())
 
 
-def _load_photo(loader: str) -> Image.Image:
+@cache
+def load_photo(loader: str) -> Image.Image:
+    """A scikit-image photograph as an RGB PIL image (shipped with the wheel, never downloaded)."""
     import skimage.data
 
     array = getattr(skimage.data, loader)()
+    if isinstance(array, tuple):  # stereo_motorcycle: (left, right, disparity)
+        array = array[0]
     if array.dtype == bool:
         array = np.where(array, 0, 255).astype(np.uint8)  # the horse is a black silhouette on white
     return Image.fromarray(array).convert("RGB")
@@ -41,7 +37,7 @@ class _Views:
 
     def __init__(self, views: int) -> None:
         self.views = views
-        self.photos = [_load_photo(loader) for loader in PHOTOS.values()]
+        self.photos = [load_photo(loader) for loader in photo_table()["classify"]]
 
     def __len__(self) -> int:
         return len(self.photos) * self.views
@@ -65,9 +61,9 @@ def load_photos(views: int = 6, transform=None) -> EvalDataset:
     notes = json.loads(resources.files("descbench.datasets.data").joinpath("photos_descriptors.json").read_text())
     return EvalDataset(
         name="photos",
-        classes=list(PHOTOS),
+        classes=list(photo_table()["classify"].values()),
         base=_Views(views),
         transform=transform,
         native={"words": notes["words"], "sentences": notes["sentences"]},
-        sample_ids=lambda: [f"{loader}:{v}" for loader in PHOTOS.values() for v in range(views)],
+        sample_ids=lambda: [f"{loader}:{v}" for loader in photo_table()["classify"] for v in range(views)],
     )

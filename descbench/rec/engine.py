@@ -16,9 +16,9 @@ from PIL import Image
 from torch import Tensor
 
 from descbench.backbone import Backbone
-from descbench.rec.data import RecDataset, RefExpression
-from descbench.rec.prompts import PromptSpec, parse_prompt_specs
+from descbench.rec.markings import PromptSpec, parse_prompt_specs
 from descbench.rec.scoring import CORRECT_IOU, draw_negatives, iou_xywh, pick_candidates, score_candidates
+from descbench.rec.types import RecDataset, RefExpression
 
 DEFAULT_TEMPLATE = "a photo of {expression}"
 

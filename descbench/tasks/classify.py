@@ -15,7 +15,7 @@ from descbench.cache.features import ImageFeatureCache, TextFeatureCache
 from descbench.descriptions.types import DescriptionSet
 from descbench.head import DescriptionHead, ragged_class_index
 from descbench.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
-from descbench.tasks.data import gather_rows
+from descbench.tasks.datamodule import gather_rows
 
 log = logging.getLogger("descbench")
 
@@ -124,7 +124,7 @@ def run_classification(cfg, context) -> tuple[dict, dict]:
     from hydra.utils import instantiate
 
     from descbench.descriptions.sources import check_num_desc
-    from descbench.tasks.data import EvalDataModule
+    from descbench.tasks.datamodule import EvalDataModule
     from descbench.tasks.outputs import write_classification_outputs
 
     check_num_desc(cfg.num_desc)

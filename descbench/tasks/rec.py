@@ -23,7 +23,6 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.backbone import Backbone
-from descbench.rec.data import RecDataset
 from descbench.rec.engine import (
     ImageGroup,
     RecPrediction,
@@ -35,8 +34,9 @@ from descbench.rec.engine import (
     prepare_group,
     score_group,
 )
-from descbench.rec.prompts import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
-from descbench.tasks.data import gather_rows
+from descbench.rec.markings import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
+from descbench.rec.types import RecDataset
+from descbench.tasks.datamodule import gather_rows
 
 log = logging.getLogger("descbench")
 
@@ -244,7 +244,7 @@ def run_rec_task(cfg, context) -> tuple[dict, dict]:
     from omegaconf import OmegaConf
 
     from descbench.cache.features import CandidateFeatureCache, TextFeatureCache, digest
-    from descbench.tasks.data import EvalDataModule
+    from descbench.tasks.datamodule import EvalDataModule
     from descbench.tasks.rec_outputs import write_rec_outputs
 
     prompts = build_prompt_specs(cfg.get("visual_prompt"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from descbench.rec.prompts import PromptSpec
+from descbench.rec.markings import PromptSpec
 from descbench.results import atomic_write_text, format_table, write_csv, write_results
 
 log = logging.getLogger("descbench")

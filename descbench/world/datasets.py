@@ -1,14 +1,17 @@
-"""The shapes world's classification set as an evaluation dataset (SPEC §8)."""
+"""The shapes world's evaluation sets (SPEC §8): named-class classification and REC canvases."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from descbench.datasets.base import EvalDataset
+from descbench.datasets.refer import from_records
+from descbench.rec.types import RecDataset
+from descbench.world.data import ShapesClassification, ShapesREC, world_descriptors
 
 
 def load_shapes(num_per_class: int = 20, seed: int = 2024, attr_prob: float = 0.8, transform=None) -> EvalDataset:
     """Freshly generated, seeded images of the world's named classes, with their true descriptors."""
-    from descbench.world.data import ShapesClassification, world_descriptors
-
     base = ShapesClassification(num_per_class=num_per_class, seed=seed, attr_prob=attr_prob)
     return EvalDataset(
         name="shapes",
@@ -18,3 +21,11 @@ def load_shapes(num_per_class: int = 20, seed: int = 2024, attr_prob: float = 0.
         native={"words": world_descriptors(detailed=False), "sentences": world_descriptors(detailed=True)},
         sample_ids=lambda: [f"shapes:{seed}:{attr_prob}:{i}" for i in range(len(base))],
     )
+
+
+def load_shapes_rec(
+    num_canvases: int = 60, seed: int = 7, num_objects: Sequence[int] = (2, 4), image_size: int = 64
+) -> RecDataset:
+    """The shapes world's REC set as a :class:`RecDataset`."""
+    world = ShapesREC(num_canvases=num_canvases, seed=seed, num_objects=tuple(num_objects), image_size=image_size)
+    return from_records(f"shapes_rec(seed={seed})", world.expressions, world.load_image)

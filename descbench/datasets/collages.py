@@ -9,40 +9,14 @@ testB in turn. With random-weight models this is a pipeline check on real photos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 
 import numpy as np
 from PIL import Image
 
-from descbench.rec.data import RecDataset, RefExpression, check_expressions
+from descbench.datasets.photos import load_photo, photo_table
+from descbench.rec.types import RecDataset, RefExpression, check_expressions
 
-# scikit-image loader -> referring expressions for its photograph
-PHOTOS: dict[str, tuple[str, ...]] = {
-    "chelsea": ("a cat", "the cat", "a ginger cat"),
-    "coffee": ("a cup of coffee", "the coffee cup", "a coffee mug on a saucer"),
-    "rocket": ("the rocket", "a rocket on the launch pad", "a space shuttle"),
-    "astronaut": ("the astronaut", "a woman in a space suit", "an astronaut"),
-    "stereo_motorcycle": ("the motorcycle", "a motorbike", "a red motorcycle"),
-    "horse": ("a horse", "the horse silhouette", "a black horse"),
-    "camera": ("the photographer", "a man with a camera", "a cameraman"),
-    "coins": ("the coins", "a group of coins", "old coins"),
-    "moon": ("the moon", "the surface of the moon", "craters on the moon"),
-    "hubble_deep_field": ("the galaxies", "a deep field of galaxies", "stars and galaxies"),
-}
 COLLAGE_SPLITS = ("val", "testA", "testB")
-
-
-@cache
-def load_photo(loader: str) -> Image.Image:
-    """A scikit-image photograph as an RGB PIL image (shipped with the wheel, never downloaded)."""
-    import skimage.data
-
-    array = getattr(skimage.data, loader)()
-    if isinstance(array, tuple):  # stereo_motorcycle: (left, right, disparity)
-        array = array[0]
-    if array.dtype == bool:
-        array = np.where(array, 0, 255).astype(np.uint8)  # the horse is a black silhouette on white
-    return Image.fromarray(array).convert("RGB")
 
 
 class Collages(RecDataset):
@@ -58,10 +32,11 @@ class Collages(RecDataset):
         photos: Sequence[str] | None = None,
     ) -> None:
         self.seed, self.canvas_size = seed, canvas_size
-        self.photos = list(photos or PHOTOS)
-        unknown = [p for p in self.photos if p not in PHOTOS]
+        table = photo_table()["collages"]
+        self.photos = list(photos or table)
+        unknown = [p for p in self.photos if p not in table]
         if unknown:
-            raise ValueError(f"unknown collage photos {unknown}: choose from {', '.join(PHOTOS)}")
+            raise ValueError(f"unknown collage photos {unknown}: choose from {', '.join(table)}")
         lo, hi = int(tiles[0]), int(tiles[1])
         if not 1 <= lo <= hi <= min(4, len(self.photos)):
             raise ValueError(f"tiles={list(tiles)}: need 1 <= min <= max <= {min(4, len(self.photos))}")
@@ -78,7 +53,7 @@ class Collages(RecDataset):
             split = COLLAGE_SPLITS[k % len(COLLAGE_SPLITS)]
             for t, (photo, box) in enumerate(layout):
                 count = int(rng.integers(expressions_per_tile[0], expressions_per_tile[1] + 1))
-                for text in rng.permutation(PHOTOS[photo])[:count]:
+                for text in rng.permutation(table[photo])[:count]:
                     raw.append(RefExpression(image_id, str(text), boxes, box, split, ann_id=f"{image_id}/{t}"))
         size = (canvas_size, canvas_size)
         expressions, stats = check_expressions(raw, lambda _: size, "collages")
