@@ -124,13 +124,16 @@ def load_backbone(
     random_init: bool = False,
     seed: int = 0,
     cache_dir: str | None = None,
+    weights_file: str | None = None,
 ) -> Backbone:
     """:func:`build_backbone`, loaded once per process (the jobs of a multirun share it)."""
-    key = (model, pretrained, random_init, seed)
+    key = (model, pretrained, random_init, seed, weights_file)
     if key not in _LOADED:
         if len(_LOADED) >= 2:
             _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = build_backbone(model, pretrained, random_init=random_init, seed=seed, cache_dir=cache_dir)
+        _LOADED[key] = build_backbone(
+            model, pretrained, random_init=random_init, seed=seed, cache_dir=cache_dir, weights_file=weights_file
+        )
     return _LOADED[key]
 
 
@@ -141,17 +144,18 @@ def build_backbone(
     random_init: bool = False,
     seed: int = 0,
     cache_dir: str | None = None,
+    weights_file: str | None = None,
 ) -> Backbone:
     """Build a backbone.
 
     ``model`` is an open_clip model name (``ViT-B-32``), a registered project config
     (``descbench-tiny``) or a bundle ``local-dir:/path`` holding ``open_clip_config.json``
-    and weights. ``pretrained`` is a tag (``openai``, ``laion2b_s34b_b79k``) or a checkpoint
+    and weights (``weights_file`` names the file when the bundle has several). ``pretrained`` is a tag (``openai``, ``laion2b_s34b_b79k``) or a checkpoint
     file. With neither, ``random_init=True`` must be set explicitly.
     """
     register_model_configs()
     if model.startswith("local-dir:"):
-        return _load_bundle("local-dir:" + resolve_package_path(model.removeprefix("local-dir:")))
+        return _load_bundle("local-dir:" + resolve_package_path(model.removeprefix("local-dir:")), weights_file)
     if pretrained is not None:
         pretrained = resolve_package_path(pretrained)
     if model not in open_clip.list_models():
@@ -184,7 +188,7 @@ def build_backbone(
             clip, _, preprocess = open_clip.create_model_and_transforms(
                 model, pretrained=pretrained, require_pretrained=True, cache_dir=cache_dir
             )
-        except RuntimeError as err:
+        except Exception as err:  # a bad file raises RuntimeError, UnpicklingError, SafetensorError, ...
             if is_file:
                 raise BackboneError(
                     f"checkpoint {pretrained} does not match the architecture {model}: {_first_line(err)}"
@@ -206,17 +210,45 @@ def build_backbone(
     )
 
 
-def _load_bundle(model: str) -> Backbone:
+#: the weight-file patterns open_clip's ``local-dir:`` bundles are searched for
+BUNDLE_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pth")
+
+
+def bundle_weights_file(path: Path, weights_file: str | None = None) -> Path:
+    """The one weights file of a bundle: the named one, or the only file open_clip would read; else an error."""
+    if weights_file:
+        chosen = path / weights_file
+        if not chosen.is_file():
+            raise BackboneError(f"backbone.weights_file={weights_file!r} is not a file in the bundle {path}")
+        return chosen
+    candidates = sorted({p for pattern in BUNDLE_WEIGHT_PATTERNS for p in path.glob(pattern)})
+    if len(candidates) == 1:
+        return candidates[0]
+    others = sorted(p.name for p in path.iterdir() if p.is_file() and p.name != "open_clip_config.json")
+    if not candidates:
+        raise BackboneError(
+            f"model bundle {path} has no weights file that open_clip reads ({', '.join(BUNDLE_WEIGHT_PATTERNS)}); "
+            f"found: {', '.join(others) or 'nothing'}: rename the weights to open_clip_model.safetensors "
+            "(or .bin/.pth), or name the file with backbone.weights_file=NAME"
+        )
+    raise BackboneError(
+        f"model bundle {path} has several weights files ({', '.join(p.name for p in candidates)}): name the one "
+        "to load with backbone.weights_file=NAME"
+    )
+
+
+def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
+    """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named)."""
     path = Path(model.removeprefix("local-dir:"))
     if not (path / "open_clip_config.json").is_file():
         raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
-    weights_files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) + sorted(path.glob("*.pt*"))
-    if not weights_files:
-        raise BackboneError(f"model bundle {path} has a config but no weights file (*.safetensors, *.bin, *.pt)")
+    chosen = bundle_weights_file(path, weights_file)
     try:
-        clip, _, preprocess = open_clip.create_model_and_transforms(model)
-    except (RuntimeError, ValueError) as err:
-        raise BackboneError(f"model bundle {path} could not be loaded: {_first_line(err)}") from err
+        # the architecture from the bundle, random weights at first; then the chosen file, strictly
+        clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
+        open_clip.load_checkpoint(clip, str(chosen), strict=True)
+    except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
+        raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_first_line(err)}") from err
     import json
 
     name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
@@ -225,9 +257,9 @@ def _load_bundle(model: str) -> Backbone:
         preprocess,
         open_clip.get_tokenizer(model),
         name=name,
-        pretrained=str(weights_files[0]),
+        pretrained=str(chosen),
         weights="pretrained",
-        identity=f"{path.name}:{file_identity(weights_files[0])}",
+        identity=f"{path.name}:{file_identity(chosen)}",
     )
 
 

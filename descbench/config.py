@@ -38,3 +38,22 @@ def hydra_entry(task: Callable[[DictConfig], Any], config_name: str) -> Callable
 
     register_configs()
     return hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(task)
+
+
+def build(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)``, with a user error raised by the built object surfaced as
+    itself (Hydra wraps it in ``InstantiationException``, whose message is a repr of the call)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from descbench.errors import UserError
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise

@@ -23,26 +23,25 @@ log = logging.getLogger("descbench")
 
 def load_classes(cfg: DictConfig) -> list[str]:
     """The class names of the configured dataset (no image is encoded)."""
-    from hydra.utils import instantiate
+    from descbench.config import build
 
-    dataset = instantiate(cfg.dataset.builder, transform=None)
+    dataset = build(cfg.dataset.builder, transform=None)
     return list(dataset.classes)
 
 
 def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     """Build the configured description set (generating cache misses), export it; returns a summary."""
-    from hydra.utils import instantiate
-
+    from descbench.config import build
+    from descbench.files import write_atomic
     from descbench.llm.generate import export_descriptors
-    from descbench.results import atomic_write_text
 
     classes = load_classes(cfg)
-    descriptions = instantiate(cfg.describe, classes=classes, _convert_="all")
+    descriptions = build(cfg.describe, classes=classes, _convert_="all")
     run_dir = Path(run_dir or cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     export = Path(cfg.export) if cfg.get("export") else run_dir / "descriptors.json"
     export_descriptors(descriptions, export)
-    atomic_write_text(run_dir / "descriptions.json", json.dumps(descriptions.to_json(), indent=2))
+    write_atomic(run_dir / "descriptions.json", json.dumps(descriptions.to_json(), indent=2))
     meta = descriptions.meta
     summary = {
         "dataset": cfg.dataset.name,
@@ -60,21 +59,13 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _main(cfg: DictConfig) -> None:
-    from hydra.errors import InstantiationException
+    from descbench.errors import UserError
+    from descbench.eval import report_user_error
 
-    from descbench.eval import _user_errors
-
-    errors = _user_errors()
     try:
-        try:
-            pregenerate(cfg)
-        except InstantiationException as err:  # Hydra wraps what the source raises
-            if isinstance(err.__cause__, errors):
-                raise err.__cause__ from None
-            raise
-    except errors as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
+        pregenerate(cfg)
+    except UserError as err:
+        report_user_error(err, None)
         sys.exit(2)
 
 

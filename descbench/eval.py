@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from descbench.errors import ConfigError, UserError
+from descbench.errors import UserError
 
 log = logging.getLogger("descbench")
+#: what a failed job leaves in its dir (one line); the end of a sweep lists them
+ERROR_FILE = "error.txt"
 
 
 @dataclass
@@ -45,18 +48,6 @@ def runtime_context(cfg: DictConfig) -> RunContext:
     )
 
 
-def check_distributed(cfg: DictConfig, context: RunContext) -> None:
-    """Refuse DDP inside a Hydra multirun: Lightning re-launches the command line per rank."""
-    strategy = str(cfg.trainer.get("strategy", "auto"))
-    devices = cfg.trainer.get("devices", 1)
-    many = devices not in (1, "1", [0]) or int(cfg.trainer.get("num_nodes", 1)) > 1
-    if context.multirun and strategy.startswith("ddp") and many:
-        raise ConfigError(
-            "trainer=ddp cannot run inside a Hydra multirun (-m): each rank would re-launch the whole sweep; "
-            "run each sweep point as its own command, or sweep with the submitit launcher, hydra/launcher=slurm (one DDP job per point)"
-        )
-
-
 def build_logger(cfg: DictConfig, context: RunContext):
     """The configured Lightning logger, or None (W&B offline without credentials, in the run dir)."""
     from hydra.utils import instantiate
@@ -85,18 +76,32 @@ def build_logger(cfg: DictConfig, context: RunContext):
     return logger
 
 
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run dir, or say in one line why it cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(
+            f"cannot write to the run dir {run_dir} ({err.strerror or err}): choose another with hydra.run.dir=..."
+        ) from None
+
+
 def evaluate(cfg: DictConfig, context: RunContext | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the configured task; returns ``(metrics, objects)``. Tests call this directly."""
+    """Run the configured task; returns ``(results, objects)``. Tests call this directly."""
     import lightning as L
-    from hydra.utils import get_method
+
+    from descbench.checks import check_config
+    from descbench.tasks.runner import run_task
 
     context = context or runtime_context(cfg)
-    check_distributed(cfg, context)
+    check_config(cfg, multirun=context.multirun)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    context.run_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(context.run_dir)
     context.logger = build_logger(cfg, context)
-    runner = get_method(cfg.task.runner)
-    return runner(cfg, context)
+    return run_task(cfg, context)
 
 
 def run_job(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
@@ -112,38 +117,53 @@ def run_job(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any
                 wandb.finish()
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    return (UserError,)
+def report_user_error(err: UserError, run_dir: Path | None) -> None:
+    """``error: <message>`` on stderr and in the log; in a job dir also as ``error.txt``."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    if run_dir is not None and run_dir.is_dir():
+        try:
+            from descbench.files import write_atomic
+
+            write_atomic(run_dir / ERROR_FILE, message + "\n")
+        except OSError:
+            pass
 
 
 def _main(cfg: DictConfig) -> float | None:
-    from hydra.errors import InstantiationException
-
+    context = runtime_context(cfg)
     try:
-        try:
-            metrics = run_job(cfg)
-        except InstantiationException as err:
-            # A user error raised while building an object from the config arrives wrapped by Hydra.
-            if isinstance(err.__cause__, _user_errors()):
-                raise err.__cause__ from None
-            raise
-    except _user_errors() as err:
-        # Errors raised in DataLoader workers arrive wrapped with a traceback: keep the message.
-        message = str(err).strip().splitlines()[-1].split("Error: ", 1)[-1] if "Traceback" in str(err) else str(err)
-        log.error("%s", message)
-        print(f"error: {message}", file=sys.stderr)
+        metrics = run_job(cfg, context)
+    except UserError as err:
+        report_user_error(err, context.run_dir)
+        if context.multirun:
+            return None  # the sweep goes on; FailedJobs lists this job at its end
         sys.exit(2)
     value = metrics.get("top1", metrics.get("acc"))
     return None if value is None else float(value)
 
 
+class FailedJobs(Callback):
+    """At the end of a sweep: the jobs that failed, each with its one-line error; exit code 2 if any."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = sorted(sweep_dir.rglob(ERROR_FILE), key=lambda p: str(p))
+        if not failed:
+            return
+        lines = [f"{len(failed)} job(s) of the sweep failed:"]
+        for path in failed:
+            lines.append(f"  {path.parent}: {path.read_text().strip()}")
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def main() -> None:
     from descbench.cli import prepare_argv
+    from descbench.config import hydra_entry
 
     prepare_argv()
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    from descbench.config import hydra_entry
-
     hydra_entry(_main, "eval")()
 
 

@@ -9,8 +9,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from descbench.errors import ConfigError
+
 Aggregation = Literal["score_mean", "embed_mean", "max"]
 AGGREGATIONS = ("score_mean", "embed_mean", "max")
+
+
+def check_aggregation(aggregation: str) -> str:
+    """``aggregation`` if it is one of :data:`AGGREGATIONS`, else a one-line :class:`ConfigError`."""
+    if aggregation not in AGGREGATIONS:
+        raise ConfigError(
+            f"task.aggregation={aggregation!r} is not an aggregation: use one of {', '.join(AGGREGATIONS)}"
+        )
+    return aggregation
 
 
 def ragged_class_index(counts: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
@@ -29,8 +40,7 @@ class DescriptionHead(nn.Module):
 
     def __init__(self, embeddings: torch.Tensor, class_index: torch.Tensor, num_classes: int, aggregation: str) -> None:
         super().__init__()
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {aggregation!r} (aggregation=): use one of {AGGREGATIONS}")
+        check_aggregation(aggregation)
         counts = torch.bincount(class_index, minlength=num_classes)
         if bool((counts == 0).any()):
             raise ValueError(f"classes without descriptions: {torch.nonzero(counts == 0).flatten().tolist()[:10]}")

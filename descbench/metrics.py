@@ -7,6 +7,22 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
+from descbench.errors import ConfigError
+
+ENTROPY_SCALES = ("minmax", "logit_scale")
+
+
+def check_entropy_scale(scale: str | float) -> str | float:
+    """``minmax``, ``logit_scale`` or a positive number, else a one-line :class:`ConfigError`."""
+    if scale in ENTROPY_SCALES:
+        return scale
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        return float(scale)
+    raise ConfigError(
+        f"task.entropy_scale={scale!r} is not a scale: use minmax (scores min-max scaled to [-10, 10]), "
+        "logit_scale (the model's temperature) or a positive number"
+    )
+
 
 def scale_scores(scores: Tensor, scale: str | float, logit_scale: float) -> Tensor:
     """Logits used for probabilities, entropy and ECE.

@@ -45,7 +45,10 @@ def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 2
-    assert "error: trainer=ddp cannot run inside a Hydra multirun (-m)" in proc.stderr
+    assert (
+        "cannot run inside a Hydra multirun (-m): Lightning would re-launch the whole sweep in every rank"
+        in proc.stderr
+    )
     assert "submitit" in proc.stderr
 
 

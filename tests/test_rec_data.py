@@ -162,7 +162,13 @@ def test_boxes_are_clipped_and_empty_ones_dropped(tmp_path, caplog):
     data = load_refer(root, images, split="val")
     assert data.expressions[0].boxes == [[0.0, 4.0, 15.0, 30.0]]
     assert data.expressions[0].gold_box == [0.0, 4.0, 15.0, 30.0]
-    assert data.stats == {"boxes_clipped": 2, "boxes_dropped": 4, "single_candidate": 2}
+    assert data.stats == {
+        "boxes_clipped": 2,
+        "boxes_dropped": 4,
+        "single_candidate": 2,
+        "whole_image_fallback": 0,
+        "refs_without_sentences": 0,
+    }
     assert "2 candidate boxes clipped to their image, 4 dropped" in caplog.text
     # a gold box outside its image cannot be evaluated
     refs[0]["ann_id"] = 11
@@ -181,11 +187,17 @@ def test_detector_proposals(refer, tmp_path):
     assert data.proposals == str(detections)
     assert data.expressions[0].boxes == [[1.0, 3.0, 21.0, 31.0], [31.0, 5.0, 24.0, 39.0], [0.0, 0.0, 10.0, 10.0]]
     assert data.expressions[0].gold_box == [2.0, 4.0, 20.0, 30.0]  # gold stays the annotation
-    detections.write_text(json.dumps({"2": [[0, 0, 5, 5]]}))
-    with pytest.raises(RecDataError, match=r"proposals file .*dets\.json has no boxes for image 1"):
-        load_refer(root, images, split="val", proposals=str(detections))
-    detections.write_text(json.dumps({"1": [], "2": []}))
-    with pytest.raises(RecDataError, match=r"image 1, ref 0, ann 10 has no candidate box \(0 given"):
+    # an image the detector gives no box (absent or empty): the whole image is its one candidate, as ReCLIP
+    for dets in ({"2": [[0, 0, 5, 5]]}, {"1": [], "2": [[0, 0, 5, 5]]}):
+        detections.write_text(json.dumps(dets))
+        data = load_refer(root, images, split="val", proposals=str(detections))
+        width, height = Image.open(images / "COCO_train2014_000000000001.jpg").size
+        assert data.expressions[0].boxes == [[0.0, 0.0, float(width), float(height)]]
+        assert data.stats["whole_image_fallback"] == sum(e.image_id == "1" for e in data.expressions) > 0
+    detections.write_text(json.dumps({"1": [[0, 0, "5", 5]]}))
+    with pytest.raises(
+        RecDataError, match=r"proposals file .*dets\.json, image 1: box \[0, 0, '5', 5\] is not \[x, y, w, h\]"
+    ):
         load_refer(root, images, split="val", proposals=str(detections))
     with pytest.raises(RecDataError, match=r"proposals file not found: .*nope\.json"):
         load_refer(root, images, split="val", proposals=str(tmp_path / "nope.json"))
@@ -232,7 +244,9 @@ def test_jsonl_layout(tmp_path):
     path.write_text(jsonl_line(1, 10, anns1, "left man") + "\n")
     assert load_jsonl(path, images, split="testA").splits == ["testA"]
     path.write_text(jsonl_line(1, 10, anns1, "left man").replace('"ann_id": 10', '"ann_id": 99') + "\n")
-    with pytest.raises(RecDataError, match="the line for ann_id 99 has no ann with that id"):
+    with pytest.raises(
+        RecDataError, match=r"refcoco_val\.jsonl:1: ann_id 99 names no ann in 'anns' \(their ids: \[10, 11\]\)"
+    ):
         load_jsonl(path, images)
     path.write_text(jsonl_line(3, 10, anns1, "left man") + "\n")
     with pytest.raises(RecDataError, match=r"image file not found: .*COCO_train2014_000000000003\.jpg"):
@@ -265,3 +279,53 @@ def test_collages_are_deterministic_with_exact_boxes():
             tile = canvas.crop((int(x), int(y), int(x + w), int(y + h)))
             assert tile.getcolors(1 << 20) is None or len(tile.getcolors(1 << 20)) > 1
     assert a.splits == ["val", "testA", "testB"]
+
+
+def test_jsonl_inputs_are_checked_strictly(tmp_path):
+    images = write_images(tmp_path / "im")
+    anns = [(10, [2, 4, 20, 30]), (11, [30, 4, 25, 40])]
+    path = tmp_path / "refs.jsonl"
+
+    def load(*lines):
+        path.write_text("\n".join(lines) + "\n")
+        return load_jsonl(path, images)
+
+    # a box given as a string is refused with file and line, not read as [7, 0, 3, 0]
+    bad = json.loads(jsonl_line(1, 10, anns, "left man"))
+    bad["anns"][0]["bbox"] = "7030"
+    with pytest.raises(RecDataError, match=r"refs\.jsonl:1, ann 10: box '7030' is not \[x, y, w, h\]"):
+        load(json.dumps(bad))
+    bad["anns"][0]["bbox"] = [1, 2, float("nan"), 4]
+    with pytest.raises(RecDataError, match=r"refs\.jsonl:1, ann 10: box \[1, 2, nan, 4\] is not"):
+        load(json.dumps(bad))
+    # one image id with two file names is an error naming both lines
+    other = json.loads(jsonl_line(1, 11, anns, "right man"))
+    other["file_name"] = "COCO_train2014_%012d.jpg" % 2
+    with pytest.raises(RecDataError, match=r"refs\.jsonl:2: image_id 1 has file_name .*but line 1 gave it"):
+        load(jsonl_line(1, 10, anns, "left man"), json.dumps(other))
+    # an empty sentence list gives no expression and is counted
+    empty = json.loads(jsonl_line(1, 11, anns, "x"))
+    empty["sentences"] = []
+    data = load(jsonl_line(1, 10, anns, "left man"), json.dumps(empty))
+    assert len(data) == 1 and data.stats["records_without_sentences"] == 1
+    # several gold annotations (ReCLIP's list-valued ann_id): correct on either
+    data = load(jsonl_line(1, [10, 11], anns, "a man"))
+    assert data.expressions[0].gold_boxes == [[2.0, 4.0, 20.0, 30.0], [30.0, 4.0, 25.0, 40.0]]
+    # ReCLIP's file names carry an annotation suffix: the image file without it is found
+    suffixed = json.loads(jsonl_line(1, 10, anns, "left man"))
+    suffixed["file_name"] = "COCO_train2014_%012d_10.jpg" % 1
+    data = load(json.dumps(suffixed))
+    assert data.paths["1"].name == "COCO_train2014_%012d.jpg" % 1
+
+
+def test_a_pick_is_correct_on_any_gold_box_above_half_iou():
+    from descbench.rec.engine import make_prediction
+    from descbench.rec.types import RefExpression
+
+    e = RefExpression("i", "a man", [[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10]], [0, 0, 10, 10], "val")
+    e.extra_gold = [[20, 0, 10, 10]]
+    assert make_prediction(0, e, 1, 0.3).correct and make_prediction(0, e, 0, 0.3).correct
+    assert not make_prediction(0, e, 2, 0.3).correct
+    # IoU exactly 0.5 is not above 0.5 (the references' rule): a box covering 2/3 of the gold's width
+    half = RefExpression("i", "a man", [[0, 0, 30, 10]], [0, 0, 15, 10], "val")
+    assert make_prediction(0, half, 0, 0.0).iou == 0.5 and not make_prediction(0, half, 0, 0.0).correct

@@ -158,6 +158,6 @@ def test_engine_equals_a_slow_loop(tiny_pair, collages):
             assert p.score == pytest.approx(max(scores), abs=1e-5)
             assert scores[p.chosen_index] == pytest.approx(max(scores), abs=1e-5)
             iou = iou_xywh([e.boxes[p.chosen_index]], [e.gold_box]).item()
-            assert p.iou == pytest.approx(iou) and p.correct == (iou >= 0.5)
+            assert p.iou == pytest.approx(iou) and p.correct == (iou > 0.5)
             correct += p.correct
     assert run.accuracy == pytest.approx(correct / len(expressions))

@@ -53,6 +53,17 @@ class EvalDataset(Dataset):
         ids = self.identity()[:count]
         return replace(self, base=_FirstSamples(self.base, count), sample_ids=lambda: ids)
 
+    def sample_paths(self) -> list[str] | None:
+        """The image file of every sample, in order (None for generated or in-memory data sets)."""
+        samples = getattr(self.base, "samples", None) or getattr(self.base, "imgs", None)
+        if samples is not None:
+            return [str(p) for p, _ in samples]
+        for attribute in ("_image_files", "_images"):  # torchvision's Food101, DTD, Flowers102 / OxfordIIITPet
+            files = getattr(self.base, attribute, None)
+            if files is not None:
+                return [str(p) for p in files][: len(self)]
+        return None
+
     def describe_sample(self, index: int) -> str:
         samples = getattr(self.base, "samples", None) or getattr(self.base, "imgs", None)
         if samples is not None:

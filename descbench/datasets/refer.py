@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any
 from PIL import Image
 
 from descbench.errors import RecDataError
-from descbench.rec.types import RecDataset, RefExpression, check_expressions
+from descbench.rec.types import RecDataset, RefExpression, check_expressions, parse_box
 
+log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"
 
 
@@ -59,27 +61,48 @@ def load_detections(path: str | Path) -> dict[str, list[list[float]]]:
         raise RecDataError(f"proposals file {path} must hold an object {{image_id: [[x, y, w, h], ...]}}")
     out = {}
     for image_id, boxes in data.items():
-        if not isinstance(boxes, list) or any(not isinstance(b, list) or len(b) != 4 for b in boxes):
+        if not isinstance(boxes, list):
             raise RecDataError(f"proposals file {path}: image {image_id} must map to a list of [x, y, w, h] boxes")
-        out[str(image_id)] = [[float(v) for v in b] for b in boxes]
+        out[str(image_id)] = [parse_box(b, f"proposals file {path}, image {image_id}") for b in boxes]
     return out
 
 
 def _proposals(
     proposals: str | None, gt: Mapping[str, list[list[float]]]
 ) -> tuple[str, Callable[[str], list[list[float]]]]:
+    """(what the results record, image id -> candidate boxes). An image the detector file gives no box
+    gets none here; :func:`check_expressions` then falls back to the whole-image box (as ReCLIP), counted."""
     if proposals in (None, "gt"):
         return "gt", lambda image_id: gt[image_id]
     detections = load_detections(proposals)
+    return str(proposals), lambda image_id: detections.get(image_id, [])
 
-    def lookup(image_id: str) -> list[list[float]]:
-        if image_id not in detections:
-            raise RecDataError(
-                f"proposals file {proposals} has no boxes for image {image_id}: every evaluated image needs an entry"
-            )
-        return detections[image_id]
 
-    return str(proposals), lookup
+def _sentence_text(sentence: Any, where: str) -> str:
+    """The text of a sentence entry (``{raw: ...}`` or ``{sent: ...}``); anything else is an error."""
+    if isinstance(sentence, dict):
+        text = sentence.get("raw") or sentence.get("sent") or ""
+        if isinstance(text, str):
+            return text
+    raise RecDataError(f"{where}: a sentence must be an object with a 'raw' (or 'sent') text, got {str(sentence)[:80]}")
+
+
+def _note_no_sentences(count: int, what: str, source: Path) -> None:
+    if count:
+        log.warning(
+            "%s: %d %s have an empty sentence list and give no expression (counted in the results)", source, count, what
+        )
+
+
+def _image_file(root: Path, file_name: str) -> Path:
+    """``root / file_name``; ReCLIP's JSON lines name COCO images with an annotation suffix
+    (``COCO_train2014_000000123456_7.jpg``): when that file is absent, the file without the suffix."""
+    path = root / file_name
+    if not path.is_file() and "coco" in file_name.lower() and file_name.count("_") >= 3:
+        stripped = root / ("_".join(file_name.split("_")[:-1]) + Path(file_name).suffix)
+        if stripped.is_file():
+            return stripped
+    return path
 
 
 # ---------------------------------------------------------------------------- REFER
@@ -120,7 +143,7 @@ def load_restricted_pickle(path: str | Path) -> Any:
 
 def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, proposals: str) -> RecDataset:
     """A checked data set whose images are files (``paths``: image id -> file)."""
-    expressions, stats = check_expressions(raw, image_size, str(source))
+    expressions, stats = check_expressions(raw, image_size, str(source), whole_image_fallback=proposals != "gt")
     return RecDataset(
         name=name,
         expressions=expressions,
@@ -128,6 +151,7 @@ def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, propos
         proposals=proposals,
         stats=stats,
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
+        paths=paths,
     )
 
 
@@ -167,12 +191,15 @@ def load_refer(
     anns: dict[str, list[dict]] = {}
     ann_box: dict[str, list[float]] = {}
     for ann in instances.get("annotations", []):
+        if "bbox" not in ann or "id" not in ann or "image_id" not in ann:
+            raise RecDataError(f"{instances_path}: an annotation lacks 'bbox', 'id' or 'image_id': {str(ann)[:120]}")
         anns.setdefault(str(ann["image_id"]), []).append(ann)
-        ann_box[str(ann["id"])] = [float(v) for v in ann["bbox"]]
+        ann_box[str(ann["id"])] = parse_box(ann["bbox"], f"{instances_path}, annotation {ann['id']}")
     image_dir = Path(image_dir)
     paths: dict[str, Path] = {}
     raw = []
-    gt = {k: [[float(v) for v in a["bbox"]] for a in value] for k, value in anns.items()}
+    gt = {k: [ann_box[str(a["id"])] for a in value] for k, value in anns.items()}
+    no_sentences = 0
     kind, candidates = _proposals(proposals, gt)
     for ref in refs:
         image_id = str(ref["image_id"])
@@ -184,8 +211,9 @@ def load_refer(
             )
         file_name = images[image_id].get("file_name") or COCO_FILE % int(image_id)
         paths[image_id] = image_dir / file_name
+        no_sentences += not ref["sentences"]
         for sentence in ref["sentences"]:
-            text = sentence.get("raw") or sentence.get("sent") or ""
+            text = _sentence_text(sentence, f"{refs_path}: ref {ref['ref_id']}")
             raw.append(
                 RefExpression(
                     image_id=image_id,
@@ -206,7 +234,10 @@ def load_refer(
                 sizes[image_id] = im.size
         return sizes[image_id]
 
-    return _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind)
+    _note_no_sentences(no_sentences, "refs", refs_path)
+    data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind)
+    data.stats["refs_without_sentences"] = no_sentences
+    return data
 
 
 # ---------------------------------------------------------------------------- JSON lines
@@ -237,47 +268,74 @@ def load_jsonl(
             item = json.loads(line)
         except json.JSONDecodeError as err:
             raise RecDataError(f"{path}:{number} is not valid JSON: {err}") from err
+        if not isinstance(item, dict):
+            raise RecDataError(f"{path}:{number} is not a JSON object")
         for key in ("file_name", "image_id", "anns", "ann_id", "sentences"):
             if key not in item:
                 raise RecDataError(
                     f"{path}:{number} has no {key!r} (expected file_name, image_id, anns, ann_id, sentences)"
                 )
+        item["_line"] = number
         lines.append(item)
     if any("split" in item for item in lines):
         lines = _select_split(lines, split, path)
     else:
         for item in lines:
             item["split"] = split or path.stem
+    lines = [(item.pop("_line"), item) for item in lines]
     image_root = Path(image_root)
     paths: dict[str, Path] = {}
+    first_line: dict[str, int] = {}
     sizes: dict[str, tuple[int, int]] = {}
     gt: dict[str, list[list[float]]] = {}
-    for item in lines:
+    golds: list[list[list[float]]] = []
+    for number, item in lines:
+        where = f"{path}:{number}"
         image_id = str(item["image_id"])
-        paths[image_id] = image_root / item["file_name"]
-        boxes = item.get("boxes") or [a["bbox"] for a in item["anns"]]
-        gt.setdefault(image_id, [[float(v) for v in b] for b in boxes])
+        file = _image_file(image_root, str(item["file_name"]))
+        if image_id in paths and paths[image_id] != file:
+            raise RecDataError(
+                f"{where}: image_id {image_id} has file_name {item['file_name']!r}, but line {first_line[image_id]} "
+                f"gave it {paths[image_id].name!r}: one image id must name one file"
+            )
+        paths.setdefault(image_id, file)
+        first_line.setdefault(image_id, number)
+        if not isinstance(item["anns"], list) or not all(isinstance(a, dict) and "bbox" in a for a in item["anns"]):
+            raise RecDataError(f"{where}: 'anns' must be a list of objects with 'bbox' and 'id'")
+        anns = [(a.get("id"), parse_box(a["bbox"], f"{where}, ann {a.get('id')}")) for a in item["anns"]]
+        boxes = [parse_box(b, f"{where}, boxes") for b in item["boxes"]] if item.get("boxes") else [b for _, b in anns]
+        gt.setdefault(image_id, boxes)
         if "width" in item and "height" in item:
             sizes[image_id] = (int(item["width"]), int(item["height"]))
+        wanted = item["ann_id"] if isinstance(item["ann_id"], list) else [item["ann_id"]]
+        gold = [b for ann_id, b in anns if ann_id in wanted]
+        if not gold:
+            raise RecDataError(
+                f"{where}: ann_id {item['ann_id']} names no ann in 'anns' (their ids: {[a for a, _ in anns]})"
+            )
+        golds.append(gold)
     kind, candidates = _proposals(proposals, gt)
     raw = []
-    for item in lines:
+    no_sentences = 0
+    for (number, item), gold in zip(lines, golds):
         image_id = str(item["image_id"])
-        gold = [a["bbox"] for a in item["anns"] if a.get("id") == item["ann_id"]]
-        if not gold:
-            raise RecDataError(f"{path}: the line for ann_id {item['ann_id']} has no ann with that id in 'anns'")
+        if not isinstance(item["sentences"], list):
+            raise RecDataError(f"{path}:{number}: 'sentences' must be a list of {{raw: text}} objects")
+        no_sentences += not item["sentences"]
         for sentence in item["sentences"]:
             raw.append(
                 RefExpression(
                     image_id=image_id,
-                    expression=sentence.get("raw") or sentence.get("sent") or "",
+                    expression=_sentence_text(sentence, f"{path}:{number}"),
                     boxes=candidates(image_id),
-                    gold_box=[float(v) for v in gold[0]],
+                    gold_box=gold[0],
+                    extra_gold=gold[1:],
                     split=str(item["split"]),
                     ref_id=item.get("ref_id"),
                     ann_id=item["ann_id"],
                 )
             )
+    _note_no_sentences(no_sentences, "lines", path)
     _check_images(paths, str(path))
 
     def image_size(image_id: str) -> tuple[int, int]:
@@ -286,7 +344,9 @@ def load_jsonl(
                 sizes[image_id] = im.size
         return sizes[image_id]
 
-    return _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
+    data = _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
+    data.stats["records_without_sentences"] = no_sentences
+    return data
 
 
 # ---------------------------------------------------------------------------- records (the shapes world)

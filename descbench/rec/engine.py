@@ -63,12 +63,6 @@ class RecRun:
     def accuracy(self) -> float:
         return sum(p.correct for p in self.predictions) / max(1, len(self.predictions))
 
-    def accuracy_per_split(self) -> dict[str, float]:
-        splits: dict[str, list[bool]] = {}
-        for p in self.predictions:
-            splits.setdefault(p.split, []).append(p.correct)
-        return {s: sum(v) / len(v) for s, v in splits.items()}
-
 
 def group_by_image(expressions: Sequence[RefExpression]) -> list[ImageGroup]:
     """Expressions grouped by image (first-seen order), the image's candidate boxes de-duplicated."""
@@ -154,10 +148,6 @@ class TextBank:
             else None
         )
 
-    def to(self, device: torch.device | str) -> TextBank:
-        self.features = [f.to(device) for f in self.features]
-        return self
-
     def for_expressions(self, indices: Sequence[int]) -> tuple[list[Tensor], list[Tensor] | None]:
         """Per backbone: text features [E, D] and (with negatives) negative features [E, K, D]."""
         idx = torch.as_tensor(list(indices), dtype=torch.long)
@@ -178,7 +168,7 @@ def score_group(group: ImageGroup, image_features: Sequence[Tensor], bank: TextB
 def predict_group(
     group: ImageGroup, scores: Sequence[Tensor], expressions: Sequence[RefExpression], seed: int
 ) -> list[RecPrediction]:
-    """Arg-max candidate (seeded tie-break keyed by the expression's index), IoU with gold, correct at >= 0.5."""
+    """Arg-max candidate (seeded tie-break keyed by the expression's index), IoU with gold, correct above 0.5."""
     picks = pick_candidates(scores, seed, keys=group.indices)
     return [
         make_prediction(e_index, expressions[e_index], pick, float(row[pick]))
@@ -187,9 +177,10 @@ def predict_group(
 
 
 def make_prediction(index: int, e: RefExpression, pick: int, score: float) -> RecPrediction:
-    """The outcome of choosing candidate ``pick`` for expression ``e``: IoU with gold, correct at >= 0.5."""
+    """The outcome of choosing candidate ``pick`` for ``e``: IoU with the best-matching gold box, correct when
+    above :data:`CORRECT_IOU` (the reference implementations' ``iou > 0.5``)."""
     chosen = [float(v) for v in e.boxes[pick]]
-    iou = float(iou_xywh(torch.tensor([chosen]), torch.tensor([e.gold_box]))[0, 0])
+    iou = float(iou_xywh(torch.tensor([chosen]), torch.tensor(e.gold_boxes)).max())
     return RecPrediction(
         index=index,
         image_id=e.image_id,
@@ -200,7 +191,7 @@ def make_prediction(index: int, e: RefExpression, pick: int, score: float) -> Re
         gold_box=list(e.gold_box),
         score=score,
         iou=iou,
-        correct=iou >= CORRECT_IOU,
+        correct=iou > CORRECT_IOU,
         num_candidates=len(e.boxes),
     )
 

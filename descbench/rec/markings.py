@@ -167,17 +167,56 @@ def _lookup(name: str) -> Callable[..., Image.Image]:
         raise VisualPromptError(f"unknown visual prompt {name!r}: known ones are {', '.join(VISUAL_PROMPTS)}") from None
 
 
-def apply_visual_prompt(name: str, image: Image.Image, box: Box, **options: Any) -> Image.Image:
-    """Draw the visual prompt ``name`` for ``box`` on ``image`` (unknown names list the known ones)."""
-    function = _lookup(name)
-    accepted = inspect.signature(function).parameters
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse an unknown prompt, an option it does not take, or a value it cannot draw (one line each)."""
+    accepted = inspect.signature(_lookup(name)).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         allowed = [p for p in accepted if p not in ("image", "box")]
         raise VisualPromptError(
             f"visual prompt {name!r} has no option {', '.join(unknown)}: its options are {', '.join(allowed)}"
         )
-    return function(image, box, **options)
+    for key, value in options.items():
+        problem = _OPTION_RULES.get(key, lambda v: None)(value)
+        if problem:
+            raise VisualPromptError(f"visual_prompt.{name}.{key}={value!r}: {problem}")
+
+
+def _number(minimum: float, strict: bool) -> Callable[[Any], str | None]:
+    def rule(value: Any) -> str | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok and (value > minimum if strict else value >= minimum):
+            return None
+        return f"must be a number {'>' if strict else '>='} {minimum:g}"
+
+    return rule
+
+
+def _colour_rule(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None  # a PIL colour name
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, int) and 0 <= c <= 255 for c in value)
+    ):
+        return None
+    return "must be three integers in 0..255, e.g. [255, 0, 0], or a colour name"
+
+
+_OPTION_RULES: dict[str, Callable[[Any], str | None]] = {
+    "thickness": _number(0, strict=True),
+    "sigma": _number(0, strict=False),
+    "margin": _number(0, strict=False),
+    "colour": _colour_rule,
+    "region": lambda v: None if v in ("box", "ellipse") else "must be 'box' or 'ellipse'",
+}
+
+
+def apply_visual_prompt(name: str, image: Image.Image, box: Box, **options: Any) -> Image.Image:
+    """Draw the visual prompt ``name`` for ``box`` on ``image`` (unknown names list the known ones)."""
+    check_options(name, {k: v for k, v in options.items() if k != "input_size"})
+    return _lookup(name)(image, box, **options)
 
 
 @dataclass(frozen=True)
@@ -188,7 +227,7 @@ class PromptSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _lookup(self.name)
+        check_options(self.name, self.options)
 
     @property
     def key(self) -> str:

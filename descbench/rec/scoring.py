@@ -10,6 +10,7 @@ from torch import Tensor
 
 from descbench.errors import NegativesError
 
+#: a pick is correct when its IoU with a gold box is above this (ReCLIP and FGVP: ``iou > 0.5``)
 CORRECT_IOU = 0.5
 
 

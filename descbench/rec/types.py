@@ -10,8 +10,10 @@ candidate is kept (trivially correct when it is the gold box) and counted (``sta
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from PIL import Image
 
@@ -24,7 +26,11 @@ SPLITS = ("val", "testA", "testB", "test")
 
 @dataclass
 class RefExpression:
-    """One referring expression: its image, text, candidate boxes (xywh) and gold box."""
+    """One referring expression: its image, text, candidate boxes (xywh) and gold box.
+
+    ``extra_gold`` holds further gold boxes when the annotation names several (a JSON-lines record
+    with a list of ``ann_id``): a pick is correct when its IoU with any gold box is above 0.5.
+    """
 
     image_id: str
     expression: str
@@ -32,7 +38,12 @@ class RefExpression:
     gold_box: list[float]
     split: str
     ref_id: int | str | None = None
-    ann_id: int | str | None = None
+    ann_id: int | str | list | None = None
+    extra_gold: list[list[float]] = field(default_factory=list)
+
+    @property
+    def gold_boxes(self) -> list[list[float]]:
+        return [self.gold_box, *self.extra_gold]
 
 
 class RecDataset:
@@ -50,6 +61,7 @@ class RecDataset:
         proposals: str = "gt",
         stats: Mapping[str, int] | None = None,
         describe_image: Callable[[str], str] | None = None,
+        paths: Mapping[str, Path] | None = None,
     ) -> None:
         self.name = name
         self.expressions = expressions
@@ -57,6 +69,7 @@ class RecDataset:
         self.stats = dict(stats or {})
         self._image_loader = image_loader
         self._describe = describe_image
+        self.paths = dict(paths) if paths is not None else None
 
     def __len__(self) -> int:
         return len(self.expressions)
@@ -71,6 +84,12 @@ class RecDataset:
             raise RecDataError(f"image file not found: {err.filename or self.describe_image(image_id)}") from err
         except OSError as err:
             raise RecDataError(f"cannot read image {self.describe_image(image_id)}: {err}") from err
+
+    def image_paths(self, image_ids: Sequence[str]) -> list[str] | None:
+        """The files of ``image_ids`` (None for generated data sets): they tie cached features to the files."""
+        if self.paths is None:
+            return None
+        return [str(self.paths[i]) for i in image_ids]
 
     def describe_image(self, image_id: str) -> str:
         return self._describe(image_id) if self._describe else f"image {image_id}"
@@ -100,17 +119,27 @@ class RecDataset:
 
 
 def check_expressions(
-    raw: Iterable[RefExpression], image_size: Callable[[str], tuple[int, int]], source: str
+    raw: Iterable[RefExpression],
+    image_size: Callable[[str], tuple[int, int]],
+    source: str,
+    whole_image_fallback: bool = False,
 ) -> tuple[list[RefExpression], dict[str, int]]:
-    """Clip boxes to the image, drop empty candidates, refuse empty texts/gold boxes/candidate lists."""
+    """Clip boxes to the image, drop empty candidates, refuse empty texts/gold boxes/candidate lists.
+
+    ``whole_image_fallback`` (detector proposals): an expression whose image the detector gave no box
+    gets the whole-image box as its one candidate, as ReCLIP does; counted in ``whole_image_fallback``.
+    """
     out: list[RefExpression] = []
-    stats = {"boxes_clipped": 0, "boxes_dropped": 0, "single_candidate": 0}
+    stats = {"boxes_clipped": 0, "boxes_dropped": 0, "single_candidate": 0, "whole_image_fallback": 0}
     for e in raw:
         ident = _ident(e)
         text = " ".join(str(e.expression).split())
         if not text:
             raise RecDataError(f"{source}: {ident} has an empty expression: remove it or fix its sentence")
         size = image_size(e.image_id)
+        if not e.boxes and whole_image_fallback:
+            stats["whole_image_fallback"] += 1
+            e = replace(e, boxes=[[0.0, 0.0, float(size[0]), float(size[1])]])
         boxes = []
         for box in e.boxes:
             clipped = clip_box(box, size)
@@ -120,7 +149,8 @@ def check_expressions(
             stats["boxes_clipped"] += clipped != [float(v) for v in box]
             boxes.append(clipped)
         gold = clip_box(e.gold_box, size)
-        if gold is None:
+        extra = [clip_box(b, size) for b in e.extra_gold]
+        if gold is None or any(b is None for b in extra):
             raise RecDataError(
                 f"{source}: {ident} has gold box {list(e.gold_box)} with no area inside its "
                 f"{size[0]}x{size[1]} image: fix the box (x, y, w, h in pixels) or drop the expression"
@@ -131,7 +161,7 @@ def check_expressions(
                 f"{size[0]}x{size[1]} image): check the proposals"
             )
         stats["single_candidate"] += len(boxes) == 1
-        out.append(replace(e, expression=text, boxes=boxes, gold_box=gold))
+        out.append(replace(e, expression=text, boxes=boxes, gold_box=gold, extra_gold=extra))
     if stats["boxes_dropped"] or stats["boxes_clipped"]:
         log.warning(
             "%s: %d candidate boxes clipped to their image, %d dropped (no area inside it)",
@@ -139,21 +169,42 @@ def check_expressions(
             stats["boxes_clipped"],
             stats["boxes_dropped"],
         )
+    if stats["whole_image_fallback"]:
+        log.warning(
+            "%s: %d expressions have no detector box for their image: the whole image is their one candidate",
+            source,
+            stats["whole_image_fallback"],
+        )
     if stats["single_candidate"]:
         log.info("%s: %d expressions have a single candidate (kept)", source, stats["single_candidate"])
     return out, stats
 
 
-def clip_box(box: Sequence[float], size: tuple[int, int]) -> list[float] | None:
-    """``box`` (xywh) clipped to an image of ``size`` (w, h); None when no positive area is left."""
-    if len(box) != 4:
-        raise RecDataError(f"box {list(box)} is not [x, y, w, h]")
-    x, y, w, h = (float(v) for v in box)
+def clip_box(box: Sequence[float], size: tuple[int, int], tol: float = 1e-6) -> list[float] | None:
+    """``box`` (xywh) clipped to an image of ``size`` (w, h); None when no positive area is left.
+
+    A box inside the image (up to ``tol`` pixels of float round-off) is returned unchanged, so that
+    clipping is only counted for boxes that really leave their image.
+    """
+    x, y, w, h = parse_box(box)
+    width, height = float(size[0]), float(size[1])
+    if x >= -tol and y >= -tol and x + w <= width + tol and y + h <= height + tol and w > 0 and h > 0:
+        return [x, y, w, h]
     x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + w, float(size[0])), min(y + h, float(size[1]))
+    x1, y1 = min(x + w, width), min(y + h, height)
     if x1 - x0 <= 0 or y1 - y0 <= 0:
         return None
     return [x0, y0, x1 - x0, y1 - y0]
+
+
+def parse_box(value: object, where: str = "") -> list[float]:
+    """``value`` as ``[x, y, w, h]``: exactly four finite numbers (a string such as ``'7030'`` is refused)."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 4
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok:
+        at = f"{where}: " if where else ""
+        raise RecDataError(f"{at}box {value!r} is not [x, y, w, h] (four finite numbers in pixels)")
+    return [float(v) for v in value]
 
 
 def _ident(e: RefExpression) -> str:

@@ -11,11 +11,13 @@ from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.backbone import Backbone
-from descbench.cache.features import ImageFeatureCache, TextFeatureCache
+from descbench.cache.features import ImageFeatureCache, TextFeatureCache, files_fingerprint
+from descbench.config import build
 from descbench.descriptions.types import DescriptionSet
 from descbench.head import DescriptionHead, ragged_class_index
 from descbench.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
 from descbench.tasks.datamodule import gather_rows
+from descbench.tasks.runner import TaskJob
 
 log = logging.getLogger("descbench")
 
@@ -23,16 +25,14 @@ log = logging.getLogger("descbench")
 class ClassificationTask(L.LightningModule):
     """Scores each test batch against the description head; metrics are torchmetrics objects.
 
-    ``descriptions`` is called once per process in ``setup`` (rank 0 first, so a language
-    model is asked at most once; the other ranks then read what it cached). Batches are
-    ``(images, labels, indices)``, or ``(features, labels, indices)`` when the image
-    features come from the cache (``features_input=True``).
+    ``descriptions`` is set before the test loop (the runner builds it, rank 0 first). Batches are
+    ``(images, labels, indices)``, or ``(features, labels, indices)`` when the image features come
+    from the cache (``features_input=True``).
     """
 
     def __init__(
         self,
         backbone: Backbone,
-        descriptions: Callable[[bool], DescriptionSet],
         num_classes: int,
         aggregation: str = "score_mean",
         entropy_scale: str | float = "minmax",
@@ -43,7 +43,6 @@ class ClassificationTask(L.LightningModule):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.describe_fn = descriptions
         self.aggregation = aggregation
         self.entropy_scale = entropy_scale
         self.features_input = features_input
@@ -58,18 +57,6 @@ class ClassificationTask(L.LightningModule):
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: dict[str, torch.Tensor] | None = None
         self.per_class_acc: list[float] | None = None
-
-    def setup(self, stage: str) -> None:
-        if self.descriptions is not None:
-            return
-        if self.trainer.world_size > 1:
-            if self.trainer.is_global_zero:
-                self.descriptions = self.describe_fn(True)
-            self.trainer.strategy.barrier("descriptions")
-            if not self.trainer.is_global_zero:
-                self.descriptions = self.describe_fn(False)
-        else:
-            self.descriptions = self.describe_fn(True)
 
     @torch.no_grad()
     def on_test_start(self) -> None:
@@ -119,66 +106,102 @@ class ClassificationTask(L.LightningModule):
         self._rows = {}
 
 
-def run_classification(cfg, context) -> tuple[dict, dict]:
-    """Build backbone, data, descriptions and trainer from ``cfg``; test; write the job's outputs."""
-    from hydra.utils import instantiate
+class ClassifyTask:
+    """``task=classify``: classification by description (SPEC §2); the options of ``conf/task/classify.yaml``."""
 
-    from descbench.descriptions.sources import check_num_desc
-    from descbench.tasks.datamodule import EvalDataModule
-    from descbench.tasks.outputs import write_classification_outputs
+    def __init__(
+        self,
+        name: str = "classify",
+        aggregation: str = "score_mean",
+        entropy_scale: str | float = "minmax",
+        batch_size: int = 64,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        feature_batch_size: int = 4096,
+        channels_last: bool = False,
+    ) -> None:
+        self.name = name
+        self.aggregation = aggregation
+        self.entropy_scale = entropy_scale
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.feature_batch_size = feature_batch_size
+        self.channels_last = channels_last
 
-    check_num_desc(cfg.num_desc)
-    backbone = instantiate(cfg.backbone)
-    dataset = instantiate(cfg.dataset.builder, transform=backbone.preprocess).limited(cfg.dataset.get("limit"))
-    cache_dir = cfg.paths.cache_dir
-    image_cache = ImageFeatureCache(cache_dir) if cfg.cache.features else None
-    key = None
-    cached = None
-    if image_cache is not None:
-        key = ImageFeatureCache.key(
+    def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
+        """The data set, its description set (built by the runner), the module, the image-feature cache."""
+        from descbench.tasks.outputs import write_classification_outputs
+
+        backbone = backbones[0]
+        dataset = build(cfg.dataset.builder, transform=backbone.preprocess).limited(cfg.dataset.get("limit"))
+        text_encoder = None
+        if cfg.cache.text:
+            text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
+            text_encoder = lambda texts: text_cache.encode(texts, backbone.encode_texts)  # noqa: E731
+        module = ClassificationTask(
+            backbone,
+            num_classes=len(dataset.classes),
+            aggregation=self.aggregation,
+            entropy_scale=self.entropy_scale,
+            text_encoder=text_encoder,
+            channels_last=self.channels_last,
+        )
+
+        def build_text(may_generate: bool) -> None:
+            extra = {} if may_generate or "offline" not in cfg.describe else {"offline": True}
+            module.descriptions = build(
+                cfg.describe, classes=list(dataset.classes), native=dataset.native, _convert_="all", **extra
+            )
+
+        features = None
+        if cfg.cache.features:
+            features = ImageFeatures(ImageFeatureCache(cfg.paths.cache_dir), backbone, dataset, cfg, module)
+        return TaskJob(
+            module=module,
+            images=dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            features=features,
+            feature_kind="image features",
+            feature_batch_size=self.feature_batch_size,
+            build_text=build_text,
+            write_outputs=lambda metrics: write_classification_outputs(cfg, context, module, dataset, metrics),
+            objects={"dataset": dataset},
+        )
+
+
+class ImageFeatures:
+    """The image-feature cache of one classification job: one file per (backbone, data, transform, precision)."""
+
+    def __init__(self, cache: ImageFeatureCache, backbone: Backbone, dataset, cfg, module: ClassificationTask) -> None:
+        self.cache, self.module = cache, module
+        paths = dataset.sample_paths()
+        self.key = ImageFeatureCache.key(
             backbone=backbone.identity,
             dataset=dataset.name,
             split=dataset.split,
             transform=repr(backbone.preprocess),
             sample_ids=dataset.identity(),
             precision=str(cfg.trainer.precision),
+            files=files_fingerprint(paths, content=cfg.cache.verify == "content") if paths else None,
         )
-        cached = image_cache.load(key)
-    log.info("image features: %s", "cached" if cached is not None else "computing")
-    text_encoder = None
-    if cfg.cache.text:
-        text_cache = TextFeatureCache(cache_dir, backbone.identity)
-        text_encoder = lambda texts: text_cache.encode(texts, backbone.encode_texts)  # noqa: E731
+        self._missing = True
 
-    def describe(may_generate: bool) -> DescriptionSet:
-        extra = {} if may_generate or "offline" not in cfg.describe else {"offline": True}
-        return instantiate(cfg.describe, classes=list(dataset.classes), native=dataset.native, _convert_="all", **extra)
-
-    module = ClassificationTask(
-        backbone,
-        describe,
-        num_classes=len(dataset.classes),
-        aggregation=cfg.task.aggregation,
-        entropy_scale=cfg.task.entropy_scale,
-        features_input=cached is not None,
-        keep_features=image_cache is not None and cached is None,
-        text_encoder=text_encoder,
-        channels_last=cfg.task.channels_last,
-    )
-    if cached is not None:
+    def lookup(self) -> TensorDataset | None:
+        cached = self.cache.load(self.key)
+        self._missing = cached is None
+        self.module.features_input = cached is not None
+        self.module.keep_features = cached is None
+        if cached is None:
+            return None
         features, labels = cached
-        loop_data = TensorDataset(features, labels, torch.arange(len(labels)))
-        batch_size, workers = cfg.task.feature_batch_size, 0
-    else:
-        loop_data, batch_size, workers = dataset, cfg.task.batch_size, cfg.task.num_workers
-    datamodule = EvalDataModule(loop_data, batch_size=batch_size, num_workers=workers, pin_memory=cfg.task.pin_memory)
-    trainer = instantiate(cfg.trainer, logger=context.logger or False)
-    logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-    metrics = {k: float(v) for k, v in logged.items()}
-    objects = {"module": module, "dataset": dataset, "backbone": backbone, "trainer": trainer}
-    if trainer.is_global_zero:
-        if image_cache is not None and cached is None:
-            path = image_cache.save(key, module.predictions["features"], module.predictions["label"])
+        return TensorDataset(features, labels, torch.arange(len(labels)))
+
+    @property
+    def missing(self) -> bool:
+        return self._missing
+
+    def save(self, module: ClassificationTask) -> None:
+        path = self.cache.save(self.key, module.predictions["features"], module.predictions["label"])
+        if path is not None:
             log.info("image features: written to %s", path)
-        metrics = write_classification_outputs(cfg, context, module, dataset, metrics)
-    return metrics, objects

@@ -1,11 +1,72 @@
-"""Evaluation data loading: exact under DDP (no padded or repeated samples)."""
+"""Evaluation data loading: exact under DDP (no padded or repeated samples), user errors surfaced in one line.
+
+A user error raised while a DataLoader worker reads a sample (a corrupt image, a bad box) would reach
+the main process as a traceback text; instead the worker hands over a :class:`FailedSample` carrying
+the one-line message, and :class:`SurfaceSampleErrors` raises it as the original error class in the
+main process, where the entry point prints it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import default_collate as torch_default_collate
+
+from descbench.errors import UserError
+
+
+@dataclass
+class FailedSample:
+    """What a worker returns instead of a sample whose reading raised a :class:`UserError`."""
+
+    error_type: type
+    message: str
+
+    def reraise(self) -> None:
+        raise self.error_type(self.message)
+
+
+class _Guarded(Dataset):
+    """``dataset[i]``, or a :class:`FailedSample` when reading it raises a user error."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except UserError as err:
+            return FailedSample(type(err), str(err))
+
+
+class _GuardedCollate:
+    """The batch, or the first :class:`FailedSample` in it (picklable for worker processes)."""
+
+    def __init__(self, collate: Callable | None) -> None:
+        self.collate = collate or torch_default_collate
+
+    def __call__(self, items: list[Any]) -> Any:
+        for item in items:
+            if isinstance(item, FailedSample):
+                return item
+        return self.collate(items)
+
+
+class SurfaceSampleErrors(L.Callback):
+    """Raises a :class:`FailedSample`'s error in the main process, before the batch reaches ``test_step``."""
+
+    def on_test_batch_start(self, trainer, pl_module, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if isinstance(batch, FailedSample):
+            batch.reraise()
 
 
 class EvalDataModule(L.LightningDataModule):
@@ -28,14 +89,14 @@ class EvalDataModule(L.LightningDataModule):
             # accuracy; this one gives rank r the samples r, r+W, r+2W, ... and nothing more.
             sampler = UnrepeatedDistributedSampler(self.dataset, shuffle=False)
         return DataLoader(
-            self.dataset,
+            _Guarded(self.dataset),
             batch_size=self.batch_size,
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=False,
-            collate_fn=self.collate_fn,
+            collate_fn=_GuardedCollate(self.collate_fn),
         )
 
 

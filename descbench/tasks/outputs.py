@@ -1,12 +1,16 @@
-"""What a classification job leaves in its run dir (and in W&B), written by rank 0 only."""
+"""What a classification job leaves in its run dir (and in W&B), written by rank 0 only.
+
+All files of a job are written together through :class:`descbench.results.JobOutputs` (temp name +
+rename each, ``results.json`` last). Per-class outputs are keyed by class index, with the name beside
+it, so two classes that share a name (ImageNet's two "missile" classes) keep two rows.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from descbench.results import atomic_write_text, format_table, write_csv, write_results
+from descbench.results import JobOutputs, format_table
 
 log = logging.getLogger("descbench")
 
@@ -15,7 +19,6 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
     """The flat results of a job: metrics first, then every option that produced them."""
     descriptions = module.descriptions
     backbone = module.backbone
-    per_class = dict(zip(dataset.classes, module.per_class_acc))
     num_classes = len(dataset.classes)
     results: dict[str, Any] = {
         "task": "classify",
@@ -39,19 +42,18 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
         "aggregation": cfg.task.aggregation,
         "seed": cfg.seed,
         "overrides": context.name,
-        "per_class_acc": per_class,
+        "per_class_acc": [
+            {"index": i, "class": name, "acc": acc}
+            for i, (name, acc) in enumerate(zip(dataset.classes, module.per_class_acc))
+        ],
     }
     if backbone.weights.startswith("random"):
         results["note"] = "random weights: a pipeline check, not a result"
     return results
 
 
-def write_classification_outputs(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
-    """results.json, predictions.csv, per_class.csv, descriptions.json; W&B table; the printed table."""
-    results = classification_results(cfg, context, module, dataset, metrics)
-    run_dir = context.run_dir
-    write_results(run_dir, results)
-    atomic_write_text(run_dir / "descriptions.json", json.dumps(module.descriptions.to_json(), indent=2))
+def prediction_rows(module, dataset) -> list[list[Any]]:
+    """One row per sample in dataset order (the columns of :data:`PREDICTION_COLUMNS`)."""
     pred = module.predictions
     ids = dataset.identity()
     classes = dataset.classes
@@ -72,12 +74,35 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
                 int(guess == label),
             ]
         )
-    write_csv(
-        run_dir / "predictions.csv",
-        ["index", "sample_id", "label", "label_name", "pred", "pred_name", "top5", "confidence", "entropy", "correct"],
-        rows,
+    return rows
+
+
+PREDICTION_COLUMNS = [
+    "index",
+    "sample_id",
+    "label",
+    "label_name",
+    "pred",
+    "pred_name",
+    "top5",
+    "confidence",
+    "entropy",
+    "correct",
+]
+
+
+def write_classification_outputs(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
+    """results.json, predictions.csv, per_class.csv, descriptions.json; W&B table; the printed table."""
+    results = classification_results(cfg, context, module, dataset, metrics)
+    outputs = JobOutputs(context.run_dir)
+    outputs.add_json("descriptions.json", module.descriptions.to_json())
+    outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, prediction_rows(module, dataset))
+    outputs.add_csv(
+        "per_class.csv",
+        ["index", "class", "accuracy"],
+        [[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
     )
-    write_csv(run_dir / "per_class.csv", ["class", "accuracy"], list(results["per_class_acc"].items()))
+    outputs.commit(results)
     log_to_wandb(context.logger, results)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_samples']} images, {results['num_classes']} classes)"),
@@ -91,7 +116,7 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
         ("mean per-class acc", f"{results['mean_per_class_acc']:.4f}"),
         (f"entropy ({results['entropy_scale']})", f"{results['entropy']:.4f} nats"),
         ("ECE", f"{results['ece']:.4f}"),
-        ("run dir", str(run_dir)),
+        ("run dir", str(context.run_dir)),
     ]
     if "note" in results:
         table.append(("note", results["note"]))
@@ -99,14 +124,22 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
     return results
 
 
-def log_to_wandb(logger, results: dict[str, Any]) -> None:
-    """Summary metrics (for sweep views) and the per-class accuracy table."""
+def log_summary(logger, results: dict[str, Any]) -> bool:
+    """The numeric results as the W&B run's summary (for sweep views); False without a W&B logger."""
     from lightning.pytorch.loggers import WandbLogger
 
     if not isinstance(logger, WandbLogger):
-        return
+        return False
     scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     logger.experiment.summary.update(scalars)
-    logger.log_table(
-        "per_class_acc", columns=["class", "accuracy"], data=[[c, a] for c, a in results["per_class_acc"].items()]
-    )
+    return True
+
+
+def log_to_wandb(logger, results: dict[str, Any]) -> None:
+    """Summary metrics and the per-class accuracy table."""
+    if log_summary(logger, results):
+        logger.log_table(
+            "per_class_acc",
+            columns=["index", "class", "accuracy"],
+            data=[[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
+        )

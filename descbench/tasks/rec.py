@@ -23,6 +23,8 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.backbone import Backbone
+from descbench.cache.features import CandidateFeatureCache, TextFeatureCache, digest, files_fingerprint
+from descbench.config import build
 from descbench.rec.engine import (
     ImageGroup,
     RecPrediction,
@@ -37,6 +39,7 @@ from descbench.rec.engine import (
 from descbench.rec.markings import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
 from descbench.rec.types import RecDataset
 from descbench.tasks.datamodule import gather_rows
+from descbench.tasks.runner import TaskJob
 
 log = logging.getLogger("descbench")
 
@@ -123,7 +126,8 @@ class RecTask(L.LightningModule):
         self.keep_features = keep_features
         self.splits = dataset.splits
         self.accuracy = MeanMetric()
-        self.split_accuracy = nn.ModuleDict({split: MeanMetric() for split in self.splits})
+        # a list, not a ModuleDict keyed by split: a split may be called "train", a Module attribute
+        self.split_accuracy = nn.ModuleList([MeanMetric() for _ in self.splits])
         self.bank: TextBank | None = None
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: list[RecPrediction] | None = None
@@ -180,12 +184,12 @@ class RecTask(L.LightningModule):
             splits = [p.split for p in predictions]
             for split in dict.fromkeys(splits):
                 mask = torch.tensor([s == split for s in splits], device=self.device)
-                self.split_accuracy[split].update(correct[mask])
+                self.split_accuracy[self.splits.index(split)].update(correct[mask])
             self._rows["index"].append(torch.tensor([p.index for p in predictions], device=self.device))
             self._rows["chosen"].append(torch.tensor([p.chosen_index for p in predictions], device=self.device))
             self._rows["score"].append(torch.tensor([p.score for p in predictions], device=self.device))
         self.log("acc", self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
-        for split, metric in self.split_accuracy.items():  # every rank logs every split (synced at epoch end)
+        for split, metric in zip(self.splits, self.split_accuracy):  # every rank logs every split (synced at epoch end)
             self.log(f"acc.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
 
     def on_test_epoch_end(self) -> None:
@@ -238,84 +242,117 @@ def build_prompt_specs(visual_prompt: Mapping[str, Any] | Sequence[Any] | None) 
     return parse_prompt_specs(visual_prompt)
 
 
-def run_rec_task(cfg, context) -> tuple[dict, dict]:
-    """Build backbones, data, visual prompts and trainer from ``cfg``; test; write the job's outputs."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
+class RecTaskSpec:
+    """``task=rec``: referring expressions with visual prompts (SPEC §4); the options of ``conf/task/rec.yaml``."""
 
-    from descbench.cache.features import CandidateFeatureCache, TextFeatureCache, digest
-    from descbench.tasks.datamodule import EvalDataModule
-    from descbench.tasks.rec_outputs import write_rec_outputs
+    def __init__(
+        self,
+        name: str = "rec",
+        template: str = "a photo of {expression}",
+        subtract: bool = False,
+        negatives: int = 10,
+        extra_backbones: Sequence[Any] = (),
+        batch_size: int = 8,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        num_examples: int = 8,
+    ) -> None:
+        if "{expression}" not in str(template):
+            raise VisualPromptError(f"task.template={template!r} must contain {{expression}}")
+        self.name = name
+        self.template, self.subtract, self.negatives = str(template), bool(subtract), int(negatives)
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.num_examples = num_examples
 
-    prompts = build_prompt_specs(cfg.get("visual_prompt"))
-    if "{expression}" not in str(cfg.task.template):
-        raise VisualPromptError(f"task.template={cfg.task.template!r} must contain {{expression}}")
-    backbones = [instantiate(cfg.backbone)] + [instantiate(b) for b in cfg.task.get("extra_backbones") or []]
-    dataset = instantiate(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
-    text_encoders = None
-    if cfg.cache.text:
-        text_encoders = []
-        for backbone in backbones:
-            text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
-            text_encoders.append(lambda texts, c=text_cache, b=backbone: c.encode(texts, b.encode_texts))
-    images = RecImageDataset(dataset, prompts, backbones)
-    offsets = group_offsets(images.groups)
-    feature_cache = CandidateFeatureCache(cfg.paths.cache_dir) if cfg.cache.features else None
-    keys: list[list[dict]] = []
-    cached: list[list[Tensor | None]] = []
-    if feature_cache is not None:
+    def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
+        """Visual prompts, the data set, the module, the marked-candidate feature cache."""
+        from descbench.tasks.rec_outputs import write_rec_outputs
+
+        prompts = build_prompt_specs(cfg.get("visual_prompt"))
+        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+        text_encoders = None
+        if cfg.cache.text:
+            text_encoders = []
+            for backbone in backbones:
+                text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
+                text_encoders.append(lambda texts, c=text_cache, b=backbone: c.encode(texts, b.encode_texts))
+        images = RecImageDataset(dataset, prompts, backbones)
+        module = RecTask(
+            backbones,
+            dataset,
+            images.groups,
+            prompts,
+            template=self.template,
+            subtract=self.subtract,
+            negatives=self.negatives,
+            seed=cfg.seed,
+            text_encoders=text_encoders,
+        )
+        features = None
+        if cfg.cache.features:
+            cache = CandidateFeatureCache(cfg.paths.cache_dir)
+            features = CandidateFeatures(cache, backbones, images, prompts, cfg, module)
+        return TaskJob(
+            module=module,
+            images=images,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate_groups,
+            features=features,
+            feature_kind="candidate features",
+            write_outputs=lambda metrics: write_rec_outputs(cfg, context, module, dataset, prompts, metrics),
+            objects={"dataset": dataset},
+        )
+
+
+class CandidateFeatures:
+    """The marked-candidate cache of one REC job: one file per (backbone, visual prompt)."""
+
+    def __init__(
+        self, cache: CandidateFeatureCache, backbones, images: RecImageDataset, prompts, cfg, module: RecTask
+    ) -> None:
+        from omegaconf import OmegaConf
+
+        self.cache, self.prompts = cache, list(prompts)
+        self.offsets = group_offsets(images.groups)
         layout = [(g.image_id, g.boxes) for g in images.groups]
+        dataset = images.dataset
         source = f"{dataset.name}:{digest(OmegaConf.to_container(cfg.dataset.builder, resolve=True))}"
-        for backbone in backbones:
-            transform = f"{backbone.preprocess!r}@{backbone.image_size}"
-            row = [
+        paths = dataset.image_paths([g.image_id for g in images.groups])
+        files = files_fingerprint(paths, content=cfg.cache.verify == "content") if paths else None
+        self.keys = [
+            [
                 CandidateFeatureCache.key(
                     backbone=backbone.identity,
-                    transform=transform,
+                    transform=f"{backbone.preprocess!r}@{backbone.image_size}",
                     prompt=spec.key,
                     dataset=source,
                     groups=layout,
                     precision=str(cfg.trainer.precision),
+                    files=files,
                 )
                 for spec in prompts
             ]
-            keys.append(row)
-            cached.append([feature_cache.load(key) for key in row])
-    hit = bool(cached) and all(f is not None for row in cached for f in row)
-    missing = [(b, p) for b, row in enumerate(cached) for p, f in enumerate(row) if f is None]
-    log.info("candidate features: %s", "cached" if hit else "computing")
-    module = RecTask(
-        backbones,
-        dataset,
-        images.groups,
-        prompts,
-        template=cfg.task.template,
-        subtract=cfg.task.subtract,
-        negatives=cfg.task.negatives,
-        seed=cfg.seed,
-        text_encoders=text_encoders,
-        keep_features=bool(missing),
-    )
-    if hit:  # per backbone [P, N, D]: the data set slices each group's rows, no image is opened
-        loop_data = RecFeatureDataset([torch.stack(row) for row in cached], offsets)
-        workers = 0
-    else:
-        loop_data, workers = images, cfg.task.num_workers
-    datamodule = EvalDataModule(
-        loop_data,
-        batch_size=cfg.task.batch_size,
-        num_workers=workers,
-        pin_memory=cfg.task.pin_memory,
-        collate_fn=collate_groups,
-    )
-    trainer = instantiate(cfg.trainer, logger=context.logger or False)
-    logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-    metrics = {k: float(v) for k, v in logged.items()}
-    objects = {"module": module, "dataset": dataset, "backbones": backbones, "trainer": trainer}
-    if trainer.is_global_zero:
-        for b, p in missing:
-            features = module.candidate_features[b][:, p]
-            path = feature_cache.save(keys[b][p], features, offsets)
-            log.info("candidate features: %s written to %s", prompts[p].key, path)
-        metrics = write_rec_outputs(cfg, context, module, dataset, prompts, metrics)
-    return metrics, objects
+            for backbone in backbones
+        ]
+        self.absent: list[tuple[int, int]] = []
+        self.module = module
+
+    def lookup(self) -> RecFeatureDataset | None:
+        cached = [[self.cache.load(key) for key in row] for row in self.keys]
+        self.absent = [(b, p) for b, row in enumerate(cached) for p, f in enumerate(row) if f is None]
+        self.module.keep_features = bool(self.absent)
+        if self.absent:
+            return None
+        return RecFeatureDataset([torch.stack(row) for row in cached], self.offsets)
+
+    @property
+    def missing(self) -> bool:
+        return bool(self.absent)
+
+    def save(self, module: RecTask) -> None:
+        for b, p in self.absent:
+            path = self.cache.save(self.keys[b][p], module.candidate_features[b][:, p], self.offsets)
+            if path is not None:
+                log.info("candidate features: %s written to %s", self.prompts[p].key, path)

@@ -11,7 +11,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from descbench.rec.markings import PromptSpec
-from descbench.results import atomic_write_text, format_table, write_csv, write_results
+from descbench.results import JobOutputs, format_table
+from descbench.tasks.outputs import log_summary
 
 log = logging.getLogger("descbench")
 GOLD, PREDICTED = (0, 200, 0), (255, 0, 0)
@@ -67,35 +68,29 @@ def draw_example(image: Image.Image, gold: Sequence[float], chosen: Sequence[flo
     return out
 
 
-def write_examples(run_dir: Path, dataset, predictions, count: int) -> list[tuple[Path, Any]]:
-    """The first ``count`` expressions of distinct images as PNGs in ``examples/``."""
-    folder = Path(run_dir) / "examples"
-    written, seen = [], set()
+def render_examples(dataset, predictions, count: int) -> list[tuple[str, Image.Image, Any]]:
+    """The first ``count`` expressions of distinct images, drawn: ``(examples/<name>.png, image, prediction)``."""
+    examples, seen = [], set()
     for p in predictions:
-        if len(written) >= count:
+        if len(examples) >= count:
             break
         if p.image_id in seen:
             continue
         seen.add(p.image_id)
         caption = f"{'OK' if p.correct else 'X'} {p.expression}"
         image = draw_example(dataset.load_image(p.image_id), p.gold_box, p.chosen_box, caption)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{len(written):03d}_{p.index}.png"
-        image.save(path)
-        written.append((path, p))
-    return written
+        examples.append((f"examples/{len(examples):03d}_{p.index}.png", image, p))
+    return examples
 
 
 def log_examples_to_wandb(logger, dataset, examples) -> None:
     """The examples as ``wandb.Image`` with gold and predicted boxes (W&B draws them)."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    if not isinstance(logger, WandbLogger) or not examples:
+    if not examples:
         return
     import wandb
 
     images = []
-    for _, p in examples:
+    for _, _, p in examples:
 
         def box(b, class_id, caption):
             x, y, w, h = (float(v) for v in b)
@@ -114,68 +109,17 @@ def log_examples_to_wandb(logger, dataset, examples) -> None:
 
 def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str, float]) -> dict[str, Any]:
     """results.json, predictions.jsonl/.csv, examples/*.png; W&B summary and images; the printed table."""
-    from lightning.pytorch.loggers import WandbLogger
-
     results = rec_results(cfg, context, module, dataset, prompts, metrics)
     run_dir = Path(context.run_dir)
-    write_results(run_dir, results)
     predictions = module.predictions
-    atomic_write_text(
-        run_dir / "predictions.jsonl",
-        "".join(
-            json.dumps(
-                {
-                    "index": p.index,
-                    "image_id": p.image_id,
-                    "split": p.split,
-                    "expression": p.expression,
-                    "chosen_index": p.chosen_index,
-                    "chosen_box": p.chosen_box,
-                    "gold_box": p.gold_box,
-                    "score": p.score,
-                    "iou": p.iou,
-                    "correct": p.correct,
-                    "num_candidates": p.num_candidates,
-                }
-            )
-            + "\n"
-            for p in predictions
-        ),
-    )
-    write_csv(
-        run_dir / "predictions.csv",
-        [
-            "index",
-            "image_id",
-            "split",
-            "expression",
-            "chosen_index",
-            "chosen_box",
-            "gold_box",
-            "score",
-            "iou",
-            "correct",
-        ],
-        [
-            [
-                p.index,
-                p.image_id,
-                p.split,
-                p.expression,
-                p.chosen_index,
-                " ".join(f"{v:g}" for v in p.chosen_box),
-                " ".join(f"{v:g}" for v in p.gold_box),
-                f"{p.score:.6f}",
-                f"{p.iou:.4f}",
-                int(p.correct),
-            ]
-            for p in predictions
-        ],
-    )
-    examples = write_examples(run_dir, dataset, predictions, int(cfg.task.get("num_examples", 8)))
-    if isinstance(context.logger, WandbLogger):
-        scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        context.logger.experiment.summary.update(scalars)
+    outputs = JobOutputs(run_dir)
+    outputs.add("predictions.jsonl", "".join(json.dumps(prediction_record(p)) + "\n" for p in predictions))
+    outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, [prediction_row(p) for p in predictions])
+    examples = render_examples(dataset, predictions, int(cfg.task.get("num_examples", 8)))
+    for name, image, _ in examples:
+        outputs.add_png(name, image)
+    outputs.commit(results)
+    if log_summary(context.logger, results):
         log_examples_to_wandb(context.logger, dataset, examples)
     splits = ", ".join(f"{s} {results[f'acc.{s}']:.4f}" for s in module.splits)
     table = [
@@ -192,3 +136,50 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
         table.append(("note", results["note"]))
     print(format_table(table), flush=True)
     return results
+
+
+PREDICTION_COLUMNS = [
+    "index",
+    "image_id",
+    "split",
+    "expression",
+    "chosen_index",
+    "chosen_box",
+    "gold_box",
+    "score",
+    "iou",
+    "correct",
+]
+
+
+def prediction_record(p) -> dict[str, Any]:
+    """One line of ``predictions.jsonl``."""
+    return {
+        "index": p.index,
+        "image_id": p.image_id,
+        "split": p.split,
+        "expression": p.expression,
+        "chosen_index": p.chosen_index,
+        "chosen_box": p.chosen_box,
+        "gold_box": p.gold_box,
+        "score": p.score,
+        "iou": p.iou,
+        "correct": p.correct,
+        "num_candidates": p.num_candidates,
+    }
+
+
+def prediction_row(p) -> list[Any]:
+    """One row of ``predictions.csv`` (the columns of :data:`PREDICTION_COLUMNS`)."""
+    return [
+        p.index,
+        p.image_id,
+        p.split,
+        p.expression,
+        p.chosen_index,
+        " ".join(f"{v:g}" for v in p.chosen_box),
+        " ".join(f"{v:g}" for v in p.gold_box),
+        f"{p.score:.6f}",
+        f"{p.iou:.4f}",
+        int(p.correct),
+    ]
