@@ -95,10 +95,16 @@ class Backbone(nn.Module):
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """L2-normalised text embeddings of ``texts``, batched, on the model's device."""
+        """L2-normalised text embeddings of ``texts``, batched, on the model's device.
+
+        A long list (80 templates x 1,000 classes, CuPL's sentences) shows a progress bar.
+        """
+        from tqdm.auto import tqdm
+
         device = next(self.model.parameters()).device
         chunks = []
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc="encoding texts", unit="batch", disable=len(texts) <= 8 * batch_size):
             tokens = self.tokenizer(list(texts[start : start + batch_size])).to(device)
             chunks.append(F.normalize(self.model.encode_text(tokens).float(), dim=-1))
         if not chunks:
