@@ -18,6 +18,7 @@ from descbench.report.groups import (
     cell_interval,
     common_value,
     legend_title,
+    metric_value,
     panel_title,
     rec_key,
     rec_splits,
@@ -37,12 +38,13 @@ def classification_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     acc_panels, ent_panels = [], []
     for panel, rs in split_panels(results):
         legend = legend_title(rs, "describe.detailed", exclude={NUM_DESC})
-        chance = common_value(rs, "chance_top1")
+        chances = {metric_value(r, "chance_top1") for r in rs}
+        chance = chances.pop() if len(chances) == 1 else None  # one chance level per panel, or none drawn
         base = {**panel, "title": panel_title(panel), "legend_title": legend}
         acc_panels.append(
             {
                 **base,
-                "chance": float(chance) * 100 if chance else None,
+                "chance": chance * 100 if chance is not None else None,
                 "series": _lists(build_series(rs, "top1")),
                 "intervals": build_intervals(rs, "top1"),
             }
