@@ -63,7 +63,6 @@ def _main(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
     from descbench.eval import _user_errors
-
     errors = _user_errors()
     try:
         try:
