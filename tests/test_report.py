@@ -362,7 +362,7 @@ def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
     from wandb.sdk.launch.sweeps.utils import create_sweep_command_args, load_sweep_config
 
     sweep = load_sweep_config(str(ROOT / "sweeps" / "prompt_options.yaml"))
-    assert sweep["command"] == ["${env}", "python", "-m", "descbench.eval", "${args_no_hyphens}"]
+    assert sweep["command"] == ["${env}", "${interpreter}", "-m", "descbench.eval", "${args_no_hyphens}"]
     assert sweep["method"] == "grid" and sweep["metric"] == {"name": "top1", "goal": "maximize"}
     params = sweep["parameters"]
     assert params["describe.detailed"]["values"] == [True, False]
@@ -375,6 +375,26 @@ def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
             cfg = compose_config(args, tmp_path)
             assert cfg.describe.detailed is detailed and cfg.num_desc == num_desc
             assert cfg.describe.num_desc == num_desc
+
+
+def test_wandb_rec_sweep_file_composes_each_visual_prompt(tmp_path):
+    """Every point of sweeps/rec_visual_prompts.yaml composes a REC job with that marking and subtract."""
+    from conftest import compose_config
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args, load_sweep_config
+
+    sweep = load_sweep_config(str(ROOT / "sweeps" / "rec_visual_prompts.yaml"))
+    assert sweep["command"] == ["${env}", "${interpreter}", "-m", "descbench.eval", "${args_no_hyphens}"]
+    assert sweep["metric"] == {"name": "acc", "goal": "maximize"}
+    params = sweep["parameters"]
+    prompts = params["visual_prompt"]["values"]
+    assert prompts == ["circle", "rectangle", "crop", "marked_crop", "blur_outside", "grayscale_outside"]
+    for prompt in prompts:
+        for subtract in params["task.subtract"]["values"]:
+            point = {"task": {"value": "rec"}, "visual_prompt": {"value": prompt}, "task.subtract": {"value": subtract}}
+            args = create_sweep_command_args({"args": point})["args_no_hyphens"]
+            cfg = compose_config(args, tmp_path)
+            assert cfg.task.name == "rec" and list(cfg.visual_prompt) == [prompt]
+            assert cfg.task.subtract is subtract and cfg.dataset.name == "rec_shapes"
 
 
 def test_a_line_breaks_where_its_num_desc_is_missing():
