@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from descbench.errors import ReportError
 from descbench.report import _with_gaps, build_rec_series, build_series, expected_sweep_points, main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,6 +355,15 @@ def test_report_on_a_real_multirun(tmp_path):
         label = f"detailed={str(run.results['describe.detailed']).lower()}"
         [point] = [p for p in series[label] if p[0] == run.results["describe.num_desc"]]
         assert point[1:] == pytest.approx((run.results["top1"] * 100, 0.0, 1))
+    assert report.warnings == []  # every measurement key the jobs write is declared in descbench.measures
+    # the paired comparison reads each job's predictions.csv: its accuracies are the jobs' own top-1
+    report = write_report(sweep, compare=[("describe.detailed=false", "describe.detailed=true")])
+    [comparison] = report.comparisons
+    assert [p.cell for p in comparison.pairs] == ["num_desc=1", "num_desc=2"]
+    for pair in comparison.pairs:
+        assert pair.result.n == pair.run_a.results["num_samples"]
+        assert pair.result.mean_a == pytest.approx(pair.run_a.results["top1"], abs=1e-6)
+        assert pair.result.mean_b == pytest.approx(pair.run_b.results["top1"], abs=1e-6)
 
 
 def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
@@ -671,3 +681,44 @@ def test_sign_table_per_dataset_and_backbone(tmp_path):
     assert "| photos | +0.00 [+0.00, +0.00] 0 (interval spans 0) | -50.00 [-70.00, -30.00] B < A |" in md
     # one table per dataset x backbone in the classification section
     assert md.count("### dataset ") == 4
+
+
+def test_compare_pairs_rec_runs_on_their_expressions(tmp_path):
+    """REC predictions.csv (image_id, split, expression): the pair's accuracies and the McNemar counts by hand."""
+    sweep = tmp_path / "rec"
+    outcomes = {"circle": [1, 1, 0, 1, 0, 1], "crop": [0, 1, 0, 0, 0, 1]}
+    for number, (prompt, correct) in enumerate(outcomes.items()):
+        job = sweep / str(number)
+        _write_job(job, [f"visual_prompt={prompt}"], rec_result(prompt, 0, {"val": sum(correct) / 6}))
+        lines = ["index,image_id,split,expression,chosen_index,chosen_box,gold_box,score,iou,correct"]
+        lines += [f"{i},{i // 2},val,the thing {i},0,0 0 1 1,0 0 1 1,0.5,1.0,{c}" for i, c in enumerate(correct)]
+        (job / "predictions.csv").write_text("\n".join(lines) + "\n")
+    report = write_report(sweep, compare=[("visual_prompt=crop", "visual_prompt=circle")])
+    [comparison] = report.comparisons
+    assert comparison.metric == "acc"
+    [pair] = comparison.pairs
+    r = pair.result
+    assert (r.n, r.mean_a, r.mean_b, r.only_a, r.only_b) == (6, pytest.approx(2 / 6), pytest.approx(4 / 6), 0, 2)
+    assert r.p_value == pytest.approx(0.5)  # 2 * 0.5**2
+    md = (sweep / "report.md").read_text()
+    assert "| cell | images | A accuracy (%) | B accuracy (%) |" in md
+
+
+def test_compare_lists_runs_without_partner_and_says_why(tmp_path):
+    outcomes = {**OUTCOMES, (True, 3): [1] * 8}  # a sentences run at num_desc=3 has no words run
+    sweep = make_paired_sweep(tmp_path / "sweep", outcomes)
+    report = write_report(sweep, compare=[("describe.detailed=False", "describe.detailed=True")])  # W&B spelling
+    [comparison] = report.comparisons
+    assert len(comparison.pairs) == 2
+    assert comparison.unpaired == ["4 (describe.detailed=True): no partner with describe.detailed=False"]
+    md = (sweep / "report.md").read_text()
+    assert "- 4 (describe.detailed=True): no partner with describe.detailed=False" in md
+    # only runs that differ in another option: the error names the first and what sets it apart
+    lone = make_paired_sweep(tmp_path / "lone", {(False, 1): [1, 0], (True, 2): [0, 1]})
+    with pytest.raises(ReportError) as err:
+        write_report(lone, compare=[("describe.detailed=false", "describe.detailed=true")])
+    assert str(err.value) == (
+        "--compare describe.detailed=false describe.detailed=true: no two runs differ only there "
+        "(0 (describe.detailed=false): no partner with describe.detailed=true; differs from 1 in "
+        "describe.num_desc (1 vs 2))"
+    )

@@ -102,7 +102,8 @@ def parse_side(text: str, runs: Sequence[Run]) -> Side:
             key = f"describe.{key}"  # the Hydra override spelling of a describe option
         if key not in recorded:
             raise ReportError(f"--compare {text!r}: no run records the option {key!r}")
-        options[key] = value
+        # Hydra and W&B spell booleans True/False; the results' display spelling is true/false
+        options[key] = value.lower() if value.lower() in ("true", "false") else value
     return Side(text, options)
 
 
@@ -152,9 +153,11 @@ def pair_runs(runs: Sequence[Run], a: Side, b: Side) -> tuple[list[tuple[Run, Ru
         same_seed = [r for r in equal if r.results.get("seed") == run_a.results.get("seed")]
         chosen = (same_seed or equal or [None])[0]
         if chosen is None:
+            line = f"{run_a.dir} ({a.text}): no partner with {b.text}"
             closest = min(partners, key=lambda r: len(_differences(run_a, r, compared)), default=None)
-            why = "; differs from " + closest.dir + " in " + ", ".join(_differences(run_a, closest, compared))
-            unpaired.append(f"{run_a.dir} ({a.text}): no partner with {b.text}" + (why if closest else ""))
+            if closest is not None:  # say what keeps the nearest candidate apart
+                line += f"; differs from {closest.dir} in " + ", ".join(_differences(run_a, closest, compared))
+            unpaired.append(line)
             continue
         used.add(id(chosen))
         pairs.append((run_a, chosen))
