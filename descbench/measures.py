@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-Kind = Literal["rate", "mean", "reference", "count", "derived", "bookkeeping", "table"]
+Kind = Literal["rate", "mean", "statistic", "reference", "count", "derived", "bookkeeping", "table"]
 
 CI_LOW, CI_HIGH, CI_METHOD = "ci_low", "ci_high", "ci_method"
 REPS, STD = "reps", "std"
@@ -52,7 +52,8 @@ class Measure:
     """One measurement key (or key pattern) of ``results.json``.
 
     ``kind``: ``rate`` (a proportion of per-sample 0/1 outcomes: Wilson interval, McNemar-pairable),
-    ``mean`` (a mean over samples: bootstrap interval over images), ``reference`` (a chance level),
+    ``mean`` (a mean of per-sample values: bootstrap interval over images), ``statistic`` (measured but not
+    a per-sample mean, e.g. ECE, mean per-class accuracy: no interval is written), ``reference`` (a chance level),
     ``count`` (sizes and statistics of the data), ``derived`` (follows an option, e.g. ``top5_k``),
     ``bookkeeping`` (who/what/when: ``seed``, ``overrides``), ``table`` (a mapping, e.g. per class).
     ``percent``: shown x100; ``primary``: the tasks whose comparisons and dashboards lead with it.
@@ -90,9 +91,9 @@ MEASURES: tuple[Measure, ...] = (
     # classification
     Measure("top1", (CLASSIFY,), "rate", "top-1", "higher", percent=True, primary=(CLASSIFY,)),
     Measure("top5", (CLASSIFY,), "rate", "top-5", "higher", percent=True),
-    Measure("mean_per_class_acc", (CLASSIFY,), "mean", "mean per-class acc.", "higher", percent=True),
+    Measure("mean_per_class_acc", (CLASSIFY,), "statistic", "mean per-class acc.", "higher", percent=True),
     Measure("entropy", (CLASSIFY,), "mean", "entropy (nats)", "lower", digits=3),
-    Measure("ece", (CLASSIFY,), "mean", "ECE", "lower", percent=True),
+    Measure("ece", (CLASSIFY,), "statistic", "ECE", "lower", percent=True),
     Measure("chance_top1", (CLASSIFY,), "reference", "chance top-1", percent=True),
     Measure("top5_k", (CLASSIFY,), "derived", "top-k of top-5", description="min(5, number of classes)"),
     Measure("ece_scale", (CLASSIFY,), "derived", "ECE scale", description="always the entropy scale"),
@@ -183,7 +184,7 @@ def is_option(key: str, value: Any = None) -> bool:
 def is_measurement(key: str) -> bool:
     """A measured value itself (a rate or a mean; not its companions, counts or bookkeeping)."""
     found = resolve(key)
-    return found is not None and found.suffix is None and found.measure.kind in ("rate", "mean")
+    return found is not None and found.suffix is None and found.measure.kind in ("rate", "mean", "statistic")
 
 
 def measure(key: str) -> Measure:
@@ -202,7 +203,7 @@ def primary(task: str) -> str:
     raise KeyError(f"task {task!r} has no primary measure in descbench.measures.MEASURES")
 
 
-def measures_of(task: str, kinds: tuple[str, ...] = ("rate", "mean")) -> list[Measure]:
+def measures_of(task: str, kinds: tuple[str, ...] = ("rate", "mean", "statistic")) -> list[Measure]:
     """The declared measures of one task, of the given kinds, in declaration order."""
     return [m for m in MEASURES if task in m.tasks and m.kind in kinds]
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.stats
 
-from descbench.measures import CI_HIGH, CI_LOW, CI_METHOD, CONFIDENCE, REPS, STD, companion
+from descbench.measures import CI_HIGH, CI_LOW, CI_METHOD, CONFIDENCE, REPS, STD, companion, measure
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
@@ -210,3 +210,23 @@ def repetition_fields(key: str, reps: Sequence[float]) -> dict[str, Any]:
     """``{key: mean, key.reps: [...], key.std: sample std}`` of one measure over a run's repetitions."""
     mean, std, _ = mean_std([float(r) for r in reps])
     return {key: mean, companion(key, REPS): [float(r) for r in reps], companion(key, STD): std}
+
+
+def interval_fields(
+    per_sample: Mapping[str, Sequence[float] | np.ndarray], seed: int = BOOTSTRAP_SEED
+) -> dict[str, Any]:
+    """The interval companions of several measures from their per-sample values, method by the registry.
+
+    ``{"top1": correct, "entropy": per-image entropy}`` -> Wilson for ``top1`` (a rate), a seeded
+    bootstrap over images for ``entropy`` (a mean). A measure without an interval is a ``ValueError``.
+    """
+    fields: dict[str, Any] = {}
+    for key, values in per_sample.items():
+        kind = measure(key).kind
+        if kind == "rate":
+            fields.update(rate_fields(key, values))
+        elif kind == "mean":
+            fields.update(mean_fields(key, values, seed=seed))
+        else:
+            raise ValueError(f"{key!r} is a {kind} in descbench.measures: it gets no per-sample interval")
+    return fields

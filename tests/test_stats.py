@@ -139,3 +139,16 @@ def test_results_fields_use_the_registry_naming():
     assert stats.mean_fields("entropy", [1.0, 1.0])["entropy.ci_method"] == "bootstrap"
     reps = stats.repetition_fields("top1", [0.5, 0.6, 0.7])
     assert reps == {"top1": pytest.approx(0.6), "top1.reps": [0.5, 0.6, 0.7], "top1.std": pytest.approx(0.1)}
+
+
+def test_interval_fields_choose_the_method_from_the_registry():
+    correct, entropy = [1, 0, 1, 1], [0.5, 0.7, 0.6, 0.9]
+    fields = stats.interval_fields({"top1": correct, "acc.val": correct, "entropy": entropy})
+    assert fields["top1.ci_method"] == fields["acc.val.ci_method"] == "wilson"
+    assert (fields["acc.val.ci_low"], fields["acc.val.ci_high"]) == stats.wilson_interval(3, 4)
+    assert fields["entropy.ci_method"] == "bootstrap"
+    assert (fields["entropy.ci_low"], fields["entropy.ci_high"]) == stats.bootstrap_interval(entropy)
+    with pytest.raises(ValueError, match="'ece' is a statistic in descbench.measures"):
+        stats.interval_fields({"ece": [0.1, 0.2]})
+    with pytest.raises(KeyError, match="not a declared measure"):
+        stats.interval_fields({"colour": [1, 0]})
