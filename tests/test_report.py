@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from descbench.errors import ReportError
 from descbench.report import _with_gaps, build_rec_series, build_series, expected_sweep_points, main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,6 +355,15 @@ def test_report_on_a_real_multirun(tmp_path):
         label = f"detailed={str(run.results['describe.detailed']).lower()}"
         [point] = [p for p in series[label] if p[0] == run.results["describe.num_desc"]]
         assert point[1:] == pytest.approx((run.results["top1"] * 100, 0.0, 1))
+    assert report.warnings == []  # every measurement key the jobs write is declared in descbench.measures
+    # the paired comparison reads each job's predictions.csv: its accuracies are the jobs' own top-1
+    report = write_report(sweep, compare=[("describe.detailed=false", "describe.detailed=true")])
+    [comparison] = report.comparisons
+    assert [p.cell for p in comparison.pairs] == ["num_desc=1", "num_desc=2"]
+    for pair in comparison.pairs:
+        assert pair.result.n == pair.run_a.results["num_samples"]
+        assert pair.result.mean_a == pytest.approx(pair.run_a.results["top1"], abs=1e-6)
+        assert pair.result.mean_b == pytest.approx(pair.run_b.results["top1"], abs=1e-6)
 
 
 def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
@@ -362,7 +372,7 @@ def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
     from wandb.sdk.launch.sweeps.utils import create_sweep_command_args, load_sweep_config
 
     sweep = load_sweep_config(str(ROOT / "sweeps" / "prompt_options.yaml"))
-    assert sweep["command"] == ["${env}", "python", "-m", "descbench.eval", "${args_no_hyphens}"]
+    assert sweep["command"] == ["${env}", "${interpreter}", "-m", "descbench.eval", "${args_no_hyphens}"]
     assert sweep["method"] == "grid" and sweep["metric"] == {"name": "top1", "goal": "maximize"}
     params = sweep["parameters"]
     assert params["describe.detailed"]["values"] == [True, False]
@@ -377,9 +387,338 @@ def test_wandb_sweep_file_drives_eval_with_hydra_overrides(tmp_path):
             assert cfg.describe.num_desc == num_desc
 
 
+def test_wandb_rec_sweep_file_composes_each_visual_prompt(tmp_path):
+    """Every point of sweeps/rec_visual_prompts.yaml composes a REC job with that marking and subtract."""
+    from conftest import compose_config
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args, load_sweep_config
+
+    sweep = load_sweep_config(str(ROOT / "sweeps" / "rec_visual_prompts.yaml"))
+    assert sweep["command"] == ["${env}", "${interpreter}", "-m", "descbench.eval", "${args_no_hyphens}"]
+    assert sweep["metric"] == {"name": "acc", "goal": "maximize"}
+    params = sweep["parameters"]
+    prompts = params["visual_prompt"]["values"]
+    assert prompts == ["circle", "rectangle", "crop", "marked_crop", "blur_outside", "grayscale_outside"]
+    for prompt in prompts:
+        for subtract in params["task.subtract"]["values"]:
+            point = {"task": {"value": "rec"}, "visual_prompt": {"value": prompt}, "task.subtract": {"value": subtract}}
+            args = create_sweep_command_args({"args": point})["args_no_hyphens"]
+            cfg = compose_config(args, tmp_path)
+            assert cfg.task.name == "rec" and list(cfg.visual_prompt) == [prompt]
+            assert cfg.task.subtract is subtract and cfg.dataset.name == "rec_shapes"
+
+
 def test_a_line_breaks_where_its_num_desc_is_missing():
     """A point other lines have but this one lacks is drawn as a gap (NaN), never bridged."""
     line = [(1, 20.0, 0.0, 1), (3, 40.0, 0.0, 1)]
     gapped = _with_gaps(line, [1, 2, 3, 4])
     assert [p[0] for p in gapped] == [1, 2, 3] and math.isnan(gapped[1][1])
     assert _with_gaps(line, [1, 3]) == line
+
+
+# --------------------------------------------------------------------------- the metric registry
+
+
+def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option_with_a_warning(
+    tmp_path, monkeypatch, capsys
+):
+    """``foo_score`` varies per run: undeclared it is an option (a line each, and a warning); declared, a measure."""
+    from descbench import measures
+    from descbench.report import grouping_keys
+
+    results = []
+    for num_desc, score in ((1, 0.31), (2, 0.47)):
+        result = classification_result(False, num_desc, 0, 0.2 * num_desc, 2.0)
+        result["foo_score"] = score
+        results.append(result)
+    assert grouping_keys(results, first="describe.detailed", exclude={"describe.num_desc"}) == [
+        "describe.detailed",
+        "foo_score",
+    ]
+    for i, result in enumerate(results):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(result))
+    assert main([str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: results key 'foo_score' holds fractional numbers and is not declared in descbench/measures.py: "
+        "the report treats it as an option (a line of its own); declare it there if it is a measurement"
+    ) in err
+
+    declared = measures.Measure("foo_score", ("classify",), "mean", "foo score", "higher")
+    monkeypatch.setattr(measures, "MEASURES", (*measures.MEASURES, declared))
+    measures._index.cache_clear()
+    try:
+        assert grouping_keys(results, first="describe.detailed", exclude={"describe.num_desc"}) == ["describe.detailed"]
+        assert main([str(tmp_path)]) == 0
+        assert "foo_score" not in capsys.readouterr().err
+        # its companions are declared with it
+        assert measures.resolve("foo_score.ci_low").stem == "foo_score"
+    finally:
+        monkeypatch.undo()
+        measures._index.cache_clear()
+
+
+def test_registry_declares_todays_measurement_keys_and_leaves_options_open():
+    from descbench.measures import is_declared, is_option, primary, resolve
+
+    measured = [
+        # classification
+        "top1", "top5", "mean_per_class_acc", "entropy", "ece", "top5_k", "ece_scale", "chance_top1",
+        "num_samples", "num_classes", "describe.num_texts", "per_class_acc", "overrides", "note", "seed", "task",
+        # REC
+        "acc", "acc.val", "acc.testA", "chance_acc", "num_expressions", "num_images", "mean_candidates",
+        "data.boxes_dropped",
+        # keypoints, bias probe, repetitions
+        "pck", "pck.left_eye", "chance_pck", "acc_lr_merged", "bias.criminal.circled.prob",
+        "bias.criminal.shift_circled_unmarked", "num_reps",
+    ]  # fmt: skip
+    assert [k for k in measured if not is_declared(k)] == []
+    options = ["dataset", "backbone", "pretrained", "describe.detailed", "describe.num_desc", "visual_prompt",
+               "visual_prompt.circle.thickness", "subtract", "entropy_scale", "split", "splits", "backbones"]  # fmt: skip
+    assert [k for k in options if not is_option(k, "x")] == []
+    assert not is_option("per_class_acc", {"cat": 1.0})
+    # companions: interval, repetitions, published join; the stem is the concrete measure key
+    for key, stem, suffix in [
+        ("top1.ci_low", "top1", "ci_low"),
+        ("acc.val.ci_high", "acc.val", "ci_high"),
+        ("acc.ci_method", "acc", "ci_method"),
+        ("top1.reps", "top1", "reps"),
+        ("top1.std", "top1", "std"),
+        ("bias.criminal.circled.prob.ci_low", "bias.criminal.circled.prob", "ci_low"),
+        ("acc.testB.published.delta", "acc.testB", "published.delta"),
+        ("top1.published", "top1", "published"),
+    ]:
+        found = resolve(key)
+        assert (found.stem, found.suffix) == (stem, suffix), key
+    assert resolve("describe.detailed.ci_low") is None  # a companion of an option is not a measure's
+    assert [primary(t) for t in ("classify", "rec", "keypoints")] == ["top1", "acc", "pck"]
+
+
+# --------------------------------------------------------------------------- intervals and repetitions
+
+
+def test_one_run_cells_show_their_interval_and_repetitions_their_mean_and_std(tmp_path):
+    runs = {
+        "0": {**classification_result(False, 1, 0, 0.6208, 1.9), "top1.ci_low": 0.576, "top1.ci_high": 0.664},
+        # a run that repeats a random control three times: the cell is over its repetitions
+        "1": {
+            **classification_result(False, 2, 0, 0.35, 1.5),
+            "top1.reps": [0.30, 0.35, 0.40],
+            "top1.std": 0.05,
+            "num_reps": 3,
+            "top1.ci_low": 0.30,
+            "top1.ci_high": 0.40,
+        },
+    }
+    for name, result in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({**result, "top1.ci_method": "wilson"}))
+    results = [r for r in runs.values()]
+    assert build_series(results)["detailed=false"][1] == pytest.approx((2, 35.0, 5.0, 3))
+    report = write_report(tmp_path)
+    panel = report.data["accuracy_vs_num_desc"]["panels"][0]
+    assert panel["intervals"] == {"detailed=false": [[1, pytest.approx(57.6), pytest.approx(66.4)]]}
+    md = (tmp_path / "report.md").read_text()
+    assert "| 1 | 62.08 [57.60, 66.40] / 1.900 ± 0.000 (n=1) |" in md
+    assert "| 2 | 35.00 ± 5.00 / 1.500 ± 0.000 (n=3) |" in md
+    # the table of all runs shows each run's own value with its interval
+    assert "| 0 | describe.detailed=false,num_desc=1,seed=0 | 0 | 62.08 [57.60, 66.40] |" in md
+    assert_png(tmp_path / "accuracy_vs_num_desc.png")
+
+
+def test_rec_cells_show_recorded_intervals(tmp_path):
+    result = rec_result("circle", 0, {"val": 0.60, "testA": 0.70})
+    result.update({"acc.val.ci_low": 0.55, "acc.val.ci_high": 0.65})
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text(json.dumps(result))
+    report = write_report(tmp_path)
+    [panel] = report.data["rec_accuracy"]["panels"]
+    assert panel["intervals"] == {"visual_prompt=circle": {"val": [pytest.approx(55.0), pytest.approx(65.0)]}}
+    md = (tmp_path / "report.md").read_text()
+    assert "| visual_prompt=circle | 65.00 ± 0.00 (n=1) | 60.00 [55.00, 65.00] (n=1) | 70.00 ± 0.00 (n=1) |" in md
+
+
+# --------------------------------------------------------------------------- paired comparisons
+
+
+def report_in_process(capsys, args: list[str]) -> subprocess.CompletedProcess:
+    """``main(args)`` with its exit code and output, as ``run_report`` gives them (faster: no new interpreter)."""
+    capsys.readouterr()
+    code = main(args)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+# Hand-made per-image outcomes over 8 images: (detailed, num_desc) -> correct.
+OUTCOMES = {
+    (False, 1): [1, 1, 0, 0, 1, 0, 1, 0],
+    (True, 1): [1, 1, 1, 0, 1, 1, 1, 1],  # B right on 3 more images (2, 5, 7), never worse
+    (False, 2): [1, 1, 1, 1, 0, 0, 1, 1],
+    (True, 2): [1, 0, 1, 1, 0, 0, 1, 1],  # B wrong on image 1 only
+}
+
+
+def write_predictions(job: Path, correct: list[int], ids: list[str] | None = None) -> None:
+    ids = ids or [f"shapes:{i}" for i in range(len(correct))]
+    lines = ["index,sample_id,label,label_name,pred,pred_name,top5,confidence,entropy,correct"]
+    lines += [f"{i},{ids[i]},0,a,{1 - c},x,0 1,0.5,1.0,{c}" for i, c in enumerate(correct)]
+    (job / "predictions.csv").write_text("\n".join(lines) + "\n")
+
+
+def make_paired_sweep(root: Path, outcomes=OUTCOMES, extra: dict | None = None) -> Path:
+    for number, ((detailed, num_desc), correct) in enumerate(outcomes.items()):
+        job = root / str(number)
+        result = classification_result(detailed, num_desc, 0, sum(correct) / len(correct), 2.0)
+        result.update(extra or {})
+        _write_job(job, _overrides(detailed, num_desc, 0), result)
+        write_predictions(job, correct)
+    return root
+
+
+def test_compare_prints_paired_delta_interval_mcnemar_holm_and_the_mean(tmp_path, capsys):
+    from descbench.stats import mean_paired_delta, paired_comparison
+
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=false", "describe.detailed=true"])
+    assert result.returncode == 0, result.stderr
+    one = paired_comparison(OUTCOMES[(False, 1)], OUTCOMES[(True, 1)])
+    two = paired_comparison(OUTCOMES[(False, 2)], OUTCOMES[(True, 2)])
+    # by hand: num_desc=1: 0 vs 3 discordant -> p = 2 / 2**3 = 0.25; num_desc=2: 1 vs 0 -> p = 1.
+    # Holm over the 2 pairs: 0.25 * 2 = 0.5; max(0.5, 1 * 1) = 1.
+    row1 = f"| num_desc=1 | 8 | 50.00 | 87.50 | +37.50 [{one.ci_low * 100:+.2f}, {one.ci_high * 100:+.2f}] | 0 | 3 |"
+    assert row1 + " p = 0.25 | p = 0.5 |" in result.stdout
+    row2 = f"| num_desc=2 | 8 | 75.00 | 62.50 | -12.50 [{two.ci_low * 100:+.2f}, {two.ci_high * 100:+.2f}] | 1 | 0 |"
+    assert row2 + " p = 1 | p = 1 |" in result.stdout
+    mean, low, high = mean_paired_delta([(OUTCOMES[(False, n)], OUTCOMES[(True, n)]) for n in (1, 2)])
+    assert mean == pytest.approx(0.125)
+    assert (
+        f"**mean Δ over 2 matched pair(s): +12.50 [{low * 100:+.2f}, {high * 100:+.2f}] pp** "
+        "(paired bootstrap over images, the same resampled images in every cell)." in result.stdout
+    )
+    assert "Holm's step-down adjustment over all 2 pairs" in result.stdout
+    md = (sweep / "report.md").read_text()
+    assert "## Comparisons" in md and row1 in md
+    data = json.loads((sweep / "report_data.json").read_text())
+    [comparison] = data["comparisons"]
+    assert [(p["only_a"], p["only_b"], p["p_value"], p["p_holm"]) for p in comparison["pairs"]] == [
+        (0, 3, 0.25, 0.5),
+        (1, 0, 1.0, 1.0),
+    ]
+
+
+def test_compare_yaml_in_the_sweep_dir_and_hydra_spelling_of_num_desc(tmp_path, capsys):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    (sweep / "compare.yaml").write_text("compare:\n  - [num_desc=1, num_desc=2]\n")
+    report = write_report(sweep)
+    [comparison] = report.comparisons
+    assert [(p.cell, p.run_a.dir, p.run_b.dir) for p in comparison.pairs] == [
+        ("detailed=false", "0", "2"),
+        ("detailed=true", "1", "3"),
+    ]
+    (sweep / "compare.yaml").write_text("compare: describe.detailed\n")
+    result = report_in_process(capsys, [str(sweep)])
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {sweep / 'compare.yaml'}: expected 'compare:' with a list of [A, B] pairs, "
+        "e.g. [describe.detailed=false, describe.detailed=true]"
+    )
+
+
+def test_compare_refuses_runs_over_different_images(tmp_path, capsys):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    shifted = [f"shapes:{i + 1}" for i in range(8)]
+    write_predictions(sweep / "1", OUTCOMES[(True, 1)], ids=shifted)
+    result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=false", "describe.detailed=true"])
+    assert result.returncode == 2
+    from descbench.report.compare import fingerprint
+
+    fa = fingerprint([f"shapes:{i}" for i in range(8)])[:12]
+    fb = fingerprint(shifted)[:12]
+    assert result.stderr.strip() == (
+        f"error: cannot pair 0 with 1: their image lists differ (fingerprints {fa} vs {fb}, 8 vs 8 samples); "
+        "compare runs over the same images (same dataset, split and dataset.limit)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_compare_errors_name_the_option(tmp_path, capsys):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=maybe", "describe.detailed=true"])
+    assert (result.returncode, result.stderr.strip()) == (2, "error: --compare: no run has describe.detailed=maybe")
+    result = report_in_process(capsys, [str(sweep), "--compare", "colour=red", "colour=blue"])
+    assert result.stderr.strip() == "error: --compare 'colour=red': no run records the option 'colour'"
+    (sweep / "3" / "predictions.csv").unlink()
+    result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=false", "describe.detailed=true"])
+    assert result.stderr.strip() == (
+        f"error: {sweep / '3' / 'predictions.csv'} not found: a paired comparison needs the per-sample "
+        "predictions every job writes"
+    )
+
+
+def test_sign_table_per_dataset_and_backbone(tmp_path):
+    """Words vs sentences on 2 data sets x 2 backbones: the sign of Δ with its interval in each."""
+    sweep = tmp_path / "grid"
+    better = [0] * 10 + [1] * 10  # A: right on half of 20 images
+    number = 0
+    for dataset in ("shapes", "photos"):
+        for backbone in ("clip-a", "clip-b"):
+            # B gains all 10 images on shapes/clip-a, loses them on photos/clip-b, ties elsewhere
+            b = {("shapes", "clip-a"): [1] * 20, ("photos", "clip-b"): [0] * 20}.get((dataset, backbone), better)
+            for detailed, correct in ((False, better), (True, b)):
+                job = sweep / str(number)
+                result = classification_result(detailed, 7, 0, sum(correct) / 20, 2.0)
+                result.update({"dataset": dataset, "backbone": backbone})
+                _write_job(job, _overrides(detailed, 7, 0), result)
+                write_predictions(job, correct, ids=[f"{dataset}:{i}" for i in range(20)])
+                number += 1
+    report = write_report(sweep, compare=[("describe.detailed=false", "describe.detailed=true")])
+    [comparison] = report.comparisons
+    assert len(comparison.pairs) == 4
+    assert comparison.mean.method == "t interval over the pairs' Δ (the pairs hold different image lists)"
+    md = (sweep / "report.md").read_text()
+    assert "| dataset \\ backbone | clip-a | clip-b |" in md
+    assert "| shapes | +50.00 [+30.00, +70.00] B > A | +0.00 [+0.00, +0.00] 0 (interval spans 0) |" in md
+    assert "| photos | +0.00 [+0.00, +0.00] 0 (interval spans 0) | -50.00 [-70.00, -30.00] B < A |" in md
+    # one table per dataset x backbone in the classification section
+    assert md.count("### dataset ") == 4
+
+
+def test_compare_pairs_rec_runs_on_their_expressions(tmp_path):
+    """REC predictions.csv (image_id, split, expression): the pair's accuracies and the McNemar counts by hand."""
+    sweep = tmp_path / "rec"
+    outcomes = {"circle": [1, 1, 0, 1, 0, 1], "crop": [0, 1, 0, 0, 0, 1]}
+    for number, (prompt, correct) in enumerate(outcomes.items()):
+        job = sweep / str(number)
+        _write_job(job, [f"visual_prompt={prompt}"], rec_result(prompt, 0, {"val": sum(correct) / 6}))
+        lines = ["index,image_id,split,expression,chosen_index,chosen_box,gold_box,score,iou,correct"]
+        lines += [f"{i},{i // 2},val,the thing {i},0,0 0 1 1,0 0 1 1,0.5,1.0,{c}" for i, c in enumerate(correct)]
+        (job / "predictions.csv").write_text("\n".join(lines) + "\n")
+    report = write_report(sweep, compare=[("visual_prompt=crop", "visual_prompt=circle")])
+    [comparison] = report.comparisons
+    assert comparison.metric == "acc"
+    [pair] = comparison.pairs
+    r = pair.result
+    assert (r.n, r.mean_a, r.mean_b, r.only_a, r.only_b) == (6, pytest.approx(2 / 6), pytest.approx(4 / 6), 0, 2)
+    assert r.p_value == pytest.approx(0.5)  # 2 * 0.5**2
+    md = (sweep / "report.md").read_text()
+    assert "| cell | images | A accuracy (%) | B accuracy (%) |" in md
+
+
+def test_compare_lists_runs_without_partner_and_says_why(tmp_path):
+    outcomes = {**OUTCOMES, (True, 3): [1] * 8}  # a sentences run at num_desc=3 has no words run
+    sweep = make_paired_sweep(tmp_path / "sweep", outcomes)
+    report = write_report(sweep, compare=[("describe.detailed=False", "describe.detailed=True")])  # W&B spelling
+    [comparison] = report.comparisons
+    assert len(comparison.pairs) == 2
+    assert comparison.unpaired == ["4 (describe.detailed=True): no partner with describe.detailed=False"]
+    md = (sweep / "report.md").read_text()
+    assert "- 4 (describe.detailed=True): no partner with describe.detailed=False" in md
+    # only runs that differ in another option: the error names the first and what sets it apart
+    lone = make_paired_sweep(tmp_path / "lone", {(False, 1): [1, 0], (True, 2): [0, 1]})
+    with pytest.raises(ReportError) as err:
+        write_report(lone, compare=[("describe.detailed=false", "describe.detailed=true")])
+    assert str(err.value) == (
+        "--compare describe.detailed=false describe.detailed=true: no two runs differ only there "
+        "(0 (describe.detailed=false): no partner with describe.detailed=true; differs from 1 in "
+        "describe.num_desc (1 vs 2))"
+    )

@@ -1,0 +1,248 @@
+"""``python -m descbench.dashboard --entity E --project P``: a W&B workspace for a descbench sweep.
+
+The workspace (built with ``wandb_workspaces``) holds a prompt-option section (top-1 and entropy vs.
+``num_desc``, one line per ``describe.detailed`` value with the 95 % interval keys, the same from the
+run summaries, a parallel-coordinates panel over the options, the per-class table, a run comparer) and
+a REC section (accuracy per split with its interval, the options, the example images). ``--dry-run``
+prints the spec as JSON and contacts nobody.
+
+The spec is plain data: every key a panel reads is written ``<where>:<key>`` with ``where`` one of
+``history`` (``wandb.log`` rows), ``summary`` (a run's summary: the numeric results.json entries),
+``config`` (the resolved Hydra config), ``media`` (logged images) or ``table`` (logged tables).
+Measurement keys come from :mod:`descbench.measures`. Line plots read ``describe.num_desc`` from the
+history, so they fill once a job logs its results as a history row; the scatter plots read summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from descbench.measures import CI_HIGH, CI_LOW, CLASSIFY, MEASURES, REC, companion, measure, primary
+
+# Logged by the REC job (tasks/rec_outputs.py, log_examples_to_wandb): images with gold/predicted boxes.
+REC_EXAMPLES = "rec_examples"
+NUM_DESC = "describe.num_desc"  # a results option, numeric: logged with the scalars
+# The options a prompt-option sweep varies, as paths of the config each run logs (display name, path).
+CLASSIFY_OPTIONS = (
+    ("num_desc", "num_desc"),
+    ("detailed", "describe.detailed"),
+    ("instruction", "describe.instruction"),
+    ("examples", "describe.num_examples"),
+    ("source", "describe._target_"),
+    ("dataset", "dataset.name"),
+    ("backbone", "backbone.model"),
+    ("aggregation", "task.aggregation"),
+    ("entropy scale", "task.entropy_scale"),
+    ("seed", "seed"),
+)
+REC_OPTIONS = (
+    ("dataset", "dataset.name"),
+    ("backbone", "backbone.model"),
+    ("subtract", "task.subtract"),
+    ("negatives", "task.negatives"),
+    ("seed", "seed"),
+)
+SECTIONS = ("history", "summary", "config", "media", "table")
+
+
+def _with_interval(key: str) -> list[str]:
+    """``key`` and, when the registry gives it an interval, its ``ci_low``/``ci_high`` companions."""
+    if measure(key).has_interval:
+        return [key, companion(key, CI_LOW), companion(key, CI_HIGH)]
+    return [key]
+
+
+def _vs_num_desc(key: str) -> list[dict[str, Any]]:
+    name = measure(key).display
+    return [
+        {
+            "type": "LinePlot",
+            "title": f"{name} vs num_desc (lines: describe.detailed; 95 % interval keys beside the mean)",
+            "x": f"history:{NUM_DESC}",
+            "y": [f"history:{k}" for k in _with_interval(key)],
+            "groupby": "config:describe.detailed",
+            "aggfunc": "mean",
+            "rangefunc": "stddev",
+        },
+        {
+            "type": "ScatterPlot",
+            "title": f"{name} per run vs num_desc",
+            "x": "config:num_desc",
+            "y": f"summary:{key}",
+        },
+    ]
+
+
+def dashboard_spec(
+    entity: str,
+    project: str,
+    sweep_group: str | None = None,
+    name: str = "descbench: prompt options and REC",
+    rec_splits: Sequence[str] = ("val",),
+) -> dict[str, Any]:
+    """The workspace as plain data (what ``--dry-run`` prints and :func:`build_workspace` builds)."""
+    top1 = primary(CLASSIFY)
+    tables = [m.key for m in MEASURES if m.kind == "table" and CLASSIFY in m.tasks]
+    classify_panels = [*_vs_num_desc(top1), *_vs_num_desc("entropy")]
+    classify_panels += [
+        {
+            "type": "ParallelCoordinatesPlot",
+            "title": "every option -> top-1 and entropy",
+            "columns": [[label, f"config:{path}"] for label, path in CLASSIFY_OPTIONS]
+            + [[measure(k).display, f"summary:{k}"] for k in (top1, "entropy")],
+        },
+        *({"type": "WeavePanelSummaryTable", "title": f"{key} (per run)", "table": f"table:{key}"} for key in tables),
+        {"type": "RunComparer", "title": "options and metrics side by side", "diff_only": "split"},
+    ]
+    acc = primary(REC)
+    split_keys = [f"{acc}.{split}" for split in rec_splits]
+    for key in split_keys:
+        measure(key)  # a split key the registry does not declare is a bug here, not a blank panel
+    rec_panels = [
+        {
+            "type": "BarPlot",
+            "title": "REC accuracy per run, with its 95 % interval keys",
+            "metrics": [f"history:{k}" for k in _with_interval(acc)],
+        },
+        {
+            "type": "BarPlot",
+            "title": f"REC accuracy per split ({', '.join(rec_splits)})",
+            "metrics": [f"history:{k}" for k in split_keys],
+        },
+        {
+            "type": "ParallelCoordinatesPlot",
+            "title": "REC options -> accuracy",
+            "columns": [[label, f"config:{path}"] for label, path in REC_OPTIONS]
+            + [[measure(acc).display, f"summary:{acc}"]],
+        },
+        {
+            "type": "MediaBrowser",
+            "title": "examples: gold (green) and predicted (red) boxes",
+            "media": [f"media:{REC_EXAMPLES}"],
+        },
+    ]
+    return {
+        "entity": entity,
+        "project": project,
+        "name": name,
+        "sweep_group": sweep_group,
+        "sections": [
+            {"name": "Prompt options: accuracy and confidence vs num_desc", "panels": classify_panels},
+            {"name": "Referring expressions (REC)", "panels": rec_panels},
+        ],
+    }
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.split(":", 1)[0] in SECTIONS and ":" in value else []
+    if isinstance(value, (list, tuple)):
+        return [ref for item in value for ref in _refs(item)]
+    return []
+
+
+def panel_keys(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """``{section: {keys}}`` that the spec's panels read from the runs (for checking against a real run)."""
+    keys: dict[str, set[str]] = {section: set() for section in SECTIONS}
+    for section in spec["sections"]:
+        for panel in section["panels"]:
+            for field, value in panel.items():
+                if field not in ("type", "title"):
+                    for ref in _refs(value):
+                        where, key = ref.split(":", 1)
+                        keys[where].add(key)
+    return keys
+
+
+def _metric(ref: str) -> Any:
+    """A ``where:key`` reference as the panel class wants it (history keys are plain strings)."""
+    import wandb_workspaces.reports.v2 as wr
+
+    where, key = ref.split(":", 1)
+    return {"summary": wr.SummaryMetric, "config": wr.Config}.get(where, str)(key)
+
+
+def _panel(panel: dict[str, Any]) -> Any:
+    import wandb_workspaces.reports.v2 as wr
+
+    kind, title = panel["type"], panel.get("title")
+    if kind == "LinePlot":
+        return wr.LinePlot(
+            title=title,
+            x=_metric(panel["x"]),
+            y=[_metric(y) for y in panel["y"]],
+            groupby=_metric(panel["groupby"]),
+            groupby_aggfunc=panel["aggfunc"],
+            groupby_rangefunc=panel["rangefunc"],
+        )
+    if kind == "ScatterPlot":
+        return wr.ScatterPlot(title=title, x=_metric(panel["x"]), y=_metric(panel["y"]))
+    if kind == "BarPlot":
+        return wr.BarPlot(title=title, metrics=[_metric(m) for m in panel["metrics"]])
+    if kind == "ParallelCoordinatesPlot":
+        columns = [
+            wr.ParallelCoordinatesPlotColumn(metric=_metric(ref), display_name=label) for label, ref in panel["columns"]
+        ]
+        return wr.ParallelCoordinatesPlot(title=title, columns=columns)
+    if kind == "WeavePanelSummaryTable":
+        return wr.WeavePanelSummaryTable(table_name=panel["table"].split(":", 1)[1])
+    if kind == "MediaBrowser":
+        return wr.MediaBrowser(title=title, media_keys=[m.split(":", 1)[1] for m in panel["media"]], num_columns=4)
+    if kind == "RunComparer":
+        return wr.RunComparer(diff_only=panel["diff_only"])
+    raise ValueError(f"unknown panel type {kind!r} in the dashboard spec")
+
+
+def build_workspace(spec: dict[str, Any]) -> Any:
+    """The ``wandb_workspaces`` Workspace of a spec (built offline; ``.save()`` sends it to W&B)."""
+    import wandb_workspaces.workspaces as ws
+
+    runset = ws.RunsetSettings()
+    if spec.get("sweep_group"):
+        runset = ws.RunsetSettings(filters=[ws.Metric("Group") == spec["sweep_group"]])
+    sections = [
+        ws.Section(name=s["name"], panels=[_panel(p) for p in s["panels"]], is_open=True) for s in spec["sections"]
+    ]
+    return ws.Workspace(
+        entity=spec["entity"], project=spec["project"], name=spec["name"], sections=sections, runset_settings=runset
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m descbench.dashboard",
+        description="Create a W&B workspace for a descbench sweep (prompt options and REC).",
+    )
+    parser.add_argument("--entity", required=True, help="W&B entity (user or team)")
+    parser.add_argument("--project", required=True, help="W&B project the runs log to")
+    parser.add_argument("--sweep-group", default=None, help="only the runs of this group (the multirun dir name)")
+    parser.add_argument("--name", default="descbench: prompt options and REC", help="the workspace's name")
+    parser.add_argument("--rec-splits", default="val", help="REC splits to chart, comma-separated (default: val)")
+    parser.add_argument("--dry-run", action="store_true", help="print the workspace spec as JSON; contact nobody")
+    args = parser.parse_args(argv)
+    splits = [s.strip() for s in args.rec_splits.split(",") if s.strip()]
+    spec = dashboard_spec(args.entity, args.project, args.sweep_group, args.name, splits)
+    workspace = build_workspace(spec)  # built in a dry run too: the panel classes check the spec
+    if args.dry_run:
+        print(json.dumps(spec, indent=2))
+        return 0
+    try:
+        workspace.save()
+    except Exception as err:  # auth, network, permissions: W&B raises several types; one line for the user
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"error: could not save the workspace to W&B {args.entity}/{args.project}: {first} "
+            "(log in with `wandb login` or set WANDB_API_KEY; --dry-run prints the spec offline)",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"workspace: {workspace.url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data files shipped with descbench (read with ``importlib.resources``)."""
