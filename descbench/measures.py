@@ -108,6 +108,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("num_expressions", (REC,), "count", "expressions"),
     Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
     Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
+    Measure("correct_rule", (REC,), "derived", "correct when", description="IoU > 0.5 with a gold box"),
     # keypoints: localisation (PCK) and naming
     Measure("pck", (KEYPOINTS,), "rate", "PCK", "higher", percent=True, primary=(KEYPOINTS,)),
     Measure("pck.<part>", (KEYPOINTS,), "rate", "PCK", "higher", percent=True),

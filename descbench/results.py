@@ -10,13 +10,6 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """``text`` to ``path`` through :func:`descbench.files.write_atomic`."""
-    from descbench.files import write_atomic
-
-    write_atomic(path, text)
-
-
 def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         value = value.item()

@@ -143,10 +143,10 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     if comparisons:
         report.data["comparisons"] = comparison_data(comparisons)
 
-    from descbench.results import atomic_write_text
+    from descbench.files import write_atomic
 
-    atomic_write_text(out / "report_data.json", json.dumps(report.data, indent=2))
-    atomic_write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
+    write_atomic(out / "report_data.json", json.dumps(report.data, indent=2))
+    write_atomic(out / "report.md", "\n".join(lines).rstrip() + "\n")
     report.files += [out / "report_data.json", out / "report.md"]
     return report
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from descbench.measures import format_value, interval_of
+from descbench.published import published_fields
 from descbench.results import JobOutputs, format_table
+from descbench.stats import interval_fields
 
 log = logging.getLogger("descbench")
 
@@ -20,6 +23,7 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
     descriptions = module.descriptions
     backbone = module.backbone
     num_classes = len(dataset.classes)
+    pred = module.predictions
     results: dict[str, Any] = {
         "task": "classify",
         "top1": metrics["top1"],
@@ -27,6 +31,14 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
         "mean_per_class_acc": metrics["mean_per_class_acc"],
         "entropy": metrics["entropy"],
         "ece": metrics["ece"],
+        # 95 % intervals over the images: Wilson for the rates, a seeded bootstrap for the mean entropy
+        **interval_fields(
+            {
+                "top1": (pred["pred"] == pred["label"]).numpy(),
+                "top5": (pred["top5"] == pred["label"][:, None]).any(dim=1).numpy(),
+                "entropy": pred["entropy"].numpy(),
+            }
+        ),
         "top5_k": min(5, num_classes),
         "entropy_scale": cfg.task.entropy_scale,
         "ece_scale": cfg.task.entropy_scale,
@@ -49,6 +61,7 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
     }
     if backbone.weights.startswith("random"):
         results["note"] = "random weights: a pipeline check, not a result"
+    results.update(published_fields(results))
     return results
 
 
@@ -112,16 +125,40 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
             f"{results['describe.source']} num_desc={results.get('describe.num_desc')} "
             f"detailed={results.get('describe.detailed')}",
         ),
-        ("top-1 / top-5", f"{results['top1']:.4f} / {results['top5']:.4f} (chance {results['chance_top1']:.4f})"),
-        ("mean per-class acc", f"{results['mean_per_class_acc']:.4f}"),
-        (f"entropy ({results['entropy_scale']})", f"{results['entropy']:.4f} nats"),
-        ("ECE", f"{results['ece']:.4f}"),
+        ("top-1 %", f"{shown(results, 'top1')} (chance {100 * results['chance_top1']:.2f})"),
+        ("top-5 %", shown(results, "top5")),
+        ("mean per-class acc %", shown(results, "mean_per_class_acc")),
+        (f"entropy ({results['entropy_scale']})", f"{shown(results, 'entropy')} nats"),
+        ("ECE", shown(results, "ece")),
         ("run dir", str(context.run_dir)),
     ]
+    table += published_rows(results)
     if "note" in results:
         table.append(("note", results["note"]))
     print(format_table(table), flush=True)
     return results
+
+
+def shown(results: dict[str, Any], key: str) -> str:
+    """A measure as the report shows it: display unit, digits and its 95 % interval when recorded."""
+    return format_value(key, results[key], interval_of(results, key))
+
+
+def published_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """``published`` rows of the printed table: the paper's number and our Δ, where the setting matches one."""
+    rows = []
+    for key, value in results.items():
+        if key.endswith(".published") and isinstance(value, (int, float)):
+            metric = key.removesuffix(".published")
+            delta = results.get(f"{key}.delta")
+            source = results.get(f"{key}.source", "")
+            rows.append(
+                (
+                    f"published {metric}",
+                    f"{format_value(metric, value)} (ours Δ {format_value(metric, delta)}; {source})",
+                )
+            )
+    return rows
 
 
 def log_summary(logger, results: dict[str, Any]) -> bool:
@@ -132,6 +169,7 @@ def log_summary(logger, results: dict[str, Any]) -> bool:
         return False
     scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     logger.experiment.summary.update(scalars)
+    logger.experiment.log(scalars)  # one history row too: W&B line plots read history, not the summary
     return True
 
 

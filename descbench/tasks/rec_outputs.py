@@ -10,9 +10,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from descbench.published import published_fields
 from descbench.rec.markings import PromptSpec
 from descbench.results import JobOutputs, format_table
-from descbench.tasks.outputs import log_summary
+from descbench.stats import interval_fields
+from descbench.tasks.outputs import log_summary, published_rows, shown
 
 log = logging.getLogger("descbench")
 GOLD, PREDICTED = (0, 200, 0), (255, 0, 0)
@@ -27,6 +29,11 @@ def rec_results(
     results: dict[str, Any] = {"task": "rec", "acc": metrics["acc"]}
     for split in module.splits:
         results[f"acc.{split}"] = metrics[f"acc.{split}"]
+    # 95 % Wilson intervals over the expressions, overall and per split
+    correct = {"acc": [p.correct for p in predictions]}
+    for split in module.splits:
+        correct[f"acc.{split}"] = [p.correct for p in predictions if p.split == split]
+    results.update(interval_fields(correct))
     candidates = [p.num_candidates for p in predictions]
     results.update(
         {
@@ -45,12 +52,14 @@ def rec_results(
             "template": module.template,
             "subtract": module.subtract,
             "negatives": module.negatives if module.subtract else 0,
+            "correct_rule": "IoU > 0.5 with a gold box",
             "seed": cfg.seed,
             "overrides": context.name,
         }
     )
     if any(b.weights.startswith("random") for b in backbones):
         results["note"] = "random weights: a pipeline check, not a result"
+    results.update(published_fields(results))
     return results
 
 
@@ -121,17 +130,18 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     outputs.commit(results)
     if log_summary(context.logger, results):
         log_examples_to_wandb(context.logger, dataset, examples)
-    splits = ", ".join(f"{s} {results[f'acc.{s}']:.4f}" for s in module.splits)
+    splits = ", ".join(f"{s} {shown(results, f'acc.{s}')}" for s in module.splits)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_expressions']} expressions, {results['num_images']} images)"),
         ("proposals", str(results["proposals"])),
         ("backbones", ", ".join(results["backbones"])),
         ("visual prompts", " + ".join(p.key for p in prompts)),
         ("subtract", f"{results['subtract']} (K={results['negatives']})"),
-        ("accuracy", f"{results['acc']:.4f} (chance {results['chance_acc']:.4f})"),
-        ("per split", splits),
+        ("accuracy %", f"{shown(results, 'acc')} (chance {100 * results['chance_acc']:.2f})"),
+        ("per split %", splits),
         ("run dir", str(run_dir)),
     ]
+    table += published_rows(results)
     if "note" in results:
         table.append(("note", results["note"]))
     print(format_table(table), flush=True)
