@@ -130,16 +130,23 @@ def report_user_error(err: UserError, run_dir: Path | None) -> None:
             pass
 
 
-def _main(cfg: DictConfig) -> float | None:
-    context = runtime_context(cfg)
+def run_reporting(cfg: DictConfig, context: RunContext) -> tuple[int, dict[str, Any] | None]:
+    """``run_job`` as the command line runs it: ``(0, results)``, or ``(2, None)`` after one ``error:`` line."""
     try:
-        metrics = run_job(cfg, context)
+        return 0, run_job(cfg, context)
     except UserError as err:
         report_user_error(err, context.run_dir)
+        return 2, None
+
+
+def _main(cfg: DictConfig) -> float | None:
+    context = runtime_context(cfg)
+    code, results = run_reporting(cfg, context)
+    if code:
         if context.multirun:
             return None  # the sweep goes on; FailedJobs lists this job at its end
-        sys.exit(2)
-    value = metrics.get("top1", metrics.get("acc"))
+        sys.exit(code)
+    value = results.get("top1", results.get("acc", results.get("pck")))
     return None if value is None else float(value)
 
 
