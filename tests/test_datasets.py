@@ -209,3 +209,20 @@ def test_limit_is_a_seeded_subset_spread_over_classes():
     assert ds.limited(None) is ds and ds.limited(50) is ds
     with pytest.raises(DatasetError, match="dataset.limit must be null or an integer >= 1, got 0"):
         ds.limited(0)
+
+
+def test_eurosat_folders_get_curated_names_ids_and_the_mode_aware_loader(tmp_path):
+    folders = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture", "PermanentCrop",
+               "Residential", "River", "SeaLake"]  # fmt: skip
+    for f in folders:
+        (tmp_path / "eurosat" / "2750" / f).mkdir(parents=True)
+        grey16 = Image.fromarray(np.full((4, 4), 257 * 100, dtype=np.uint16))
+        grey16.save(tmp_path / "eurosat" / "2750" / f / f"{f}_1.png")
+    ds = load_torchvision("EuroSAT", str(tmp_path))
+    assert ds.class_ids == folders
+    assert ds.classes[:3] == ["annual crop land", "forest", "brushland or shrubland"]
+    assert ds.classes[-1] == "lake or sea" and ds.provenance["class_names"].startswith("CLIP's curated names")
+    image, label, _ = ds[0]
+    assert label == 0 and np.asarray(image)[0, 0].tolist() == [100, 100, 100]
+    raw = load_torchvision("EuroSAT", str(tmp_path), names="raw")
+    assert raw.classes[2] == "HerbaceousVegetation"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from descbench.errors import DescriptionError
 from descbench.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
 from descbench.llm.prompts import bank_limits, render_instruction
 
@@ -85,7 +86,7 @@ def test_study_bank_texts_and_order():
     assert bank_limits("study", detailed=False, num_examples=2) == (7, 2)
     assert bank_limits("study", detailed=False, num_examples=None)[0] == 7
     with pytest.raises(
-        PromptError, match=r"num_desc must be an integer in 1\.\.7 \(word bullets per example in the first 2"
+        PromptError, match=r"^num_desc=8 but bank 'study' has 7 word bullets per example in its first 2 example\(s\)"
     ):
         build_prompt("tench", num_desc=8, detailed=False, bank="study")
     with pytest.raises(
@@ -173,16 +174,16 @@ def test_words_and_sentences_differ():
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(num_desc=0, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
-        (dict(num_desc=9, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
-        (dict(num_desc=2.0, num_examples=1), r"num_desc must be an integer in 1\.\.8.*got 2\.0"),
-        (dict(num_desc=True, num_examples=1), r"num_desc"),
+        (dict(num_desc=0, num_examples=1), r"^num_desc must be an integer >= 1, got 0"),
+        (dict(num_desc=9, num_examples=1), r"^num_desc=9 but bank 'project' has 8 word bullets .*use num_desc=1\.\.8"),
+        (dict(num_desc=2.0, num_examples=1), r"^num_desc must be an integer >= 1, got 2\.0"),
+        (dict(num_desc=True, num_examples=1), r"^num_desc must be an integer >= 1, got True"),
         (dict(num_desc=2, num_examples=0), r"num_examples must be an integer in 1\.\.7"),
         (dict(num_desc=2, num_examples=8), r"num_examples must be an integer in 1\.\.7"),
     ],
 )
 def test_out_of_range_options(options, message):
-    with pytest.raises(PromptError, match=message):
+    with pytest.raises(DescriptionError, match=message):  # PromptError for the bank's limits
         build_prompt("cat", detailed=False, **options)
 
 

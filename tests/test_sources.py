@@ -80,7 +80,7 @@ def test_file_source_formats_truncates_and_falls_back(tmp_path, caplog):
         json.dumps({"cat": ["whiskers", "an eye", "fur"], "ladybird": [], "rocket": ["fins"], "extra": ["x"]})
     )
     with caplog.at_level(logging.WARNING):
-        out = sources.file(CLASSES, path=str(path), num_desc=2, allow_fewer=True)
+        out = sources.file(CLASSES, path=str(path), num_desc=2, truncate=True, allow_fewer=True)
     assert out.texts == [["cat, which has whiskers", "cat, which is an eye"], ["ladybird"], ["rocket, which has fins"]]
     assert out.stats["fallback_classes"] == ["ladybird"] and out.stats["num_fallback"] == 1
     assert out.stats["num_short"] == 2 and (out.stats["desc_min"], out.stats["desc_max"]) == (0, 2)

@@ -210,7 +210,7 @@ def file(
     detailed: bool = False,
     seed: int = 0,
     sentences: bool = False,
-    truncate: bool = True,
+    truncate: bool = False,
     allow_fewer: bool = False,
     rule: Rule = "corrected",
     template: str = DEFAULT_TEMPLATE,
@@ -222,8 +222,9 @@ def file(
     """Descriptors from a JSON file: GPT-3 descriptor files, or CuPL sentences with ``sentences=True``.
 
     Keys are matched to ``classes`` by name (:func:`~descbench.descriptions.files.match_keys`);
-    matches other than exact are logged and listed in ``meta["key_matches"]``. With
-    ``truncate`` the first ``num_desc`` descriptors of each class are used. ``names="key"``
+    matches other than exact are logged and listed in ``meta["key_matches"]``. Every descriptor
+    of a class is used, as published; with ``truncate`` only the first ``num_desc`` (a class
+    with fewer is an error unless ``allow_fewer``). ``names="key"``
     writes the matched file key (``_`` as spaces) into the texts instead of the dataset's
     class name, as Menon & Vondrick's code does (it takes the class names from the file).
     """

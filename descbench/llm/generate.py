@@ -259,10 +259,19 @@ def _keep(key: str, result: tuple[str, Any], records: dict[str, Any], empty: dic
 
 
 def export_descriptors(descriptions: DescriptionSet, path: str | os.PathLike[str]) -> Path:
-    """Write ``{class: [descriptor, ...]}`` (the published descriptor-file format, label order) to ``path``."""
+    """Write ``{class: [descriptor, ...]}`` (the published descriptor-file format, label order) to ``path``.
+
+    The format is keyed by name: of classes sharing a name, the first one's descriptors are written (warned).
+    """
     out: dict[str, list[str]] = {}
     for c, d in zip(descriptions.classes, descriptions.descriptors):
         out.setdefault(c, list(d))
+    if len(out) < len(descriptions.classes):
+        log.warning(
+            "export %s: %d class(es) share a name with another; the file keeps one entry per name",
+            path,
+            len(descriptions.classes) - len(out),
+        )
     path = Path(path)
     write_json_atomic(path, out)
     return path

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from descbench.descriptions.sources import check_num_desc
 from descbench.errors import PromptError
 
 BULLET = "- "
@@ -101,12 +102,13 @@ def _check_options(bank: str, num_desc: Any, detailed: bool, num_examples: Any) 
             f"num_examples must be an integer in 1..{max_examples} (example objects in bank {data['name']!r}), "
             f"got {num_examples!r}"
         )
+    check_num_desc(num_desc)
     max_desc, _ = bank_limits(bank, detailed=detailed, num_examples=num_examples)
-    if isinstance(num_desc, bool) or not isinstance(num_desc, int) or not 1 <= num_desc <= max_desc:
+    if num_desc > max_desc:
         kind = "sentence" if detailed else "word"
         raise PromptError(
-            f"num_desc must be an integer in 1..{max_desc} ({kind} bullets per example in the first {num_examples} "
-            f"example(s) of bank {data['name']!r}), got {num_desc!r}"
+            f"num_desc={num_desc} but bank {data['name']!r} has {max_desc} {kind} bullets per example in its first "
+            f"{num_examples} example(s): use num_desc=1..{max_desc} (or a bank with more bullets, describe.bank)"
         )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule
-from descbench.descriptions.sources import check_num_desc
 from descbench.descriptions.types import DescriptionError, DescriptionSet
 from descbench.llm.backends import Backend
 from descbench.llm.generate import OnEmpty, export_descriptors, generate_descriptions
@@ -50,7 +49,6 @@ def llm(
             "describe.dry_run=true prints the prompt with python -m descbench.describe (no model is loaded); "
             "the evaluation has no dry run"
         )
-    check_num_desc(num_desc)
     try:
         descriptions = generate_descriptions(
             classes,
@@ -86,7 +84,7 @@ def dry_run_prompt(options: Mapping[str, Any], classname: str) -> str:
     try:
         return build_prompt(
             classname,
-            num_desc=check_num_desc(options["num_desc"]),
+            num_desc=options["num_desc"],
             detailed=bool(options.get("detailed", False)),
             instruction=options.get("instruction", "none"),
             num_examples=options.get("num_examples"),
