@@ -189,6 +189,7 @@ def test_stratified_indices_hand_case():
 def test_limit_is_a_seeded_subset_spread_over_classes():
     class Base:
         targets = [i // 10 for i in range(50)]  # 5 classes x 10, in class order
+        _image_files = [f"f{i}.png" for i in range(50)]  # torchvision's per-sample file list
 
         def __len__(self):
             return 50
@@ -201,6 +202,7 @@ def test_limit_is_a_seeded_subset_spread_over_classes():
     assert len(sub) == 10 and sorted(sub.labels()) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert [sub[i][1] for i in range(10)] == sub.labels()
     assert sub.identity() == [f"s{i}" for i in stratified_indices(Base.targets, 10, 0)]
+    assert sub.base._image_files == [f"f{i}.png" for i in stratified_indices(Base.targets, 10, 0)]
     p = sub.provenance
     assert (p["limit"], p["limit_seed"], p["limit_per_class_min"], p["limit_per_class_max"]) == (10, 0, 2, 2)
     assert ds.limited(10, seed=0).provenance["limit_fingerprint"] == p["limit_fingerprint"]

@@ -205,6 +205,10 @@ class _Subset:
         samples = getattr(base, "samples", None) or getattr(base, "imgs", None)
         if samples is not None:
             self.samples = [samples[i] for i in indices]
+        for attr in ("_image_files", "_images"):  # torchvision's per-sample file lists (Food101, DTD, Pets, ...)
+            files = getattr(base, attr, None)
+            if files is not None and len(files) == len(base):
+                setattr(self, attr, [files[i] for i in indices])
         labels = None
         for attr in ("targets", "_labels", "labels"):
             values = getattr(base, attr, None)
