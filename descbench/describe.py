@@ -2,10 +2,14 @@
 
     python -m descbench.describe dataset=imagenet describe.detailed=true num_desc=5
     python -m descbench.describe -m describe.detailed=true,false num_desc=1..7
+    python -m descbench.describe describe.classes=names.txt          # a plain class list, no images
+    python -m descbench.describe describe.bank=study num_desc=4 describe.dry_run=true
 
 Same config groups and prompt options as ``descbench.eval`` (``describe=llm`` by default);
 writes the ``{class: [descriptor, ...]}`` file and ``descriptions.json`` (prompts, raw
 answers) to the run dir. The evaluation then finds everything in the cache.
+``describe.dry_run=true`` prints the exact prompt of the first class and exits: no backend
+is built, no model loaded or called.
 """
 
 from __future__ import annotations
@@ -21,22 +25,41 @@ from omegaconf import DictConfig
 log = logging.getLogger("descbench")
 
 
-def load_classes(cfg: DictConfig) -> list[str]:
-    """The class names of the configured dataset (no image is encoded)."""
-    from descbench.config import build
+def load_classes(cfg: DictConfig) -> tuple[list[str], list[str] | None, str]:
+    """``(class names, class ids or None, where they come from)``: ``describe.classes`` (a plain list) or the dataset.
 
+    No image is read or encoded.
+    """
+    from descbench.config import build
+    from descbench.llm.source import read_class_list
+
+    listed = cfg.describe.get("classes")
+    if listed:
+        return read_class_list(listed), None, f"class list {listed}"
     dataset = build(cfg.dataset.builder, transform=None)
-    return list(dataset.classes)
+    return list(dataset.classes), getattr(dataset, "class_ids", None), str(cfg.dataset.name)
 
 
 def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
-    """Build the configured description set (generating cache misses), export it; returns a summary."""
+    """Build the configured description set (generating cache misses), export it; returns a summary.
+
+    With ``describe.dry_run=true``: print the prompt of the first class and return without a backend.
+    """
     from descbench.config import build
     from descbench.files import write_atomic
     from descbench.llm.generate import export_descriptors
+    from descbench.llm.source import dry_run_prompt
 
-    classes = load_classes(cfg)
-    descriptions = build(cfg.describe, classes=classes, _convert_="all")
+    classes, class_ids, origin = load_classes(cfg)
+    if cfg.describe.get("dry_run"):
+        prompt = dry_run_prompt(cfg.describe, classes[0])
+        print(f"# dry run: the prompt for {classes[0]!r} (1 of {len(classes)} classes of {origin}); no model called")
+        print(prompt)
+        return {"dataset": origin, "classes": len(classes), "dry_run": True, "prompt": prompt}
+    kwargs: dict[str, Any] = {"classes": classes, "_convert_": "all"}
+    if class_ids is not None:
+        kwargs["class_ids"] = class_ids
+    descriptions = build(cfg.describe, **kwargs)
     run_dir = Path(run_dir or cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     export = Path(cfg.export) if cfg.get("export") else run_dir / "descriptors.json"
@@ -44,11 +67,11 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     write_atomic(run_dir / "descriptions.json", json.dumps(descriptions.to_json(), indent=2))
     meta = descriptions.meta
     summary = {
-        "dataset": cfg.dataset.name,
+        "dataset": origin,
         "classes": len(classes),
         "cached": meta.get("num_cached"),
         "generated": meta.get("num_generated"),
-        "fallback": meta.get("num_fallback"),
+        "fallback": descriptions.stats.get("num_fallback"),
         "export": str(export),
     }
     print(

@@ -1,6 +1,6 @@
 import pytest
 
-from descbench.descriptions.format import format_description, which_clause
+from descbench.descriptions.format import empty_text, format_description, render_text, which_clause
 
 TABLE = [
     # descriptor, corrected, faithful
@@ -33,3 +33,18 @@ def test_template_prefix():
 def test_unknown_rule():
     with pytest.raises(ValueError, match="unknown formatting rule 'loose'"):
         which_clause("x", "loose")
+
+
+def test_text_forms():
+    assert render_text("lemur", "a long tail", form="which") == "lemur, which is a long tail"
+    sentence = "Lemurs have long tails."
+    assert render_text("lemur", sentence, form="as_written") == sentence
+    assert render_text("lemur", sentence, form="prefixed") == "lemur, Lemurs have long tails."
+    with pytest.raises(ValueError, match="unknown text form 'plain'"):
+        render_text("lemur", sentence, form="plain")
+
+
+def test_empty_list_texts():
+    assert empty_text("donuts", "classname") == "donuts"
+    assert empty_text("donuts", "menon") == "donuts, which has "  # Menon's code: "" -> "which has "
+    assert empty_text("donuts", "menon", "{classname}, {descriptor}.") == "donuts, which has ."

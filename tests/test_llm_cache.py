@@ -173,3 +173,21 @@ def test_key_not_in_logs_in_process(tmp_path, monkeypatch, caplog):
         and SECRET not in caplog.text
         and "llm descriptions: 1 classes, 0 prompts cached, 1 generated" in caplog.text
     )
+
+
+def test_detailed_sentences_as_written_or_prefixed(tmp_path):
+    answer = lambda prompt: "Tigers have stripes.\n- They have long tails."  # noqa: E731
+    opts = dict(num_desc=2, detailed=True, instruction="none", num_examples=1, progress=False)
+    plain = generate_descriptions(["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, **opts)
+    assert plain.texts == [["Tigers have stripes.", "They have long tails."]]
+    assert plain.options["detailed_prefix"] is False and plain.options["text_form"] == "as_written"
+    prefixed = generate_descriptions(
+        ["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, detailed_prefix=True, **opts
+    )
+    assert prefixed.texts == [["tiger, Tigers have stripes.", "tiger, They have long tails."]]
+    assert prefixed.options["text_form"] == "prefixed" and prefixed.meta["num_cached"] == 1
+    words = generate_descriptions(
+        ["tiger"], backend=CountingBackend(), cache_dir=tmp_path, **{**opts, "detailed": False}, detailed_prefix=True
+    )
+    assert words.options["detailed_prefix"] == "not applicable to word bullets"
+    assert words.texts == [["tiger, which has red", "tiger, which has round"]]

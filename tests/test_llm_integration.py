@@ -52,12 +52,13 @@ def test_eval_records_prompt_and_descriptions_and_never_the_key(tmp_path):
     assert results["describe.detailed"] is True and results["describe.num_desc"] == 2
     assert results["describe.instruction"] == "role" and results["describe.backend"] == "openai"
     saved = json.loads((tmp_path / "run1" / "descriptions.json").read_text())
-    classes = list(saved["classes"])
-    assert calls == len(classes)
-    for c in classes:
+    assert [entry["index"] for entry in saved["classes"]] == list(range(len(saved["classes"])))
+    assert calls == len(saved["classes"])
+    for entry in saved["classes"]:
+        c = entry["class"]
         assert saved["prompts"][c] == build_prompt(c, num_desc=2, detailed=True, instruction="role", num_examples=3)
-        assert saved["classes"][c]["descriptors"] == [f"{c} feature {i}" for i in (1, 2, 3)]
-        assert saved["classes"][c]["texts"][0] == f"{c} feature 1"  # detailed sentences are encoded as written
+        assert entry["descriptors"] == [f"{c} feature {i}" for i in (1, 2, 3)]
+        assert entry["texts"][0] == f"{c} feature 1"  # detailed sentences are encoded as written
     assert json.loads((tmp_path / "run2" / "descriptions.json").read_text())["num_generated"] == 0
     assert (tmp_path / "run1" / ".hydra" / "config.yaml").is_file()
     assert_no_secret(tmp_path / "run1", tmp_path / "run2", tmp_path / "cache")
@@ -110,3 +111,36 @@ def test_other_ranks_read_what_rank_zero_generated(tmp_path, compose_cfg):
         rank1 = instantiate(cfg.describe, classes=classes, _convert_="all", offline=True)
         assert len(server.requests) == calls == 3
     assert rank1.texts == rank0.texts and rank1.meta["num_cached"] == 3
+
+
+def run_describe(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DESCBENCH_CACHE_DIR": str(cwd / "cache"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "descbench.describe", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_dry_run_prints_the_exact_prompt_without_any_model(tmp_path):
+    # a server address where nothing listens: any call would fail the run
+    dead = [
+        "describe/backend=openai",
+        "describe.backend.base_url=http://127.0.0.1:9/v1",
+        "describe.backend.max_retries=0",
+    ]
+    names = tmp_path / "names.txt"
+    names.write_text("# my classes\ntench\ngoldfish\n")
+    args = ["describe.bank=study", "num_desc=4", "describe.detailed=false", "describe.dry_run=true", *dead]
+    run = run_describe([*args, f"describe.classes={names}", f"hydra.run.dir={tmp_path / 'dry'}"], tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    golden = (ROOT / "tests" / "golden" / "llm" / "study_words_nd4_ne2_tench.txt").read_text()
+    assert run.stdout.endswith(golden + "\n")
+    assert "dry run: the prompt for 'tench' (1 of 2 classes of class list" in run.stdout
+    assert not (tmp_path / "cache").exists()
+    # the dataset's classes when no list is given (the default shapes world)
+    run = run_describe([*args, f"hydra.run.dir={tmp_path / 'dry2'}"], tmp_path)
+    assert run.returncode == 0 and "- four-limbed primate\n- wet and hairless nose" in run.stdout

@@ -29,7 +29,7 @@ def test_generates_parsed_lists_reproducibly(tmp_path):
     opts = dict(num_desc=3, detailed=False, instruction="none", num_examples=2, progress=False)
     ds = generate_descriptions(classes, backend=backend, cache_dir=tmp_path / "a", **opts)
     assert all(len(d) >= 1 for d in ds.descriptors), ds.meta["raw"]
-    assert ds.meta["num_fallback"] == 0 and all(t for t in ds.texts)
+    assert ds.stats["num_fallback"] == 0 and all(t for t in ds.texts)
     # greedy: a rerun without the cache gives the same answers
     again = generate_descriptions(classes[:1], backend=backend, cache_dir=tmp_path / "b", **opts)
     assert again.meta["raw"]["tiger"] == ds.meta["raw"]["tiger"]

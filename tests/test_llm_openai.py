@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from descbench.errors import DescriptionError
 from descbench.llm import BackendError, OpenAIBackend, generate_descriptions
 from tests.openai_server import OpenAIStubServer, Reply, bullets_for, canned
 
@@ -80,30 +81,97 @@ def test_server_error_until_give_up_keeps_finished_classes(tmp_path):
     assert ds.meta["num_cached"] == 2 and ds.meta["num_generated"] == 1
 
 
-def test_malformed_answers_fall_back_to_class_name(tmp_path):
+def malformed(req):
+    if req.classname == "tiger":
+        return Reply(text="Tigers are big cats with stripes.")  # no bullet
+    if req.classname == "coffee mug":
+        return Reply(text="  \n- \n-   \n")  # only empty bullets
+    return canned(req)
+
+
+def test_answers_without_bullets_are_retried_then_an_error_and_never_cached(tmp_path):
+    classes = ["tiger", "coffee mug", "stop sign"]
+    with OpenAIStubServer(malformed) as server:
+        with pytest.raises(DescriptionError) as err:
+            generate_descriptions(
+                classes, backend=backend(server, api="chat", max_retries=2), cache_dir=tmp_path, **OPTS
+            )
+        assert server.calls_for("tiger") == 3 and server.calls_for("coffee mug") == 3  # first try + 2 retries
+        assert server.calls_for("stop sign") == 1
+    assert str(err.value) == (
+        "llm descriptions: the model's answer has no '- ' bullet for 2 class(es) after 2 retries: "
+        "['tiger', 'coffee mug']; nothing was cached for them (rerun to ask again, or "
+        "describe.on_empty=classname to fall back to the class name)"
+    )
+    cached = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert [r["class"] for r in cached] == ["stop sign"] and all(r["descriptors"] for r in cached)
+    # a healthy server later: only the two classes are asked again
+    with OpenAIStubServer() as server:
+        ds = generate_descriptions(classes, backend=backend(server, api="chat"), cache_dir=tmp_path, **OPTS)
+        assert sorted(r.classname for r in server.requests) == ["coffee mug", "tiger"]
+    assert ds.stats["num_fallback"] == 0 and ds.meta["num_cached"] == 1
+
+
+def test_empty_answer_then_bullets_is_retried(tmp_path):
+    count = {"n": 0}
+
     def respond(req):
-        if req.classname == "tiger":
-            return Reply(text="Tigers are big cats with stripes.")  # no bullet
-        if req.classname == "coffee mug":
-            return Reply(text="  \n- \n-   \n")  # only empty bullets
-        return canned(req)
+        count["n"] += 1
+        return Reply(text="") if count["n"] == 1 else canned(req)
 
     with OpenAIStubServer(respond) as server:
+        ds = generate_descriptions(["tiger"], backend=backend(server, max_retries=1), cache_dir=tmp_path, **OPTS)
+        assert len(server.requests) == 2
+    assert ds.descriptors == [["tiger feature 1", "tiger feature 2", "tiger feature 3"]]
+
+
+def test_on_empty_classname_falls_back_lists_and_does_not_cache(tmp_path):
+    with OpenAIStubServer(malformed) as server:
         ds = generate_descriptions(
-            ["tiger", "coffee mug", "stop sign"], backend=backend(server, api="chat"), cache_dir=tmp_path, **OPTS
+            ["tiger", "coffee mug", "stop sign"],
+            backend=backend(server, api="chat", max_retries=0),
+            cache_dir=tmp_path,
+            on_empty="classname",
+            **OPTS,
         )
-    assert ds.meta["fallback_classes"] == ["tiger", "coffee mug"] and ds.meta["num_fallback"] == 2
+    assert ds.stats["fallback_classes"] == ["tiger", "coffee mug"] and ds.stats["num_fallback"] == 2
     assert ds.texts[:2] == [["tiger"], ["coffee mug"]] and ds.descriptors[:2] == [[], []]
     assert ds.meta["raw"]["tiger"] == "Tigers are big cats with stripes."
     assert ds.descriptors[2] == ["stop sign feature 1", "stop sign feature 2", "stop sign feature 3"]
+    assert ds.options["on_empty"] == "classname" and ds.meta["num_generated"] == 1
+    assert [json.loads(p.read_text())["class"] for p in tmp_path.glob("*.json")] == ["stop sign"]
 
 
-def test_empty_choices_body_is_a_fallback_not_a_crash(tmp_path):
+def test_empty_choices_body_is_a_failed_generation_not_a_crash(tmp_path):
     with OpenAIStubServer(
         lambda req: Reply(body={"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": []})
     ) as server:
-        ds = generate_descriptions(["tiger"], backend=backend(server), cache_dir=tmp_path, **OPTS)
-    assert ds.meta["fallback_classes"] == ["tiger"] and ds.meta["raw"]["tiger"] == ""
+        with pytest.raises(DescriptionError, match=r"no '- ' bullet for 1 class\(es\) after 0 retries: \['tiger'\]"):
+            generate_descriptions(["tiger"], backend=backend(server, max_retries=0), cache_dir=tmp_path, **OPTS)
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_wrong_counts_recorded_and_excluded_on_request(tmp_path):
+    def respond(req):
+        n = {"tiger": 3, "coffee mug": 2, "stop sign": 4}[req.classname]
+        return Reply(text=bullets_for(req.classname, n))
+
+    with OpenAIStubServer(respond) as server:
+        kept = generate_descriptions(
+            ["tiger", "coffee mug", "stop sign"], backend=backend(server), cache_dir=tmp_path, **OPTS
+        )
+        dropped = generate_descriptions(
+            ["tiger", "coffee mug", "stop sign"],
+            backend=backend(server),
+            cache_dir=tmp_path,
+            exclude_wrong_count=True,
+            **OPTS,
+        )
+    assert kept.meta["returned_counts"] == [3, 2, 4] and kept.excluded == []
+    assert kept.stats["num_wrong_count"] == 2 and kept.stats["wrong_count_classes"] == ["coffee mug", "stop sign"]
+    assert kept.stats["num_short"] == 1 and kept.stats["num_excluded"] == 0
+    assert dropped.excluded == [1, 2] and dropped.stats["num_excluded"] == 2
+    assert dropped.options["exclude_wrong_count"] is True and dropped.texts == kept.texts
 
 
 def test_timeout_retried_then_clear_error(tmp_path):

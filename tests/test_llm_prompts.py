@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from descbench.errors import DescriptionError
 from descbench.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
-from descbench.llm.prompts import bank_limits
+from descbench.llm.prompts import bank_limits, render_instruction
 
 GOLDEN = Path(__file__).parent / "golden" / "llm"
 
@@ -46,6 +48,77 @@ def test_golden(name, classname, options):
     assert build_prompt(classname, **options) == golden(name)
 
 
+STUDY_GOLDEN = [
+    # the study's prompt table, |D(c)|=4 words: the two example blocks verbatim, then the query
+    ("study_words_nd4_ne2_tench.txt", dict(num_desc=4, detailed=False, instruction="none")),
+    # its |D(c)|=3 detailed lemur example with the role text placed before the examples
+    ("study_sentences_nd3_ne1_role_tench.txt", dict(num_desc=3, detailed=True, instruction="role", num_examples=1)),
+]
+
+
+@pytest.mark.parametrize("name, options", STUDY_GOLDEN)
+def test_study_bank_renders_the_published_prompt(name, options):
+    assert build_prompt("tench", bank="study", **options) == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_study_bank_texts_and_order():
+    bank = load_bank("study")
+    assert bank["num_examples"] == 2 and [ex["name"] for ex in bank["examples"]] == ["lemur", "television"]
+    assert render_instruction("rule", "study") == (
+        "Create only static visual features. Avoid creating dynamic visual features, such as movements. "
+        "Create features that are not shared in other object categories. Create features without considering "
+        "their background features. If more than one object exists, create each unique visual features. "
+        "Create a particularly unique feature of the design or shape of this object."
+    )
+    # Menon & Vondrick's script bullets, all of them, with the study's |D|=4 subset first
+    menon = {
+        "lemur": ["four-limbed primate", "black, grey, white, brown, or red-brown",
+                  "wet and hairless nose with curved nostrils", "long tail", "large eyes", "furry bodies",
+                  "clawed hands and feet"],
+        "television": ["electronic device", "black or grey", "a large, rectangular screen",
+                       "a stand or mount to support the screen", "one or more speakers", "a power cord",
+                       "input ports for connecting to other devices", "a remote control"],
+    }  # fmt: skip
+    for ex in bank["examples"]:
+        assert sorted(ex["words"]) == sorted(menon[ex["name"]])
+        rest = [w for w in menon[ex["name"]] if w not in ex["words"][:4]]
+        assert ex["words"][4:] == rest  # Menon's order after the study's four
+    assert bank_limits("study", detailed=False, num_examples=2) == (7, 2)
+    assert bank_limits("study", detailed=False, num_examples=None)[0] == 7
+    with pytest.raises(
+        PromptError, match=r"^num_desc=8 but bank 'study' has 7 word bullets per example in its first 2 example\(s\)"
+    ):
+        build_prompt("tench", num_desc=8, detailed=False, bank="study")
+    with pytest.raises(
+        PromptError, match=r"num_examples must be an integer in 1\.\.2 \(example objects in bank 'study'\)"
+    ):
+        build_prompt("tench", num_desc=2, detailed=False, num_examples=3, bank="study")
+
+
+def test_bank_from_a_file_and_unknown_bank(tmp_path):
+    path = tmp_path / "mine.yaml"
+    text = (resources.files("descbench.llm.banks") / "study.yaml").read_text()
+    path.write_text(text.replace("name: study", "name: mine"))
+    assert build_prompt("tench", num_desc=4, detailed=False, bank=str(path)) == build_prompt(
+        "tench", num_desc=4, detailed=False, bank="study"
+    )
+    with pytest.raises(PromptError, match=r"describe.bank: no bank named 'nope' \(shipped: \['project', 'study'\]\)"):
+        load_bank("nope")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nexamples: []\n")
+    with pytest.raises(
+        PromptError, match=r"lacks \['question', 'final_question', 'answer', 'ending', 'role', 'rule', 'num_examples'\]"
+    ):
+        load_bank(str(broken))
+
+
+def test_study_chat_messages_drop_the_query_stub():
+    msgs = build_messages("tench", num_desc=2, detailed=False, bank="study")
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
+    assert msgs[-1]["content"] == "Q: What are useful features for distinguishing a tench in a photo?"
+    assert msgs[1]["content"].endswith("- four-limbed primate\n- wet and hairless nose with curved nostrils")
+
+
 def test_bank_supports_every_combination():
     bank = load_bank()
     assert len(bank["examples"]) >= 6
@@ -71,9 +144,7 @@ def test_structure_of_every_combination(instruction):
         if instruction == "role":
             assert blocks[0] == role
         if instruction == "rule":
-            assert blocks[0].startswith(bank["rule"]["header"]) and len(blocks[0].splitlines()) == 1 + len(
-                bank["rule"]["items"]
-            )
+            assert blocks[0] == bank["rule"].strip() and len(blocks[0].splitlines()) == 7
         if instruction == "none":
             assert blocks[0].startswith("Q: ")
         examples, query = blocks[head:-1], blocks[-1]
@@ -103,16 +174,16 @@ def test_words_and_sentences_differ():
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(num_desc=0, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
-        (dict(num_desc=9, num_examples=1), r"num_desc must be an integer in 1\.\.8"),
-        (dict(num_desc=2.0, num_examples=1), r"num_desc must be an integer in 1\.\.8.*got 2\.0"),
-        (dict(num_desc=True, num_examples=1), r"num_desc"),
+        (dict(num_desc=0, num_examples=1), r"^num_desc must be an integer >= 1, got 0"),
+        (dict(num_desc=9, num_examples=1), r"^num_desc=9 but bank 'project' has 8 word bullets .*use num_desc=1\.\.8"),
+        (dict(num_desc=2.0, num_examples=1), r"^num_desc must be an integer >= 1, got 2\.0"),
+        (dict(num_desc=True, num_examples=1), r"^num_desc must be an integer >= 1, got True"),
         (dict(num_desc=2, num_examples=0), r"num_examples must be an integer in 1\.\.7"),
         (dict(num_desc=2, num_examples=8), r"num_examples must be an integer in 1\.\.7"),
     ],
 )
 def test_out_of_range_options(options, message):
-    with pytest.raises(PromptError, match=message):
+    with pytest.raises(DescriptionError, match=message):  # PromptError for the bank's limits
         build_prompt("cat", detailed=False, **options)
 
 

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from torchvision.datasets import ImageFolder
 
-from descbench.datasets.base import DatasetError, EvalDataset
+from descbench.datasets.base import ALPHA_BACKGROUND, DatasetError, EvalDataset, load_image, read_curated_names
 
 IMAGENET_LAYOUT = "<root>/val/<wnid>/*.JPEG (1000 folders such as n01440764)"
 
 
 def imagenet_classes() -> tuple[list[str], list[str]]:
     """The 1000 wnids (sorted = label order) and CLIP's curated class names."""
-    rows = resources.files("descbench.datasets.data").joinpath("imagenet_classes.tsv").read_text().splitlines()
-    pairs = [line.split("\t") for line in rows if line and not line.startswith("#")]
-    return [w for w, _ in pairs], [n for _, n in pairs]
+    table = read_curated_names("imagenet")
+    return list(table), list(table.values())
 
 
 def _image_folder(root: Path, layout: str, dataset: str) -> ImageFolder:
     if not root.is_dir():
         raise DatasetError(f"dataset {dataset}: folder not found: {root} (expected layout: {layout})")
     try:
-        return ImageFolder(str(root))
+        return ImageFolder(str(root), loader=load_image)
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetError(f"dataset {dataset}: {root} does not have the layout {layout}: {err}") from err
 
@@ -39,7 +37,15 @@ def load_imagenet(root: str, split: str = "val", transform=None) -> EvalDataset:
             f"dataset imagenet: {Path(root) / split} must hold the 1000 wnid folders "
             f"(found {len(folder.classes)}; unknown {unknown}, missing {missing}); layout {IMAGENET_LAYOUT}"
         )
-    return EvalDataset(name="imagenet", classes=names, base=folder, split=split, transform=transform)
+    return EvalDataset(
+        name="imagenet",
+        classes=names,
+        base=folder,
+        split=split,
+        transform=transform,
+        class_ids=wnids,
+        provenance={"class_names": "CLIP's curated ImageNet names", "alpha": f"composited on {ALPHA_BACKGROUND}"},
+    )
 
 
 def read_class_names(path: str | Path) -> dict[str, str]:
@@ -74,6 +80,12 @@ def load_image_folder(
         missing = [c for c in folder.classes if c not in table]
         if missing:
             raise DatasetError(f"class-name file {class_names} has no name for folders {missing[:10]}")
+        absent = [c for c in table if c not in folder.classes]
+        if absent:
+            raise DatasetError(
+                f"class-name file {class_names} lists {len(absent)} class(es) with no image folder under {root}: "
+                f"{absent[:10]}; add the folders (with images) or remove the lines"
+            )
         classes = [table[c] for c in folder.classes]
     native = None
     if descriptors is not None:
@@ -87,14 +99,22 @@ def load_image_folder(
             raise DatasetError(
                 f"{path} must hold {{'words': {{class: [...]}}, 'sentences': {{class: [...]}}}} for every class"
             )
-    return EvalDataset(name=name, classes=classes, base=folder, transform=transform, native=native)
+    return EvalDataset(
+        name=name,
+        classes=classes,
+        base=folder,
+        transform=transform,
+        native=native,
+        class_ids=list(folder.classes),
+        provenance={
+            "class_names": f"class-name file {class_names}" if class_names else "folder names, '_' as spaces",
+            "alpha": f"composited on {ALPHA_BACKGROUND}",
+        },
+    )
 
 
 class _CUBTest:
     def __init__(self, root: Path) -> None:
-        from PIL import Image
-
-        self._open = Image.open
         images = dict(line.split() for line in (root / "images.txt").read_text().splitlines() if line.strip())
         labels = dict(
             line.split() for line in (root / "image_class_labels.txt").read_text().splitlines() if line.strip()
@@ -109,8 +129,7 @@ class _CUBTest:
 
     def __getitem__(self, index: int):
         path, label = self.samples[index]
-        with self._open(path) as image:
-            return image.convert("RGB"), label
+        return load_image(path), label
 
 
 def load_cub(root: str, transform=None) -> EvalDataset:
@@ -123,9 +142,17 @@ def load_cub(root: str, transform=None) -> EvalDataset:
             f"dataset cub: {base} lacks {missing} (expected the CUB_200_2011 archive layout: "
             "images.txt, classes.txt, image_class_labels.txt, train_test_split.txt, images/)"
         )
-    classes = []
-    for line in (base / "classes.txt").read_text().splitlines():
-        if line.strip():
-            raw = line.split(maxsplit=1)[1]
-            classes.append(raw.split(".", 1)[1].replace("_", " "))
-    return EvalDataset(name="cub", classes=classes, base=_CUBTest(base), transform=transform)
+    ids = [line.split(maxsplit=1)[1] for line in (base / "classes.txt").read_text().splitlines() if line.strip()]
+    return EvalDataset(
+        name="cub",
+        classes=[cub_class_name(c) for c in ids],
+        base=_CUBTest(base),
+        transform=transform,
+        class_ids=ids,
+        provenance={"class_names": "CUB classes.txt cleaned (number prefix dropped, '_' as spaces)"},
+    )
+
+
+def cub_class_name(raw: str) -> str:
+    """``001.Black_footed_Albatross`` -> ``Black footed Albatross`` (CUB's ``classes.txt`` cleaned)."""
+    return " ".join(raw.split(".", 1)[-1].replace("_", " ").split())

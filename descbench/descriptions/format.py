@@ -40,3 +40,40 @@ def format_description(
 ) -> str:
     """``template`` filled with the class name and the descriptor's which-clause."""
     return template.format(classname=classname, descriptor=which_clause(descriptor, rule))
+
+
+TextForm = Literal["which", "as_written", "prefixed"]
+EmptyMode = Literal["classname", "menon", "error"]
+TEXT_FORMS = ("which", "as_written", "prefixed")
+EMPTY_MODES = ("classname", "menon", "error")
+
+
+def render_text(
+    classname: str, descriptor: str, *, form: TextForm, rule: Rule = "corrected", template: str = DEFAULT_TEMPLATE
+) -> str:
+    """The encoded text of one descriptor.
+
+    ``which``: ``template`` with the which-clause (word-style descriptors, the published
+    convention); ``as_written``: the descriptor itself (full sentences, CuPL-style);
+    ``prefixed``: ``template`` with the descriptor as written (``"{class}, {sentence}"``).
+    """
+    if form == "which":
+        return format_description(classname, descriptor, rule=rule, template=template)
+    if form == "as_written":
+        return descriptor
+    if form == "prefixed":
+        return template.format(classname=classname, descriptor=descriptor)
+    raise ValueError(f"unknown text form {form!r}: use one of {TEXT_FORMS}")
+
+
+def empty_text(classname: str, mode: EmptyMode, template: str = DEFAULT_TEMPLATE) -> str:
+    """The one text of a class without descriptors.
+
+    ``classname``: the class name alone; ``menon``: what Menon & Vondrick's code encodes for
+    an empty list (its descriptor ``""`` becomes ``"which has "``: ``"{class}, which has "``).
+    """
+    if mode == "classname":
+        return classname
+    if mode == "menon":
+        return template.format(classname=classname, descriptor=which_clause("", "faithful"))
+    raise ValueError(f"no text for an empty list under empty={mode!r}")

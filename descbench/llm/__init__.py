@@ -8,7 +8,8 @@ from descbench.llm.backends import Backend, BackendError, LocalBackend, OpenAIBa
 from descbench.llm.cache import DescriptionCache, cache_key
 from descbench.llm.generate import export_descriptors, generate_descriptions
 from descbench.llm.parse import parse_descriptors
-from descbench.llm.prompts import PromptError, build_messages, build_prompt, load_bank, to_chat_messages
+from descbench.llm.prompts import PromptError, bank_names, build_messages, build_prompt, load_bank, to_chat_messages
+from descbench.llm.source import dry_run_prompt, read_class_list
 
 __all__ = [
     "Backend",
@@ -17,13 +18,16 @@ __all__ = [
     "LocalBackend",
     "OpenAIBackend",
     "PromptError",
+    "bank_names",
     "build_messages",
     "build_prompt",
     "cache_key",
     "default_gguf_path",
+    "dry_run_prompt",
     "export_descriptors",
     "generate_descriptions",
     "load_bank",
     "parse_descriptors",
+    "read_class_list",
     "to_chat_messages",
 ]

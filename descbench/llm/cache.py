@@ -72,6 +72,9 @@ class DescriptionCache:
         if not isinstance(record, dict) or record.get("key") != key or "descriptors" not in record:
             log.warning("ignoring cache file %s: not a description record for this key", path)
             return None
+        if not record["descriptors"]:  # written by older versions for answers without a bullet
+            log.warning("ignoring cache file %s: an answer without descriptors is asked again", path)
+            return None
         return record
 
     def put(
@@ -84,7 +87,9 @@ class DescriptionCache:
         descriptors: list[str],
         identity: dict[str, Any],
     ) -> dict[str, Any]:
-        """Store one class's answer atomically and return the record."""
+        """Store one class's answer atomically and return the record (never an answer without descriptors)."""
+        if not descriptors:
+            raise ValueError(f"refusing to cache an answer without descriptors for {classname!r}")
         record = {
             "version": CACHE_VERSION,
             "key": key,

@@ -1,0 +1,1 @@
+"""Data files of the description sources (key aliases)."""

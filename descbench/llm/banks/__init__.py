@@ -1,0 +1,1 @@
+"""Example banks for the description prompts (data files: project.yaml, study.yaml)."""
