@@ -101,6 +101,13 @@ MEASURES: tuple[Measure, ...] = (
     Measure("num_classes", (CLASSIFY,), "count", "classes"),
     Measure("describe.num_texts", (CLASSIFY,), "count", "description texts"),
     Measure("per_class_acc", (CLASSIFY,), "table", "per-class accuracy"),
+    Measure("num_evaluated", (CLASSIFY,), "count", "images scored", description="all but excluded classes'"),
+    Measure("describe.stats.<stat>", (CLASSIFY,), "count", "description statistic", description="counts, fallbacks"),
+    Measure("describe.excluded_classes", (CLASSIFY,), "table", "excluded classes"),
+    Measure("dataset.duplicate_class_names", (CLASSIFY,), "table", "class names shared by several classes"),
+    Measure("dataset.limit_fingerprint", (CLASSIFY,), "bookkeeping", "subset fingerprint"),
+    Measure("dataset.limit_per_class_min", (CLASSIFY,), "count", "fewest images of a class in the subset"),
+    Measure("dataset.limit_per_class_max", (CLASSIFY,), "count", "most images of a class in the subset"),
     # referring expressions, and keypoint naming (accuracy over named points)
     Measure("acc", (REC, KEYPOINTS), "rate", "accuracy", "higher", percent=True, primary=(REC,)),
     Measure("acc.<split>", (REC,), "rate", "accuracy", "higher", percent=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.errors import ConfigError
 
@@ -65,6 +65,41 @@ class MeanEntropy(Metric):
         return self.total / self.count.clamp_min(1)
 
 
+class CalibrationError(Metric):
+    """Expected calibration error (L1, equal-width confidence bins), exact under any sample order.
+
+    The same binning as torchmetrics' ``MulticlassCalibrationError`` (a sample with confidence ``p`` falls in
+    bin ``bucketize(p, linspace(0, 1, bins + 1), right=True) - 1``), but the per-bin sums are integers (counts,
+    correct counts, confidences in fixed point with 2**-40 resolution), so a DDP run that sums them in another
+    order gives the same value to the last bit.
+    """
+
+    full_state_update = False
+    SCALE = 2**40
+
+    def __init__(self, n_bins: int = 15, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_bins = n_bins
+        for name in ("count", "correct", "confidence"):
+            self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, probs: Tensor, target: Tensor) -> None:
+        confidence, pred = probs.float().max(dim=1)
+        boundaries = torch.linspace(0, 1, self.n_bins + 1, device=probs.device, dtype=confidence.dtype)
+        bins = torch.bucketize(confidence, boundaries, right=True) - 1
+        fixed = torch.round(confidence.double() * self.SCALE).long()
+        self.count.scatter_add_(0, bins, torch.ones_like(bins))
+        self.correct.scatter_add_(0, bins, (pred == target).long())
+        self.confidence.scatter_add_(0, bins, fixed)
+
+    def compute(self) -> Tensor:
+        count = self.count.double()
+        used = count > 0
+        accuracy = self.correct.double()[used] / count[used]
+        confidence = self.confidence.double()[used] / self.SCALE / count[used]
+        return ((accuracy - confidence).abs() * count[used]).sum() / count.sum().clamp_min(1)
+
+
 def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> MetricCollection:
     """top-1, top-5 (top-k capped at the class count), mean per-class accuracy, ECE; updated with probabilities.
 
@@ -76,7 +111,7 @@ def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> Metric
             "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
             "top5": MulticlassAccuracy(num_classes, top_k=top_k, average="micro"),
             "mean_per_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
-            "ece": MulticlassCalibrationError(num_classes, n_bins=ece_bins, norm="l1"),
+            "ece": CalibrationError(n_bins=ece_bins),
         },
         compute_groups=False,
     )

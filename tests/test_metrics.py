@@ -55,3 +55,26 @@ def test_ece_hand_computed():
 def test_unknown_scale_is_refused():
     with pytest.raises(ValueError, match="unknown entropy scale 'soft'"):
         scale_scores(torch.zeros(1, 2), "soft", 1.0)
+
+
+def test_calibration_error_equals_torchmetrics_and_ignores_sample_order():
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    from descbench.metrics import CalibrationError
+
+    gen = torch.Generator().manual_seed(3)
+    probs = torch.softmax(torch.randn(301, 7, generator=gen) * 3, dim=1)
+    target = torch.randint(0, 7, (301,), generator=gen)
+    ours, reference = CalibrationError(n_bins=15), MulticlassCalibrationError(7, n_bins=15, norm="l1")
+    ours.update(probs, target)
+    reference.update(probs, target)
+    assert ours.compute().item() == pytest.approx(reference.compute().item(), abs=1e-6)
+    # two "ranks" that saw the samples in another split and order: the same value to the last bit
+    perm = torch.randperm(301, generator=gen)
+    a, b = CalibrationError(n_bins=15), CalibrationError(n_bins=15)
+    a.update(probs[perm[:150]], target[perm[:150]])
+    b.update(probs[perm[150:]], target[perm[150:]])
+    a.count += b.count
+    a.correct += b.correct
+    a.confidence += b.confidence
+    assert a.compute().item() == ours.compute().item()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
+from torch import nn
 from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -25,9 +26,12 @@ log = logging.getLogger("descbench")
 class ClassificationTask(L.LightningModule):
     """Scores each test batch against the description head; metrics are torchmetrics objects.
 
-    ``descriptions`` is set before the test loop (the runner builds it, rank 0 first). Batches are
-    ``(images, labels, indices)``, or ``(features, labels, indices)`` when the image features come
-    from the cache (``features_input=True``).
+    The description set is given before the test loop (:meth:`set_descriptions`; the runner builds it,
+    rank 0 first). A set with repetitions (a random control with ``reps > 1``) gets one head and one
+    set of metric objects per repetition, all scored on the same image features. Images of excluded
+    classes (the study's wrong-count rule) are left out of every metric; the classes stay candidates.
+    Batches are ``(images, labels, indices)``, or ``(features, labels, indices)`` when the image
+    features come from the cache (``features_input=True``).
     """
 
     def __init__(
@@ -43,30 +47,48 @@ class ClassificationTask(L.LightningModule):
     ) -> None:
         super().__init__()
         self.backbone = backbone
+        self.num_classes = num_classes
         self.aggregation = aggregation
         self.entropy_scale = entropy_scale
         self.features_input = features_input
         self.keep_features = keep_features
         self.text_encoder = text_encoder
         self.channels_last = channels_last
-        self.metrics = build_classification_metrics(num_classes)
-        self.per_class = MulticlassAccuracy(num_classes, average="none")
-        self.entropy = MeanEntropy()
         self.descriptions: DescriptionSet | None = None
-        self.head: DescriptionHead | None = None
+        self.heads: list[DescriptionHead] = []
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: dict[str, torch.Tensor] | None = None
-        self.per_class_acc: list[float] | None = None
+        self.per_class_acc: list[list[float]] | None = None
+
+    def set_descriptions(self, descriptions: DescriptionSet) -> None:
+        """The description set to score against, and one set of metric objects per repetition."""
+        self.descriptions = descriptions
+        reps = len(descriptions.all_repetitions())
+        self.metrics = nn.ModuleList([build_classification_metrics(self.num_classes) for _ in range(reps)])
+        self.per_class = nn.ModuleList([MulticlassAccuracy(self.num_classes, average="none") for _ in range(reps)])
+        self.entropy = nn.ModuleList([MeanEntropy() for _ in range(reps)])
+        included = torch.ones(self.num_classes, dtype=torch.bool)
+        included[list(descriptions.excluded)] = False
+        self.register_buffer("included", included, persistent=False)
+
+    @property
+    def num_reps(self) -> int:
+        return len(self.metrics)
+
+    def metric_name(self, rep: int, name: str) -> str:
+        """``top1`` for a single set; ``rep2.top1`` for repetition 2 of several."""
+        return name if self.num_reps == 1 else f"rep{rep}.{name}"
 
     @torch.no_grad()
     def on_test_start(self) -> None:
         # The text side once, on the device, batched; a ragged layout (flat rows + class index).
-        flat = [t for texts in self.descriptions.texts for t in texts]
         encode = self.text_encoder or self.backbone.encode_texts
-        embeddings = encode(flat).to(self.device)
-        index = ragged_class_index(self.descriptions.counts, device=self.device)
-        self.head = DescriptionHead(embeddings, index, len(self.descriptions.classes), self.aggregation)
-        self._rows = {"index": [], "label": [], "pred": [], "top5": [], "confidence": [], "entropy": []}
+        self.heads = []
+        for rep in self.descriptions.all_repetitions():
+            embeddings = encode([t for texts in rep.texts for t in texts]).to(self.device)
+            index = ragged_class_index(rep.counts, device=self.device)
+            self.heads.append(DescriptionHead(embeddings, index, len(rep.classes), self.aggregation))
+        self._rows = {k: [] for k in ("index", "label", "evaluated", "pred", "top5", "confidence", "entropy")}
         if self.keep_features:
             self._rows["features"] = []
 
@@ -78,28 +100,38 @@ class ClassificationTask(L.LightningModule):
             if self.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             features = self.backbone.encode_images(inputs)
-        scores = self.head(features)
-        logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
-        probs = logits.float().softmax(dim=1)
-        self.metrics.update(probs, labels)
-        self.entropy.update(logits)
-        self.log_dict(self.metrics, on_step=False, on_epoch=True)
-        self.log("entropy", self.entropy, on_step=False, on_epoch=True)
-        self.per_class.update(probs, labels)
-        top = scores.topk(min(5, scores.shape[1]), dim=1).indices
+        evaluated = self.included[labels]
+        preds, top5s, confidences, entropies = [], [], [], []
+        for r, head in enumerate(self.heads):
+            scores = head(features)
+            logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
+            probs = logits.float().softmax(dim=1)
+            self.metrics[r].update(probs[evaluated], labels[evaluated])
+            self.entropy[r].update(logits[evaluated])
+            self.per_class[r].update(probs[evaluated], labels[evaluated])
+            self.log_dict({self.metric_name(r, k): m for k, m in self.metrics[r].items()}, on_step=False, on_epoch=True)
+            self.log(self.metric_name(r, "entropy"), self.entropy[r], on_step=False, on_epoch=True)
+            top = scores.topk(min(5, scores.shape[1]), dim=1).indices
+            preds.append(top[:, 0])
+            top5s.append(top)
+            confidences.append(probs.max(dim=1).values)
+            entropies.append(entropy_nats(logits))
         self._rows["index"].append(indices)
         self._rows["label"].append(labels)
-        self._rows["pred"].append(top[:, 0])
-        self._rows["top5"].append(top)
-        self._rows["confidence"].append(probs.max(dim=1).values)
-        self._rows["entropy"].append(entropy_nats(logits))
+        self._rows["evaluated"].append(evaluated)
+        self._rows["pred"].append(torch.stack(preds, dim=1))  # [B, reps]
+        self._rows["top5"].append(torch.stack(top5s, dim=1))  # [B, reps, k]
+        self._rows["confidence"].append(torch.stack(confidences, dim=1))
+        self._rows["entropy"].append(torch.stack(entropies, dim=1))
         if self.keep_features:
             self._rows["features"].append(features.float())
 
     def on_test_epoch_end(self) -> None:
         # The logged metric objects are computed (synced across ranks) by Lightning.
-        self.per_class_acc = self.per_class.compute().tolist()
-        self.per_class.reset()
+        self.per_class_acc = []
+        for metric in self.per_class:
+            self.per_class_acc.append(metric.compute().tolist())
+            metric.reset()
         rows = gather_rows({k: torch.cat(v) for k, v in self._rows.items()})
         order = torch.argsort(rows["index"])
         self.predictions = {k: v[order].cpu() for k, v in rows.items()}
@@ -132,7 +164,9 @@ class ClassifyTask:
         from descbench.tasks.outputs import write_classification_outputs
 
         backbone = backbones[0]
-        dataset = build(cfg.dataset.builder, transform=backbone.preprocess).limited(cfg.dataset.get("limit"))
+        dataset = build(cfg.dataset.builder, transform=backbone.preprocess).limited(
+            cfg.dataset.get("limit"), seed=cfg.dataset.get("limit_seed", 0)
+        )
         text_encoder = None
         if cfg.cache.text:
             text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
@@ -148,8 +182,15 @@ class ClassifyTask:
 
         def build_text(may_generate: bool) -> None:
             extra = {} if may_generate or "offline" not in cfg.describe else {"offline": True}
-            module.descriptions = build(
-                cfg.describe, classes=list(dataset.classes), native=dataset.native, _convert_="all", **extra
+            module.set_descriptions(
+                build(
+                    cfg.describe,
+                    classes=list(dataset.classes),
+                    native=dataset.native,
+                    class_ids=dataset.class_ids,
+                    _convert_="all",
+                    **extra,
+                )
             )
 
         features = None

@@ -13,80 +13,106 @@ from typing import Any
 from descbench.measures import format_value, interval_of
 from descbench.published import published_fields
 from descbench.results import JobOutputs, format_table
-from descbench.stats import interval_fields
+from descbench.stats import interval_fields, mean_fields, repetition_fields
 
 log = logging.getLogger("descbench")
 
 
+METRICS = ("top1", "top5", "mean_per_class_acc", "entropy", "ece")
+
+
 def classification_results(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
-    """The flat results of a job: metrics first, then every option that produced them."""
+    """The flat results of a job: metrics (with intervals, and repetitions), then every option that produced them."""
     descriptions = module.descriptions
     backbone = module.backbone
     num_classes = len(dataset.classes)
     pred = module.predictions
-    results: dict[str, Any] = {
-        "task": "classify",
-        "top1": metrics["top1"],
-        "top5": metrics["top5"],
-        "mean_per_class_acc": metrics["mean_per_class_acc"],
-        "entropy": metrics["entropy"],
-        "ece": metrics["ece"],
+    evaluated = pred["evaluated"].bool()
+    label = pred["label"][evaluated]
+    correct = (pred["pred"][evaluated] == label[:, None]).float()  # [N, reps]
+    in_top5 = (pred["top5"][evaluated] == label[:, None, None]).any(dim=2).float()
+    entropy = pred["entropy"][evaluated].double()
+    results: dict[str, Any] = {"task": "classify"}
+    if module.num_reps == 1:
+        results.update({k: metrics[k] for k in METRICS})
         # 95 % intervals over the images: Wilson for the rates, a seeded bootstrap for the mean entropy
-        **interval_fields(
-            {
-                "top1": (pred["pred"] == pred["label"]).numpy(),
-                "top5": (pred["top5"] == pred["label"][:, None]).any(dim=1).numpy(),
-                "entropy": pred["entropy"].numpy(),
-            }
-        ),
-        "top5_k": min(5, num_classes),
-        "entropy_scale": cfg.task.entropy_scale,
-        "ece_scale": cfg.task.entropy_scale,
-        "chance_top1": 1.0 / num_classes,
-        "dataset": dataset.name,
-        "split": dataset.split,
-        "num_samples": len(dataset),
-        "num_classes": num_classes,
-        **backbone.describe(),
-        "describe.source": descriptions.source,
-        **{f"describe.{k}": v for k, v in descriptions.options.items()},
-        "describe.num_texts": sum(descriptions.counts),
-        "aggregation": cfg.task.aggregation,
-        "seed": cfg.seed,
-        "overrides": context.name,
-        "per_class_acc": [
-            {"index": i, "class": name, "acc": acc}
-            for i, (name, acc) in enumerate(zip(dataset.classes, module.per_class_acc))
-        ],
-    }
+        results.update(
+            interval_fields(
+                {"top1": correct[:, 0].numpy(), "top5": in_top5[:, 0].numpy(), "entropy": entropy[:, 0].numpy()}
+            )
+        )
+    else:
+        # a random control repeated: each repetition recorded, the measure is their mean (as WaffleCLIP);
+        # the interval is a bootstrap over images of each image's mean over the repetitions
+        for key in METRICS:
+            results.update(
+                repetition_fields(key, [metrics[module.metric_name(r, key)] for r in range(module.num_reps)])
+            )
+        results["num_reps"] = module.num_reps
+        results.update(mean_fields("top1", correct.mean(dim=1).numpy()))
+        results.update(mean_fields("top5", in_top5.mean(dim=1).numpy()))
+        results.update(mean_fields("entropy", entropy.mean(dim=1).numpy()))
+    results.update(
+        {
+            "top5_k": min(5, num_classes),
+            "entropy_scale": cfg.task.entropy_scale,
+            "ece_scale": cfg.task.entropy_scale,
+            "chance_top1": 1.0 / num_classes,
+            "dataset": dataset.name,
+            "split": dataset.split,
+            "num_samples": len(dataset),
+            "num_evaluated": int(evaluated.sum()),
+            "num_classes": num_classes,
+            **{f"dataset.{k}": v for k, v in dataset.provenance.items()},
+            **backbone.describe(),
+            "describe.source": descriptions.source,
+            **{f"describe.{k}": v for k, v in descriptions.options.items()},
+            **{f"describe.stats.{k}": v for k, v in descriptions.stats.items()},
+            "describe.num_texts": sum(descriptions.counts),
+            "describe.excluded_classes": list(descriptions.excluded),
+            "aggregation": cfg.task.aggregation,
+            "seed": cfg.seed,
+            "overrides": context.name,
+            "per_class_acc": [
+                {"index": i, "class": name, "acc": _mean([acc[i] for acc in module.per_class_acc])}
+                for i, name in enumerate(dataset.classes)
+            ],
+        }
+    )
     if backbone.weights.startswith("random"):
         results["note"] = "random weights: a pipeline check, not a result"
     results.update(published_fields(results))
     return results
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def prediction_rows(module, dataset) -> list[list[Any]]:
-    """One row per sample in dataset order (the columns of :data:`PREDICTION_COLUMNS`)."""
+    """One row per sample in dataset order (the columns of :data:`PREDICTION_COLUMNS`); with repetitions,
+    the prediction of repetition 0 and, in ``reps_correct``, how many repetitions were right."""
     pred = module.predictions
     ids = dataset.identity()
     classes = dataset.classes
     rows = []
     for i in range(len(pred["index"])):
-        index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i])
-        rows.append(
-            [
-                index,
-                ids[index],
-                label,
-                classes[label],
-                guess,
-                classes[guess],
-                " ".join(str(int(t)) for t in pred["top5"][i]),
-                f"{float(pred['confidence'][i]):.6f}",
-                f"{float(pred['entropy'][i]):.6f}",
-                int(guess == label),
-            ]
-        )
+        index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i, 0])
+        row = [
+            index,
+            ids[index],
+            label,
+            classes[label],
+            guess,
+            classes[guess],
+            " ".join(str(int(t)) for t in pred["top5"][i, 0]),
+            f"{float(pred['confidence'][i, 0]):.6f}",
+            f"{float(pred['entropy'][i, 0]):.6f}",
+            int(guess == label),
+        ]
+        if module.num_reps > 1:
+            row.append(int((pred["pred"][i] == label).sum()))
+        rows.append(row)
     return rows
 
 
@@ -104,12 +130,18 @@ PREDICTION_COLUMNS = [
 ]
 
 
+def prediction_columns(module) -> list[str]:
+    """The columns of ``predictions.csv`` (with repetitions, ``reps_correct`` too)."""
+    return PREDICTION_COLUMNS + (["reps_correct"] if module.num_reps > 1 else [])
+
+
 def write_classification_outputs(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
     """results.json, predictions.csv, per_class.csv, descriptions.json; W&B table; the printed table."""
     results = classification_results(cfg, context, module, dataset, metrics)
     outputs = JobOutputs(context.run_dir)
     outputs.add_json("descriptions.json", module.descriptions.to_json())
-    outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, prediction_rows(module, dataset))
+    rows = [r for r, ok in zip(prediction_rows(module, dataset), module.predictions["evaluated"].tolist()) if ok]
+    outputs.add_csv("predictions.csv", prediction_columns(module), rows)
     outputs.add_csv(
         "per_class.csv",
         ["index", "class", "accuracy"],
