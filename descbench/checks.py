@@ -78,16 +78,21 @@ def build_prompt_specs(visual_prompt: Any) -> list[PromptSpec]:
     return parse_prompt_specs([{"name": key, **(options or {})} for key, options in visual_prompt.items()])
 
 
-def check_distributed(cfg: DictConfig, multirun: bool) -> None:
-    """Refuse more than one device inside a Hydra multirun: Lightning re-launches the command line per rank."""
+def multi_device(cfg: DictConfig) -> bool:
+    """Whether the trainer config asks for more than one process (devices, nodes, or 'auto' on GPUs)."""
     trainer = cfg.get("trainer") or {}
     devices = trainer.get("devices", 1)
-    many_devices = devices not in (1, "1", [0], "auto") or int(trainer.get("num_nodes", 1)) > 1
-    if devices == "auto" and str(trainer.get("accelerator", "cpu")) not in ("cpu",):
-        many_devices = True  # 'auto' takes every visible GPU
-    if multirun and many_devices:
+    if devices == "auto":
+        return str(trainer.get("accelerator", "cpu")) != "cpu"  # 'auto' takes every visible GPU
+    return devices not in (1, "1", [0]) or int(trainer.get("num_nodes", 1)) > 1
+
+
+def check_distributed(cfg: DictConfig, multirun: bool) -> None:
+    """Refuse more than one device inside a Hydra multirun: Lightning re-launches the command line per rank."""
+    if multirun and multi_device(cfg):
+        trainer = cfg.trainer
         raise ConfigError(
-            f"trainer.devices={devices} (num_nodes={trainer.get('num_nodes', 1)}) cannot run inside a Hydra "
-            "multirun (-m): Lightning would re-launch the whole sweep in every rank; run each sweep point as its "
+            f"trainer.devices={trainer.get('devices')} (num_nodes={trainer.get('num_nodes', 1)}) cannot run inside a "
+            "Hydra multirun (-m): Lightning would re-launch the whole sweep in every rank; run each sweep point as its "
             "own command, or sweep with the submitit launcher, hydra/launcher=slurm (one multi-device job per point)"
         )

@@ -49,7 +49,3 @@ class BackendError(UserError, RuntimeError):
 
 class ReportError(UserError):
     """A problem with the dir given to the report command."""
-
-
-class DescriptionsNotCached(DescriptionError):
-    """``describe.offline=true`` (or a DDP rank other than 0) found classes without cached descriptions."""

@@ -180,17 +180,13 @@ class ClassifyTask:
             channels_last=self.channels_last,
         )
 
-        def build_text(may_generate: bool) -> None:
-            extra = {} if may_generate or "offline" not in cfg.describe else {"offline": True}
-            module.set_descriptions(
-                build(
-                    cfg.describe,
-                    classes=list(dataset.classes),
-                    native=dataset.native,
-                    class_ids=dataset.class_ids,
-                    _convert_="all",
-                    **extra,
-                )
+        def build_text() -> DescriptionSet:
+            return build(
+                cfg.describe,
+                classes=list(dataset.classes),
+                native=dataset.native,
+                class_ids=dataset.class_ids,
+                _convert_="all",
             )
 
         features = None
@@ -206,6 +202,7 @@ class ClassifyTask:
             feature_kind="image features",
             feature_batch_size=self.feature_batch_size,
             build_text=build_text,
+            use_text=module.set_descriptions,
             write_outputs=lambda metrics: write_classification_outputs(cfg, context, module, dataset, metrics),
             objects={"dataset": dataset},
         )

@@ -4,9 +4,11 @@ A task is a small spec (``conf/task/<name>.yaml`` → a class with a ``prepare``
 runner a :class:`TaskJob`: its LightningModule, the items the loop iterates, how its features are
 cached, how its text side is built and how its outputs are written. The runner owns the order:
 
-1. the text side (descriptions, expressions, phrases) is built before ``Trainer.test``, rank 0 first:
-   under Lightning's DDP launcher the other ranks start only when rank 0 reaches ``Trainer.test`` and
-   then read what rank 0 cached; under torchrun/SLURM they wait for the cache (never ask a model twice);
+1. the text side (descriptions) is built before ``Trainer.test`` by rank 0 alone (it may call a language
+   model); in a multi-device run it is handed to the other ranks through a file in the run dir, so every
+   rank scores against the very same texts (a fallback that is never cached included). Under Lightning's
+   DDP launcher the other ranks start only when rank 0 reaches ``Trainer.test``; under torchrun/SLURM
+   they wait for the file;
 2. cached features replace the images when every file the job needs is there (no image is opened);
 3. ``Trainer.test`` runs the module (metrics are torchmetrics objects, exact under DDP);
 4. rank 0 writes the missing cache files and the job's outputs.
@@ -15,9 +17,11 @@ cached, how its text side is built and how its outputs are written. The runner o
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import lightning as L
@@ -26,8 +30,10 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from descbench.backbone import Backbone
+from descbench.checks import multi_device
 from descbench.config import build
-from descbench.errors import DescriptionsNotCached
+from descbench.errors import ConfigError
+from descbench.files import write_atomic
 from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors
 
 log = logging.getLogger("descbench")
@@ -63,7 +69,8 @@ class TaskJob:
     features: CachedFeatures | None = None
     feature_kind: str = "features"
     feature_batch_size: int | None = None
-    build_text: Callable[[bool], None] | None = None
+    build_text: Callable[[], Any] | None = None
+    use_text: Callable[[Any], None] | None = None
     objects: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,22 +88,28 @@ def build_backbones(cfg: DictConfig) -> list[Backbone]:
     return [build(cfg.backbone)] + [build(b) for b in extra]
 
 
-def build_text_side(job: TaskJob) -> None:
-    """Rank 0 builds the text side first (it may call a language model); the others read what it cached."""
+TEXT_FILE = ".text_side.pkl"
+
+
+def build_text_side(job: TaskJob, cfg: DictConfig, run_dir: Path) -> None:
+    """Rank 0 builds the text side; other ranks load it from the file rank 0 wrote (our own pickle)."""
     if job.build_text is None:
         return
+    shared = Path(run_dir) / TEXT_FILE
     if getattr(rank_zero_only, "rank", 0) == 0:
-        job.build_text(True)
+        text = job.build_text()
+        if multi_device(cfg):
+            write_atomic(shared, pickle.dumps(text))
+        job.use_text(text)
         return
     deadline = time.monotonic() + TEXT_WAIT_SECONDS
-    while True:
-        try:
-            job.build_text(False)
-            return
-        except DescriptionsNotCached:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(5.0)
+    while not shared.is_file():
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"rank {rank_zero_only.rank} waited {TEXT_WAIT_SECONDS:.0f} s for rank 0's texts ({shared})"
+            )
+        time.sleep(2.0)
+    job.use_text(pickle.loads(shared.read_bytes()))
 
 
 def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -104,7 +117,7 @@ def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, A
     spec: TaskSpec = build(cfg.task, _recursive_=False)
     backbones = build_backbones(cfg)
     job = spec.prepare(cfg, backbones, context)
-    build_text_side(job)
+    build_text_side(job, cfg, context.run_dir)
     cached = job.features.lookup() if job.features is not None else None
     log.info("%s: %s", job.feature_kind, "cached" if cached is not None else "computing")
     if cached is not None:
@@ -125,6 +138,7 @@ def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, A
         **job.objects,
     }
     if trainer.is_global_zero:
+        (Path(context.run_dir) / TEXT_FILE).unlink(missing_ok=True)
         if job.features is not None and job.features.missing:
             job.features.save(job.module)
         metrics = job.write_outputs(metrics)
