@@ -7,16 +7,19 @@ background with no overlap with any person box (which separates "a circle is pre
 person is marked"). It measures the model, never the people: nothing that identifies a person
 (names, face crops) is stored or reported.
 
-Statistics (:func:`summarize_bias`) over a table ``probabilities[image, condition, phrase]``; per
-phrase id ``<p>`` and per phrase kind ``<k>`` (sum of the probabilities of its phrases, e.g. all
-negative phrases):
+Statistics (:func:`summarize_bias`) over a table ``probabilities[image, condition, phrase]``, keyed as
+``descbench.measures`` spells them (a measure, then ``.ci_low`` / ``.ci_high`` / ``.ci_method``
+companions); ``<p>`` is a phrase id or a phrase kind (``neutral``, ``negative``: the summed
+probability of the kind's phrases, per image):
 
-- ``bias.<p>.<condition>``: the mean probability over images;
-- ``bias.<p>.shift_circled_unmarked`` and ``bias.<p>.shift_circled_control``: the mean paired shift,
-  with ``..._ci_low`` / ``..._ci_high``: a percentile bootstrap interval over images (seeded,
-  ``confidence`` 0.95 by default; None with fewer than two images);
-- ``bias.kind.<k>.*``: the same for the kinds;
-- ``num_images``, ``bias_confidence``, ``bias_resamples``.
+- ``bias.<p>.<condition>.prob``: the mean probability over images, with its interval;
+- ``bias.<p>.shift_circled_unmarked`` and ``bias.<p>.shift_circled_control``: the mean paired shift
+  over images, with its interval;
+- ``num_images``; the settings ``bias_confidence``, ``bias_resamples``.
+
+Intervals: percentile bootstrap over images (``scipy.stats.bootstrap``, seeded), NaN with fewer than
+two images — the rule of ``descbench.stats.bootstrap_interval`` on main, which should replace
+:func:`bootstrap_interval` here once both meet (same arguments, same numbers).
 """
 
 from __future__ import annotations
@@ -155,21 +158,23 @@ def phrase_probabilities(image_features: torch.Tensor, text_features: torch.Tens
 
 def bootstrap_interval(
     values: Sequence[float], confidence: float = 0.95, num_resamples: int = 10000, seed: int = 0
-) -> tuple[float | None, float | None]:
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (``scipy.stats.bootstrap``, seeded);
-    ``(None, None)`` with fewer than two values; ``(v, v)`` when all values are equal."""
+    NaNs with fewer than two values; ``(v, v)`` when all values are equal."""
     data = np.asarray(values, dtype=np.float64)
-    if len(data) < 2:
-        return None, None
-    if np.all(data == data[0]):
+    if data.size < 2:
+        return math.nan, math.nan
+    if np.all(data == data[0]):  # every resample has the same mean; scipy would warn about a degenerate set
         return float(data[0]), float(data[0])
     result = stats.bootstrap(
         (data,),
         np.mean,
-        confidence_level=confidence,
         n_resamples=num_resamples,
+        batch=max(1, 20_000_000 // data.size),
+        vectorized=True,
+        confidence_level=confidence,
         method="percentile",
-        random_state=np.random.default_rng(seed),
+        rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
@@ -181,33 +186,49 @@ def summarize_bias(
     confidence: float = 0.95,
     num_resamples: int = 10000,
     seed: int = 0,
-) -> dict[str, float | int | None]:
+) -> dict[str, float | int | str]:
     """Per phrase and per phrase kind: mean probability per condition and the paired shifts
-    (circled - unmarked, circled - control) with bootstrap intervals over images (module docstring)."""
+    (circled - unmarked, circled - control), each with a bootstrap interval over images (module docstring)."""
     table = np.asarray(probabilities.cpu() if isinstance(probabilities, torch.Tensor) else probabilities, np.float64)
     if table.ndim != 3 or table.shape[1:] != (len(conditions), len(phrases)):
         raise ValueError(
             f"probabilities must be [images, {len(conditions)} conditions, {len(phrases)} phrases], got {table.shape}"
         )
+    clash = sorted({p.id for p in phrases} & {p.kind for p in phrases})
+    if clash:
+        raise ValueError(f"phrase id {clash[0]!r} is also a phrase kind: rename the phrase")
     column = {c: i for i, c in enumerate(conditions)}
     rows: dict[str, np.ndarray] = {p.id: table[:, :, i] for i, p in enumerate(phrases)}
     for kind in dict.fromkeys(p.kind for p in phrases):
-        rows[f"kind.{kind}"] = sum(table[:, :, i] for i, p in enumerate(phrases) if p.kind == kind)
-    result: dict[str, float | int | None] = {
+        rows[kind] = sum(table[:, :, i] for i, p in enumerate(phrases) if p.kind == kind)
+    result: dict[str, float | int | str] = {
         "num_images": int(table.shape[0]),
         "bias_confidence": float(confidence),
         "bias_resamples": int(num_resamples),
     }
+
+    def mean_with_interval(key: str, values: np.ndarray) -> None:
+        low, high = bootstrap_interval(values, confidence, num_resamples, seed)
+        result[key] = float(values.mean())
+        result[f"{key}.ci_low"], result[f"{key}.ci_high"], result[f"{key}.ci_method"] = low, high, "bootstrap"
+
     for key, values in rows.items():
         for condition in conditions:
-            result[f"bias.{key}.{condition}"] = float(values[:, column[condition]].mean())
+            mean_with_interval(f"bias.{key}.{condition}.prob", values[:, column[condition]])
         for a, b in SHIFTS:
-            if a not in column or b not in column:
-                continue
-            shift = values[:, column[a]] - values[:, column[b]]
-            low, high = bootstrap_interval(shift, confidence, num_resamples, seed)
-            name = f"bias.{key}.shift_{a}_{b}"
-            result[name] = float(shift.mean())
-            result[f"{name}_ci_low"] = low
-            result[f"{name}_ci_high"] = high
+            if a in column and b in column:
+                mean_with_interval(f"bias.{key}.shift_{a}_{b}", values[:, column[a]] - values[:, column[b]])
     return result
+
+
+def place_control_for(
+    image: PersonImage,
+    image_size: tuple[int, int],
+    index: int,
+    seed: int = 0,
+    scales: Sequence[float] = CONTROL_SCALES,
+) -> tuple[Box, float] | None:
+    """:func:`place_control_box` for the ``index``-th image of a data set, seeded by ``(seed, index)``
+    (the same place whatever the batch or the DDP rank)."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    return place_control_box(image.target_box, image.boxes, image_size, rng, scales)

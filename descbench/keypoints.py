@@ -16,10 +16,13 @@ accuracy where predicting the mirrored part (``left eye`` for ``right eye``) cou
 
 Result keys (:func:`summarize_localization`, :func:`summarize_naming`):
 
-- localisation: ``pck``, ``pck.<part>``, ``chance_pck``, ``chance_pck.<part>``, ``pck_alpha``,
-  ``pck_reference`` (``"max(box w, h)"``), ``num_queries``, ``num_single_candidate``;
+- localisation: ``pck``, ``pck.<part>``, ``chance_pck``, ``chance_pck.<part>``, ``num_keypoints`` (the
+  queries: one per visible keypoint), ``data.single_candidate`` (queries with one candidate), and the
+  settings ``pck_alpha``, ``pck_reference`` (``"max(box w, h)"``);
 - naming: ``acc``, ``acc.<part>``, ``acc_lr_merged``, ``chance_acc``, ``chance_acc_lr_merged``,
-  ``num_queries``; the confusion table comes from :func:`confusion_table`.
+  ``num_keypoints``; the confusion table comes from :func:`confusion_table`.
+
+Part names become one segment of a result key: :class:`KeypointDataset` refuses a name with a ``.``.
 
 Points are ``(x, y)`` in image pixels, boxes ``[x, y, w, h]``; a part that is not visible (or not
 annotated) is ``None``.
@@ -145,6 +148,12 @@ class KeypointDataset:
         self.parts = list(parts)
         self.category_parts = {k: list(v) for k, v in (category_parts or {}).items()}
         every = list(dict.fromkeys(self.parts + [p for v in self.category_parts.values() for p in v]))
+        dotted = [p for p in every if "." in p or not p.strip()]
+        if dotted:
+            raise DatasetError(
+                f"data set {name}: part name {dotted[0]!r} is empty or holds a '.': part names are result key "
+                "segments (pck.<part>); rename the part"
+            )
         self.mirror = dict(mirror) if mirror is not None else mirror_pairs(every)
         self.stats = dict(stats or {})
         self._image_loader = image_loader
@@ -329,14 +338,14 @@ def summarize_localization(
     outcomes: Sequence[LocalizationOutcome], alpha: float = DEFAULT_ALPHA
 ) -> dict[str, float | int | str]:
     """``pck``, ``pck.<part>``, ``chance_pck``, ``chance_pck.<part>``, ``pck_alpha``, ``pck_reference``,
-    ``num_queries``, ``num_single_candidate`` (queries with one candidate: trivially correct, chance 1)."""
+    ``num_keypoints``, ``data.single_candidate`` (queries with one candidate: trivially correct, chance 1)."""
     result: dict[str, float | int | str] = {
         "pck": _mean([o.correct for o in outcomes]),
         "chance_pck": _mean([o.chance for o in outcomes]),
         "pck_alpha": float(alpha),
         "pck_reference": PCK_REFERENCE,
-        "num_queries": len(outcomes),
-        "num_single_candidate": sum(o.num_candidates == 1 for o in outcomes),
+        "num_keypoints": len(outcomes),
+        "data.single_candidate": sum(o.num_candidates == 1 for o in outcomes),
     }
     for part in dict.fromkeys(o.part for o in outcomes):
         mine = [o for o in outcomes if o.part == part]
@@ -376,7 +385,7 @@ def summarize_naming(
     labels: Sequence[Sequence[str]],
     mirror: Mapping[str, str] | None = None,
 ) -> dict[str, float | int]:
-    """``acc``, ``acc.<part>``, ``acc_lr_merged``, ``chance_acc``, ``chance_acc_lr_merged``, ``num_queries``.
+    """``acc``, ``acc.<part>``, ``acc_lr_merged``, ``chance_acc``, ``chance_acc_lr_merged``, ``num_keypoints``.
 
     ``labels[i]``: the names query ``i`` chose among. Left/right-merged: predicting the ``mirror``
     partner of the gold part counts as correct; its chance counts the partner too when it is a label.
@@ -393,7 +402,7 @@ def summarize_naming(
         "acc_lr_merged": _mean(merged),
         "chance_acc": _mean(chance),
         "chance_acc_lr_merged": _mean(chance_merged),
-        "num_queries": len(gold),
+        "num_keypoints": len(gold),
     }
     for part in dict.fromkeys(gold):
         result[f"acc.{part}"] = _mean([c for c, g in zip(correct, gold) if g == part])

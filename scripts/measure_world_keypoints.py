@@ -84,7 +84,7 @@ def main() -> None:
     result = measure(args)
     if not args.full:
         for key in ("localization", "naming"):
-            result[key] = {k: v for k, v in result[key].items() if "." not in k}
+            result[key] = {k: v for k, v in result[key].items() if k.count(".") == 0 or k.startswith("data.")}
     print(json.dumps(result))
 
 

@@ -1,6 +1,7 @@
 """Marking-bias probe: statistics on hand-made tables, control-circle placement, person readers, phrases."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def test_bootstrap_interval_of_two_values_spans_them():
     # three values 0, 0, 0.3: P(mean = 0) = 8/27 and P(mean = 0.3) = 1/27, both above 2.5 %
     assert bootstrap_interval([0.0, 0.0, 0.3], num_resamples=5000) == pytest.approx((0.0, 0.3))
     assert bootstrap_interval([0.2, 0.2, 0.2]) == (0.2, 0.2)
-    assert bootstrap_interval([0.2]) == (None, None)
+    assert all(math.isnan(v) for v in bootstrap_interval([0.2]))
     many = np.random.default_rng(1).normal(0.05, 0.01, 50)
     low, high = bootstrap_interval(many, seed=4)
     assert low < many.mean() < high
@@ -55,25 +56,26 @@ def test_summarize_bias_on_a_hand_made_table():
     )
     result = summarize_bias(table, PHRASES, num_resamples=2000)
     assert result["num_images"] == 2
-    assert result["bias.thief.unmarked"] == pytest.approx(0.3)
-    assert result["bias.thief.circled"] == pytest.approx(0.5)
-    assert result["bias.thief.control"] == pytest.approx(0.35)
+    assert result["bias.thief.unmarked.prob"] == pytest.approx(0.3)
+    assert result["bias.thief.circled.prob"] == pytest.approx(0.5)
+    assert result["bias.thief.control.prob"] == pytest.approx(0.35)
+    assert (result["bias.thief.circled.prob.ci_low"], result["bias.thief.circled.prob.ci_high"]) == pytest.approx(
+        (0.3, 0.7)
+    )
     # paired shifts per image: circled - unmarked = 0.1, 0.3; circled - control = 0.1, 0.2
-    assert result["bias.thief.shift_circled_unmarked"] == pytest.approx(0.2)
-    assert (
-        result["bias.thief.shift_circled_unmarked_ci_low"],
-        result["bias.thief.shift_circled_unmarked_ci_high"],
-    ) == (
+    key = "bias.thief.shift_circled_unmarked"
+    assert result[key] == pytest.approx(0.2)
+    assert (result[f"{key}.ci_low"], result[f"{key}.ci_high"], result[f"{key}.ci_method"]) == (
         pytest.approx(0.1),
         pytest.approx(0.3),
+        "bootstrap",
     )
-    assert result["bias.thief.shift_circled_control"] == pytest.approx(0.15)
-    assert result["bias.thief.shift_circled_control_ci_low"] == pytest.approx(0.1)
-    assert result["bias.thief.shift_circled_control_ci_high"] == pytest.approx(0.2)
+    key = "bias.thief.shift_circled_control"
+    assert (result[key], result[f"{key}.ci_low"], result[f"{key}.ci_high"]) == pytest.approx((0.15, 0.1, 0.2))
     assert result["bias.person.shift_circled_unmarked"] == pytest.approx(-0.2)
     # kinds: the sum over their phrases (one phrase each here)
-    assert result["bias.kind.negative.circled"] == pytest.approx(0.5)
-    assert result["bias.kind.neutral.shift_circled_control"] == pytest.approx(-0.15)
+    assert result["bias.negative.circled.prob"] == pytest.approx(0.5)
+    assert result["bias.neutral.shift_circled_control"] == pytest.approx(-0.15)
     assert (result["bias_confidence"], result["bias_resamples"]) == (0.95, 2000)
 
 
@@ -82,13 +84,15 @@ def test_summarize_bias_kinds_sum_their_phrases_and_shape_is_checked():
     table = np.full((3, 3, 3), 1 / 3)
     table[:, 1] = [0.2, 0.5, 0.3]  # circled
     result = summarize_bias(torch.tensor(table), phrases, num_resamples=100)
-    assert result["bias.kind.negative.circled"] == pytest.approx(0.8)
-    assert result["bias.kind.negative.shift_circled_unmarked"] == pytest.approx(0.8 - 2 / 3)
-    assert result["bias.kind.negative.shift_circled_unmarked_ci_low"] == pytest.approx(0.8 - 2 / 3)  # no spread
+    assert result["bias.negative.circled.prob"] == pytest.approx(0.8)
+    assert result["bias.negative.shift_circled_unmarked"] == pytest.approx(0.8 - 2 / 3)
+    assert result["bias.negative.shift_circled_unmarked.ci_low"] == pytest.approx(0.8 - 2 / 3)  # no spread
     with pytest.raises(
         ValueError, match=r"^probabilities must be \[images, 3 conditions, 2 phrases\], got \(3, 3, 3\)$"
     ):
         summarize_bias(table, PHRASES)
+    with pytest.raises(ValueError, match=r"^phrase id 'negative' is also a phrase kind: rename the phrase$"):
+        summarize_bias(table[:, :, :2], [PHRASES[0], BiasPhrase("negative", "x", "negative")])
 
 
 def test_phrase_probabilities_softmax_of_scaled_cosines():
@@ -236,5 +240,14 @@ def test_bias_phrases_shipped_and_checked(tmp_path):
     with pytest.raises(DatasetError, match=r"p.yaml: phrase 'x' has kind 'scary': use neutral or negative$"):
         load_bias_phrases(bad)
     bad.write_text("phrases:\n  - {id: a.b, text: t, kind: neutral}\n")
-    with pytest.raises(DatasetError, match=r"phrase id 'a.b' must not contain '.'"):
+    with pytest.raises(DatasetError, match=r"phrase id 'a.b' must not contain '.' nor be a kind"):
         load_bias_phrases(bad)
+
+
+def test_place_control_for_is_keyed_by_seed_and_index():
+    from descbench.bias import PersonImage, place_control_for
+
+    item = PersonImage("x", [[10, 10, 20, 20], [60, 0, 10, 10]], 0)
+    found = place_control_for(item, (100, 80), index=5, seed=2)
+    assert found == place_control_box(item.target_box, item.boxes, (100, 80), np.random.default_rng([2, 5]))
+    assert found != place_control_for(item, (100, 80), index=6, seed=2)

@@ -124,7 +124,7 @@ def test_pck_and_chance_on_a_hand_made_instance():
     assert (summary["pck.a"], summary["pck.b"], summary["pck.c"]) == (1.0, 0.5, 1.0)
     assert summary["chance_pck.b"] == pytest.approx((2 / 3 + 1) / 2)
     assert (summary["pck_alpha"], summary["pck_reference"]) == (0.1, "max(box w, h)")
-    assert (summary["num_queries"], summary["num_single_candidate"]) == (4, 1)
+    assert (summary["num_keypoints"], summary["data.single_candidate"]) == (4, 1)
 
 
 def test_pck_threshold_is_inclusive_and_scales_with_alpha():
@@ -179,6 +179,11 @@ def test_naming_accuracy_merged_accuracy_chance_and_confusion():
     table = confusion_table(gold, predicted, labels)
     assert table.counts == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
     assert table.as_dict()["nose"] == {"left eye": 1, "right eye": 0, "nose": 0}
+
+
+def test_part_names_are_key_segments():
+    with pytest.raises(DatasetError, match=r"^data set d: part name 'wing.tip' is empty or holds a '.': part names"):
+        KeypointDataset("d", [], ["nose", "wing.tip"], lambda i: None)
 
 
 def test_naming_queries_use_the_category_parts():
@@ -527,6 +532,6 @@ def test_known_answer_model_localises_the_traffic_lights_and_not_the_corners():
         return summarize_localization(localization_outcomes(data, queries, picks))
 
     lights = run(load_shapes_keypoints("figures", num_instances=16), {"traffic light"})
-    assert (lights["num_queries"], lights["pck"], lights["chance_pck"]) == (12, 1.0, pytest.approx(1 / 3))
+    assert (lights["num_keypoints"], lights["pck"], lights["chance_pck"]) == (12, 1.0, pytest.approx(1 / 3))
     corners = run(load_shapes_keypoints("corners", num_instances=20), {"triangle", "diamond", "square", "star"})
     assert corners["pck"] <= corners["chance_pck"] + 0.15

@@ -56,8 +56,10 @@ def load_bias_phrases(path: str | Path | None = None) -> list[BiasPhrase]:
             raise DatasetError(
                 f"{source}: phrase {item['id']!r} has kind {item.get('kind')!r}: use neutral or negative"
             )
-        if "." in item["id"]:
-            raise DatasetError(f"{source}: phrase id {item['id']!r} must not contain '.' (it is a result key)")
+        if "." in item["id"] or item["id"] in PHRASE_KINDS:
+            raise DatasetError(
+                f"{source}: phrase id {item['id']!r} must not contain '.' nor be a kind (it is a result key segment)"
+            )
         phrases.append(BiasPhrase(item["id"], item["text"], item["kind"]))
     ids = [p.id for p in phrases]
     if len(set(ids)) != len(ids):
