@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from descbench.errors import DatasetError
+from descbench.errors import ConfigError, DatasetError
 
 Point = tuple[float, float]
 Box = list[float]
@@ -45,7 +45,7 @@ Box = list[float]
 DEFAULT_ALPHA = 0.1
 PCK_REFERENCE = "max(box w, h)"
 RADIUS_UNITS = ("input", "box")
-RESIZE_MODES = ("squash", "shortest", "pad")
+RESIZE_MODES = ("squash", "pad", "crop")  # SPEC §4: how the marked image reaches the square input
 
 
 # ---------------------------------------------------------------------------- checks
@@ -209,36 +209,38 @@ def point_box(
     """The box ``[x, y, w, h]`` whose inscribed ellipse is a circle of ``radius`` around ``point``.
 
     ``unit="input"``: ``radius`` pixels as the model sees it at ``input_size``, converted to image
-    pixels by the resize that brings the image to the model (``squash``: each axis by its own factor,
-    so the circle stays round at model input; ``shortest``: by ``min(w, h) / input_size`` (resize of
-    the shortest side, as the visual prompts scale thickness); ``pad``: by ``max(w, h) / input_size``).
+    pixels by the ``resize`` that brings the image to the model's square input (SPEC §4; pass the
+    one the run uses): ``squash`` (both sides resized: each axis by its own factor, so the circle is
+    round at model input), ``pad`` (longest side to ``input_size``: ``max(w, h) / input_size``) or
+    ``crop`` (shortest side to ``input_size``, then a centre crop: ``min(w, h) / input_size``, the
+    rule the visual prompts use for their thickness; points outside the central square are cut).
     ``unit="box"``: ``radius * max(w, h)`` of ``instance_box`` in image pixels on both axes.
 
     The point is first clamped into the image and the box clipped to it, so a point on (or just
     past) an edge still gets a box with area inside the image: the drawn ellipse reaches the model.
     """
     if radius <= 0 or not math.isfinite(radius):
-        raise ValueError(f"task.radius must be a positive number, got {radius!r}")
+        raise ConfigError(f"task.radius must be a positive number, got {radius!r}")
     if image_size is None:
-        raise ValueError("point_box needs the image size (w, h)")
+        raise ConfigError("point_box needs the image size (w, h)")
     width, height = float(image_size[0]), float(image_size[1])
     if unit == "box":
         if instance_box is None:
-            raise ValueError("radius unit 'box' needs the instance box")
+            raise ConfigError("radius unit 'box' needs the instance box")
         rx = ry = float(radius) * max(float(instance_box[2]), float(instance_box[3]))
     elif unit == "input":
         if not input_size:
-            raise ValueError("radius unit 'input' needs the model's input size")
+            raise ConfigError("radius unit 'input' needs the model's input size")
         if resize == "squash":
             rx, ry = radius * width / input_size, radius * height / input_size
-        elif resize == "shortest":
+        elif resize == "crop":
             rx = ry = radius * min(width, height) / input_size
         elif resize == "pad":
             rx = ry = radius * max(width, height) / input_size
         else:
-            raise ValueError(f"unknown resize {resize!r}: use one of {', '.join(RESIZE_MODES)}")
+            raise ConfigError(f"unknown resize {resize!r}: use one of {', '.join(RESIZE_MODES)}")
     else:
-        raise ValueError(f"unknown radius unit {unit!r} (task.radius_unit): use one of {', '.join(RADIUS_UNITS)}")
+        raise ConfigError(f"unknown radius unit {unit!r} (task.radius_unit): use one of {', '.join(RADIUS_UNITS)}")
     px = min(max(float(point[0]), 0.0), width)
     py = min(max(float(point[1]), 0.0), height)
     x0, y0 = max(px - rx, 0.0), max(py - ry, 0.0)

@@ -14,7 +14,7 @@ from descbench.datasets.keypoints import (
     load_keypoints_jsonl,
     load_spair_keypoints,
 )
-from descbench.errors import DatasetError
+from descbench.errors import ConfigError, DatasetError
 from descbench.keypoints import (
     KeypointDataset,
     KeypointInstance,
@@ -37,7 +37,7 @@ from descbench.rec.markings import apply_visual_prompt
 def test_point_box_input_pixels_follow_the_resize():
     # 200 x 100 image, model input 50: 5 px at input = 20 px across, 10 px down when squashed
     assert point_box((100, 50), 5, "input", image_size=(200, 100), input_size=50) == [80, 40, 40, 20]
-    assert point_box((100, 50), 5, "input", image_size=(200, 100), input_size=50, resize="shortest") == [
+    assert point_box((100, 50), 5, "input", image_size=(200, 100), input_size=50, resize="crop") == [
         90,
         40,
         20,
@@ -70,13 +70,13 @@ def test_point_box_on_and_past_the_edges_still_reaches_the_image():
         (dict(radius=2, unit="input", input_size=None), "radius unit 'input' needs the model's input size"),
         (
             dict(radius=2, unit="input", input_size=8, resize="zoom"),
-            "unknown resize 'zoom': use one of squash, shortest, pad",
+            "unknown resize 'zoom': use one of squash, pad, crop",
         ),
     ],
 )
 def test_point_box_errors(args, message):
     options = dict(point=(1, 1), radius=1, unit="input", image_size=(10, 10), input_size=8) | args
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ConfigError) as err:
         point_box(**options)
     assert str(err.value) == message
 
@@ -482,6 +482,13 @@ def test_world_keypoints_are_deterministic_and_on_their_parts():
             colour = RGB[figures[inst.category]["parts"][part]["colour"]]
             assert np.abs(pixels[int(py), int(px)] - colour).max() <= 30, (inst.category, part)
     assert data.mirror["left blue eye"] == "right blue eye"
+
+
+def test_world_unknown_design_names_the_choices():
+    from descbench.world.datasets import load_shapes_keypoints
+
+    with pytest.raises(ConfigError, match=r"^unknown keypoint design 'edges' .*: use one of figures, corners$"):
+        load_shapes_keypoints("edges")
 
 
 def test_world_corner_keypoints_lie_on_the_drawn_shape():

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from descbench.errors import ConfigError
 from descbench.keypoints import KeypointInstance
 from descbench.world.lexicon import BACKGROUNDS, COLOURS
 from descbench.world.scene import background_canvas, paint_object, shape_vertices
@@ -45,7 +46,10 @@ def category_parts(design: str) -> dict[str, list[str]]:
 
 def _design(design: str) -> dict[str, dict]:
     if design not in DESIGNS:
-        raise ValueError(f"unknown keypoint design {design!r} of the shapes world: use one of {', '.join(DESIGNS)}")
+        raise ConfigError(
+            f"unknown keypoint design {design!r} of the shapes world (dataset.builder.design): "
+            f"use one of {', '.join(DESIGNS)}"
+        )
     return keypoint_categories()[design]
 
 
