@@ -25,7 +25,7 @@ from PIL import Image
 from descbench.errors import ConfigError
 from descbench.keypoints import KeypointInstance
 from descbench.world.lexicon import BACKGROUNDS, COLOURS
-from descbench.world.scene import background_canvas, paint_object, shape_vertices
+from descbench.world.scene import paint_object, render_scene, shape_vertices
 
 KEYPOINTS_FILE = Path(__file__).with_name("keypoints.yaml")
 DESIGNS = ("figures", "corners")
@@ -53,6 +53,13 @@ def _design(design: str) -> dict[str, dict]:
     return keypoint_categories()[design]
 
 
+def _empty_canvas(rng: np.random.Generator, image_size: int) -> np.ndarray:
+    """A float canvas of a random background tone, drawn as the world's scenes draw theirs."""
+    tone = BACKGROUNDS[int(rng.integers(2))]
+    scene = render_scene([], rng, background=tone, image_size=image_size, noise=0.0)
+    return np.asarray(scene.image, dtype=np.float64).copy()
+
+
 def _figure_size(aspect: float, longest: int) -> tuple[int, int]:
     if aspect >= 1:
         return longest, max(4, round(longest / aspect))
@@ -77,8 +84,7 @@ def draw_figure(
 ) -> tuple[Image.Image, KeypointInstance]:
     """One figure of ``category`` on its own canvas: the image and the instance (part centres)."""
     spec = _design("figures")[category]
-    background = BACKGROUNDS[int(rng.integers(2))]
-    canvas = background_canvas(background, image_size, rng)
+    canvas = _empty_canvas(rng, image_size)
     longest = round(int(rng.integers(42, 57)) * image_size / 64)
     fw, fh = _figure_size(float(spec.get("aspect", 1.0)), longest)
     fx, fy = _place((fw, fh), image_size, rng)
@@ -109,8 +115,7 @@ def draw_corners(
     """One shape of ``category`` on its own canvas with its named corners/tips/ends as keypoints."""
     spec = _design("corners")[category]
     shape = spec.get("shape", category)
-    background = BACKGROUNDS[int(rng.integers(2))]
-    canvas = background_canvas(background, image_size, rng)
+    canvas = _empty_canvas(rng, image_size)
     colour = COLOURS[int(rng.integers(len(COLOURS)))]
     longest = round(int(rng.integers(40, 57)) * image_size / 64)
     w, h = _figure_size(float(spec.get("aspect", 1.0)), longest)

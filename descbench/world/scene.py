@@ -504,8 +504,3 @@ def shape_vertices(shape: str) -> np.ndarray | None:
         return np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
     vertices = _POLYGONS.get(shape)
     return None if vertices is None else vertices.copy()
-
-
-def background_canvas(tone: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A float ``size x size x 3`` canvas of the ``tone`` ("light"/"dark") background, as scenes use."""
-    return _background(tone, size, rng)
