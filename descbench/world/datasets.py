@@ -6,8 +6,28 @@ from collections.abc import Sequence
 
 from descbench.datasets.base import EvalDataset
 from descbench.datasets.refer import from_records
+from descbench.keypoints import KeypointDataset
 from descbench.rec.types import RecDataset
 from descbench.world.data import ShapesClassification, ShapesREC, world_descriptors
+
+
+def load_shapes_keypoints(
+    design: str = "figures", num_instances: int = 96, seed: int = 11, image_size: int = 64
+) -> KeypointDataset:
+    """The shapes world's keypoint set (the offline default of ``task=keypoints``): ``figures`` (parts of
+    objects, named by their look; left/right pairs) or ``corners`` (corners/tips/ends of one shape)."""
+    from descbench.world.keypoints import ShapesKeypoints
+
+    world = ShapesKeypoints(design=design, num_instances=num_instances, seed=seed, image_size=image_size)
+    parts = list(dict.fromkeys(p for names in world.parts.values() for p in names))
+    return KeypointDataset(
+        name=f"shapes_keypoints({design},seed={seed})",
+        instances=world.instances,
+        parts=parts,
+        image_loader=world.load_image,
+        category_parts=world.parts,
+        describe_image=lambda image_id: f"shapes-world canvas {image_id}",
+    )
 
 
 def load_shapes(num_per_class: int = 20, seed: int = 2024, attr_prob: float = 0.8, transform=None) -> EvalDataset:

@@ -482,3 +482,25 @@ def sample_training_example(
     attrs = scene.objects[target].attributes(scene.background, image_size)
     caption, preds = make_caption(attrs, rng, pseudo_names, allow_position=allow_pos)
     return scene.image, caption, attribute_vector(attrs), preds
+
+
+# --------------------------------------------------------------------------- painting at a given place
+
+
+def paint_object(canvas: np.ndarray, shape: str, colour: str, pattern: str, box: Box, rng: np.random.Generator) -> Box:
+    """Paint one object filling ``box`` ``(x, y, w, h)`` (integers) into ``canvas`` (float, H x W x 3, in place);
+    returns its exact box (the tight box of its non-zero pixels), as :func:`render_scene` draws objects."""
+    x, y, w, h = (int(v) for v in box)
+    alpha, col = _render_object(shape, colour, pattern, w, h, rng)
+    region = canvas[y : y + h, x : x + w]
+    region[:] = region * (1 - alpha[..., None]) + col * alpha[..., None]
+    ys, xs = np.nonzero(alpha > 0)
+    return (x + int(xs.min()), y + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+
+
+def shape_vertices(shape: str) -> np.ndarray | None:
+    """The polygon vertices of ``shape`` in the unit square (x right, y down), None for round shapes."""
+    if shape in ("square", "rectangle"):
+        return np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    vertices = _POLYGONS.get(shape)
+    return None if vertices is None else vertices.copy()
