@@ -17,9 +17,8 @@ probability of the kind's phrases, per image):
   over images, with its interval;
 - ``num_images``; the settings ``bias_confidence``, ``bias_resamples``.
 
-Intervals: percentile bootstrap over images (``scipy.stats.bootstrap``, seeded), NaN with fewer than
-two images — the rule of ``descbench.stats.bootstrap_interval`` on main, which should replace
-:func:`bootstrap_interval` here once both meet (same arguments, same numbers).
+Intervals: percentile bootstrap over images (:func:`descbench.stats.bootstrap_interval`, seeded), NaN
+with fewer than two images.
 """
 
 from __future__ import annotations
@@ -31,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from scipy import stats
 
 from descbench.errors import DatasetError
+from descbench.stats import bootstrap_interval
 
 CONDITIONS = ("unmarked", "circled", "control")
 SHIFTS = (("circled", "unmarked"), ("circled", "control"))
@@ -154,29 +153,6 @@ def phrase_probabilities(image_features: torch.Tensor, text_features: torch.Tens
     """Softmax over phrases of ``logit_scale`` x cosine: image features ``[..., D]``, texts ``[P, D]`` -> ``[..., P]``."""
     logits = float(logit_scale) * image_features.float() @ text_features.float().T
     return torch.softmax(logits.double(), dim=-1)
-
-
-def bootstrap_interval(
-    values: Sequence[float], confidence: float = 0.95, num_resamples: int = 10000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (``scipy.stats.bootstrap``, seeded);
-    NaNs with fewer than two values; ``(v, v)`` when all values are equal."""
-    data = np.asarray(values, dtype=np.float64)
-    if data.size < 2:
-        return math.nan, math.nan
-    if np.all(data == data[0]):  # every resample has the same mean; scipy would warn about a degenerate set
-        return float(data[0]), float(data[0])
-    result = stats.bootstrap(
-        (data,),
-        np.mean,
-        n_resamples=num_resamples,
-        batch=max(1, 20_000_000 // data.size),
-        vectorized=True,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def summarize_bias(

@@ -1,7 +1,6 @@
 """Marking-bias probe: statistics on hand-made tables, control-circle placement, person readers, phrases."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from PIL import Image
 
 from descbench.bias import (
     BiasPhrase,
-    bootstrap_interval,
     phrase_probabilities,
     place_control_box,
     summarize_bias,
@@ -31,19 +29,6 @@ PHRASES = [
 
 
 # ---------------------------------------------------------------------------- statistics
-
-
-def test_bootstrap_interval_of_two_values_spans_them():
-    # resampled means of two values can only be 0.1, 0.2, 0.3 and each end has probability 1/4 > 2.5 %
-    assert bootstrap_interval([0.1, 0.3], num_resamples=2000) == pytest.approx((0.1, 0.3))
-    # three values 0, 0, 0.3: P(mean = 0) = 8/27 and P(mean = 0.3) = 1/27, both above 2.5 %
-    assert bootstrap_interval([0.0, 0.0, 0.3], num_resamples=5000) == pytest.approx((0.0, 0.3))
-    assert bootstrap_interval([0.2, 0.2, 0.2]) == (0.2, 0.2)
-    assert all(math.isnan(v) for v in bootstrap_interval([0.2]))
-    many = np.random.default_rng(1).normal(0.05, 0.01, 50)
-    low, high = bootstrap_interval(many, seed=4)
-    assert low < many.mean() < high
-    assert (low, high) == bootstrap_interval(many, seed=4)  # seeded
 
 
 def test_summarize_bias_on_a_hand_made_table():
