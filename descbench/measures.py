@@ -116,6 +116,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
     Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
     Measure("correct_rule", (REC,), "derived", "correct when", description="IoU > 0.5 with a gold box"),
+    Measure("backbone_scores", (REC,), "derived", "backbone scores", description="how backbone scores combine"),
     # keypoints: localisation (PCK) and naming
     Measure("pck", (KEYPOINTS,), "rate", "PCK", "higher", percent=True, primary=(KEYPOINTS,)),
     Measure("pck.<part>", (KEYPOINTS,), "rate", "PCK", "higher", percent=True),

@@ -48,6 +48,7 @@ class RecTaskConfig:
     num_workers: int = 2
     pin_memory: bool = True
     num_examples: int = 8
+    lowercase: bool = False
 
 
 # ------------------------------------------------------------------------------------ visual prompts

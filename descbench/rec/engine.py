@@ -124,9 +124,12 @@ class TextBank:
         seed: int = 0,
         encoders: Sequence[Any] | None = None,
         device: torch.device | str | None = None,
+        lowercase: bool = False,
     ) -> None:
         try:
-            texts = [template.format(expression=e.expression) for e in expressions]
+            texts = [
+                template.format(expression=e.expression.lower() if lowercase else e.expression) for e in expressions
+            ]
         except (KeyError, IndexError) as err:
             raise ValueError(
                 f"text template {template!r} must contain {{expression}} and no other field (task.template)"
@@ -134,6 +137,7 @@ class TextBank:
         unique = list(dict.fromkeys(texts))
         row = {t: i for i, t in enumerate(unique)}
         self.template = template
+        self.scales = [float(b.logit_scale) for b in backbones]
         self.texts = texts
         self.text_index = torch.tensor([row[t] for t in texts], dtype=torch.long)
         encoders = encoders or [b.encode_texts for b in backbones]
@@ -161,7 +165,7 @@ class TextBank:
 def score_group(group: ImageGroup, image_features: Sequence[Tensor], bank: TextBank) -> list[Tensor]:
     """Summed scores of each expression of ``group`` over its own candidates."""
     texts, negs = bank.for_expressions(group.indices)
-    scores = score_candidates(image_features, texts, negs)  # [E, all boxes of the image]
+    scores = score_candidates(image_features, texts, negs, bank.scales)  # [E, all boxes of the image]
     return [scores[e, own] for e, own in enumerate(group.candidates)]
 
 

@@ -61,13 +61,15 @@ def score_candidates(
     image_features: Sequence[Tensor],
     text_features: Sequence[Tensor],
     negative_features: Sequence[Tensor] | None = None,
+    scales: Sequence[float] | None = None,
 ) -> Tensor:
     """Summed score per candidate for the expressions of one image: [E, C].
 
     Per backbone ``b``: ``image_features[b]`` [P, C, D_b] (one row per visual prompt and candidate),
     ``text_features[b]`` [E, D_b], and with ``subtract`` ``negative_features[b]`` [E, K, D_b].
-    Score = sum over prompts and backbones of cos(candidate, text), minus (``subtract``) the mean
-    cos over the expression's K negatives.
+    Score = sum over prompts and backbones of ``scales[b]`` x cos(candidate, text) (each backbone's
+    logit scale, as the reference implementations combine backbones), minus (``subtract``) the mean
+    over the expression's K negatives. Without ``scales`` every backbone weighs 1.
     """
     total = None
     for b, (images, texts) in enumerate(zip(image_features, text_features)):
@@ -76,6 +78,8 @@ def score_candidates(
         if negative_features is not None:
             negs = torch.einsum("pcd,ekd->eck", images, negative_features[b].float())
             score = subtract_negatives(score, negs)
+        if scales is not None:
+            score = score * float(scales[b])
         total = score if total is None else total + score
     if total is None:
         raise ValueError("score_candidates needs at least one backbone's features")

@@ -112,8 +112,10 @@ class RecTask(L.LightningModule):
         seed: int = 0,
         text_encoders: Sequence[Callable[[list[str]], torch.Tensor]] | None = None,
         keep_features: bool = False,
+        lowercase: bool = False,
     ) -> None:
         super().__init__()
+        self.lowercase = lowercase
         self.backbones = nn.ModuleList(backbones)
         self.dataset = dataset
         self.groups = list(groups)
@@ -158,6 +160,7 @@ class RecTask(L.LightningModule):
             self.seed,
             encoders=self.text_encoders,
             device=self.device,
+            lowercase=self.lowercase,
         )
         self._rows = {k: [] for k in ("index", "chosen", "score")}
         # every rank takes part in the gather if any rank computes (a file written between two ranks'
@@ -256,6 +259,7 @@ class RecTaskSpec:
         num_workers: int = 2,
         pin_memory: bool = True,
         num_examples: int = 8,
+        lowercase: bool = False,
     ) -> None:
         if "{expression}" not in str(template):
             raise VisualPromptError(f"task.template={template!r} must contain {{expression}}")
@@ -263,6 +267,7 @@ class RecTaskSpec:
         self.template, self.subtract, self.negatives = str(template), bool(subtract), int(negatives)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.num_examples = num_examples
+        self.lowercase = bool(lowercase)
 
     def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
         """Visual prompts, the data set, the module, the marked-candidate feature cache."""
@@ -287,6 +292,7 @@ class RecTaskSpec:
             negatives=self.negatives,
             seed=cfg.seed,
             text_encoders=text_encoders,
+            lowercase=self.lowercase,
         )
         features = None
         if cfg.cache.features:

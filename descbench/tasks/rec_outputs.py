@@ -50,6 +50,8 @@ def rec_results(
             "visual_prompt": [p.name for p in prompts] if len(prompts) > 1 else prompts[0].name,
             **{f"visual_prompt.{p.name}.{k}": v for p in prompts for k, v in sorted(p.options.items())},
             "template": module.template,
+            "lowercase": module.lowercase,
+            "backbone_scores": "cosine x logit scale, summed over backbones and markings",
             "subtract": module.subtract,
             "negatives": module.negatives if module.subtract else 0,
             "correct_rule": "IoU > 0.5 with a gold box",
