@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import open_clip
@@ -251,7 +252,8 @@ def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
     chosen = bundle_weights_file(path, weights_file)
     try:
         # the architecture from the bundle, random weights at first; then the chosen file, strictly
-        clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
+        with _quiet_random_init_warning():  # the weights come right after, from the chosen file
+            clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
         open_clip.load_checkpoint(clip, str(chosen), strict=True)
     except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
         raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_first_line(err)}") from err
@@ -267,6 +269,21 @@ def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
         weights="pretrained",
         identity=f"{path.name}:{file_identity(chosen)}",
     )
+
+
+@contextmanager
+def _quiet_random_init_warning():
+    """Hide open_clip's "initialized randomly" warning while a bundle's architecture is built without weights."""
+
+    def drop(record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def _first_line(err: BaseException) -> str:

@@ -84,7 +84,7 @@ class Measure:
         return "<" in self.key
 
 
-CLASSIFY, REC, KEYPOINTS, BIAS = "classify", "rec", "keypoints", "bias"
+CLASSIFY, REC, KEYPOINTS, BIAS = "classify", "rec", "keypoints", "marking_bias"
 ALL_TASKS = (CLASSIFY, REC, KEYPOINTS, BIAS)
 
 MEASURES: tuple[Measure, ...] = (
@@ -111,7 +111,7 @@ MEASURES: tuple[Measure, ...] = (
     # referring expressions, and keypoint naming (accuracy over named points)
     Measure("acc", (REC, KEYPOINTS), "rate", "accuracy", "higher", percent=True, primary=(REC,)),
     Measure("acc.<split>", (REC,), "rate", "accuracy", "higher", percent=True),
-    Measure("chance_acc", (REC,), "reference", "chance accuracy", percent=True),
+    Measure("chance_acc", (REC, KEYPOINTS), "reference", "chance accuracy", percent=True),
     Measure("num_expressions", (REC,), "count", "expressions"),
     Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
     Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
@@ -122,10 +122,18 @@ MEASURES: tuple[Measure, ...] = (
     Measure("pck.<part>", (KEYPOINTS,), "rate", "PCK", "higher", percent=True),
     Measure("chance_pck", (KEYPOINTS,), "reference", "chance PCK", percent=True),
     Measure("acc_lr_merged", (KEYPOINTS,), "rate", "naming acc. (left/right merged)", "higher", percent=True),
+    Measure("chance_pck.<part>", (KEYPOINTS,), "reference", "chance PCK", percent=True),
+    Measure("chance_acc_lr_merged", (KEYPOINTS,), "reference", "chance (left/right merged)", percent=True),
+    Measure("num_instances", (KEYPOINTS,), "count", "instances"),
+    Measure("pck_reference", (KEYPOINTS,), "derived", "PCK reference size"),
     Measure("num_keypoints", (KEYPOINTS,), "count", "keypoints"),
     # marking-bias probe
     Measure("bias.<phrase>.<condition>.prob", (BIAS,), "mean", "mean probability", digits=4),
     Measure("bias.<phrase>.shift_circled_unmarked", (BIAS,), "mean", "shift circled - unmarked", digits=4),
+    Measure("bias.<phrase>.shift_circled_control", (BIAS,), "mean", "shift circled - control", digits=4),
+    Measure("num_images_skipped", (BIAS,), "count", "images without room for a control circle"),
+    Measure("bias_resamples", (BIAS,), "derived", "bootstrap resamples"),
+    Measure("bias_confidence", (BIAS,), "derived", "interval confidence"),
     # shared by several tasks
     Measure("num_images", (REC, KEYPOINTS, BIAS), "count", "images"),
     Measure("num_reps", ALL_TASKS, "count", "repetitions"),

@@ -51,6 +51,38 @@ class RecTaskConfig:
     lowercase: bool = False
 
 
+@dataclass
+class KeypointsTaskConfig:
+    _target_: str = "descbench.tasks.keypoints.KeypointTaskSpec"
+    name: str = "keypoints"
+    mode: str = "localization"
+    template: str = "a photo of the {part} of a {category}"
+    radius: float = 0.25
+    radius_unit: str = "box"
+    alpha: float = 0.1
+    image_processing: str = "squash"
+    extra_backbones: list[Any] = field(default_factory=list)
+    batch_size: int = 8
+    num_workers: int = 2
+    pin_memory: bool = True
+    num_examples: int = 8
+
+
+@dataclass
+class MarkingBiasTaskConfig:
+    _target_: str = "descbench.tasks.bias.BiasTaskSpec"
+    name: str = "marking_bias"
+    phrases: Any = None
+    image_processing: str = "squash"
+    control_seed: int = 0
+    confidence: float = 0.95
+    resamples: int = 10000
+    batch_size: int = 8
+    num_workers: int = 2
+    pin_memory: bool = True
+    num_examples: int = 2
+
+
 # ------------------------------------------------------------------------------------ visual prompts
 
 
@@ -124,7 +156,12 @@ class TrainerConfig:
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
-    "task": {"classify": ClassifyTaskConfig, "rec": RecTaskConfig},
+    "task": {
+        "classify": ClassifyTaskConfig,
+        "rec": RecTaskConfig,
+        "keypoints": KeypointsTaskConfig,
+        "marking_bias": MarkingBiasTaskConfig,
+    },
     "visual_prompt": VISUAL_PROMPT_SCHEMAS,
     "cache": {"default": CacheConfig},
     "trainer": {"default": TrainerConfig},

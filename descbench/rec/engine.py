@@ -91,7 +91,11 @@ def render_candidates(
 
 
 def prepare_group(
-    image: Image.Image, boxes: Sequence[Sequence[float]], prompts: Sequence[PromptSpec], backbones: Sequence[Backbone]
+    image: Image.Image,
+    boxes: Sequence[Sequence[float]],
+    prompts: Sequence[PromptSpec],
+    backbones: Sequence[Backbone],
+    geometry: str | None = None,
 ) -> list[Tensor]:
     """One input batch per backbone: ``[P * C, 3, H, W]`` (marked at that backbone's input size)."""
     batches = []

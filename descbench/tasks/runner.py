@@ -119,7 +119,10 @@ def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, A
     job = spec.prepare(cfg, backbones, context)
     build_text_side(job, cfg, context.run_dir)
     cached = job.features.lookup() if job.features is not None else None
-    log.info("%s: %s", job.feature_kind, "cached" if cached is not None else "computing")
+    if job.features is None:
+        log.info("%s: computing (no feature cache for this job)", job.feature_kind)
+    else:
+        log.info("%s: %s", job.feature_kind, "cached" if cached is not None else "computing")
     if cached is not None:
         data, batch_size, workers = cached, job.feature_batch_size or job.batch_size, 0
     else:
