@@ -83,6 +83,122 @@ class MarkingBiasTaskConfig:
     num_examples: int = 2
 
 
+# ------------------------------------------------------------------------------------ describe
+
+
+@dataclass
+class DescribeConfig:
+    """The options every description source takes (so that a sweep composes whatever the source)."""
+
+    _target_: str = "descbench.descriptions.sources.world"
+    num_desc: Any = "${num_desc}"  # checked (one line) by descriptions.sources.check_num_desc
+    detailed: bool = False
+    seed: Any = "${seed}"
+
+
+@dataclass
+class WorldDescribeConfig(DescribeConfig):
+    allow_fewer: bool = False
+    rule: str = "corrected"
+    template: str = "{classname}, {descriptor}"
+
+
+@dataclass
+class ClassnameDescribeConfig(DescribeConfig):
+    _target_: str = "descbench.descriptions.sources.classname"
+    template: str = "{classname}"
+
+
+@dataclass
+class TemplatesDescribeConfig(DescribeConfig):
+    _target_: str = "descbench.descriptions.sources.templates"
+    ensemble: str = "openai"
+
+
+@dataclass
+class FileDescribeConfig(DescribeConfig):
+    _target_: str = "descbench.descriptions.sources.file"
+    path: Any = None
+    key: Any = None
+    sentences: bool = False
+    truncate: bool = False
+    allow_fewer: bool = False
+    empty: str = "classname"
+    names: str = "dataset"
+    rule: str = "corrected"
+    template: str = "{classname}, {descriptor}"
+
+
+@dataclass
+class ControlDescribeConfig(DescribeConfig):
+    """``swapped`` and ``shuffled``: a base source (a partial) and repetitions."""
+
+    reps: int = 1
+    base: Any = None
+
+
+@dataclass
+class WaffleDescribeConfig(ControlDescribeConfig):
+    _target_: str = "descbench.descriptions.sources.waffle"
+    kind: str = "both"
+    shared: bool = True
+    count: Any = None
+    rule: str = "corrected"
+    template: str = "{classname}, {descriptor}"
+
+
+@dataclass
+class LlmDescribeConfig(DescribeConfig):
+    _target_: str = "descbench.llm.source.llm"
+    backend: Any = None
+    bank: str = "project"
+    instruction: Any = "none"
+    num_examples: Any = None
+    detailed_prefix: bool = False
+    on_empty: str = "error"
+    exclude_wrong_count: bool = False
+    offline: bool = False
+    concurrency: int = 4
+    progress: bool = True
+    cache_dir: str = "${paths.cache_dir}/llm"
+    rule: str = "corrected"
+    template: str = "{classname}, {descriptor}"
+    export: Any = None
+    dry_run: bool = False
+    classes: Any = None
+
+
+@dataclass
+class LocalBackendConfig:
+    _target_: str = "descbench.llm.backends.LocalBackend"
+    model_path: Any = None
+    gguf_file: Any = None
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    chat: bool = False
+    stop: list[str] = field(default_factory=lambda: ["\nQ:", "\n\n"])
+    stop_on_repeat: bool = True
+
+
+@dataclass
+class OpenAIBackendConfig:
+    _target_: str = "descbench.llm.backends.OpenAIBackend"
+    model: str = "gpt-3.5-turbo-instruct"
+    api: str = "completions"
+    base_url: Any = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.0
+    top_p: Any = None
+    max_tokens: int = 256
+    seed: int = 0
+    stop: list[str] = field(default_factory=lambda: ["\nQ:"])
+    timeout: float = 60.0
+    max_retries: int = 5
+    retry_delay_scale: float = 1.0
+
+
 # ------------------------------------------------------------------------------------ visual prompts
 
 
@@ -162,6 +278,17 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "keypoints": KeypointsTaskConfig,
         "marking_bias": MarkingBiasTaskConfig,
     },
+    "describe": {
+        "world": WorldDescribeConfig,
+        "classname": ClassnameDescribeConfig,
+        "templates": TemplatesDescribeConfig,
+        "file": FileDescribeConfig,
+        "swapped": ControlDescribeConfig,
+        "shuffled": ControlDescribeConfig,
+        "waffle": WaffleDescribeConfig,
+        "llm": LlmDescribeConfig,
+    },
+    "describe/backend": {"local": LocalBackendConfig, "openai": OpenAIBackendConfig},
     "visual_prompt": VISUAL_PROMPT_SCHEMAS,
     "cache": {"default": CacheConfig},
     "trainer": {"default": TrainerConfig},
