@@ -16,12 +16,10 @@ import torch
 import yaml
 from PIL import Image
 
+from descbench.world import CLASSES_FILE, DESCRIPTOR_FILES
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPES
 from descbench.world.scene import Scene, noun_phrase, random_spec, render_scene
 
-WORLD_DIR = Path(__file__).parent
-CLASSES_FILE = WORLD_DIR / "classes.yaml"
-DESCRIPTOR_FILES = {False: WORLD_DIR / "descriptors_words.json", True: WORLD_DIR / "descriptors_sentences.json"}
 _ATTRS = {"shape": SHAPES, "colour": COLOURS, "pattern": PATTERNS, "size": ("small", "large")}
 
 
@@ -44,12 +42,6 @@ def world_descriptors(detailed: bool = False) -> dict[str, list[str]]:
 def load_descriptor_file(detailed: bool = False) -> dict[str, list[str]]:
     """The shipped 8-descriptor file in the published ``{class: [descriptor, ...]}`` format."""
     return json.loads(DESCRIPTOR_FILES[detailed].read_text())
-
-
-def write_descriptor_files() -> None:
-    """(Re)write the two JSON descriptor files from ``classes.yaml`` (key order = label order)."""
-    for detailed, path in DESCRIPTOR_FILES.items():
-        path.write_text(json.dumps(world_descriptors(detailed), indent=2) + "\n")
 
 
 def class_specimen(attributes: dict[str, str], rng: np.random.Generator, attr_prob: float) -> dict[str, str]:
