@@ -8,6 +8,7 @@ from descbench.datasets.base import EvalDataset
 from descbench.datasets.refer import from_records
 from descbench.rec.types import RecDataset
 from descbench.world.data import ShapesClassification, ShapesREC, world_descriptors
+from descbench.world.relational import ShapesRelations
 
 
 def load_shapes(num_per_class: int = 20, seed: int = 2024, attr_prob: float = 0.8, transform=None) -> EvalDataset:
@@ -37,5 +38,13 @@ def load_shapes_rec(
     )
     name = f"shapes_rec(seed={seed})" if aspect == "square" else f"shapes_rec(seed={seed},aspect={aspect})"
     dataset = from_records(name, world.expressions, world.load_image)
+    dataset.stats.update(world.stats)
+    return dataset
+
+
+def load_relations_rec(num_canvases: int = 120, seed: int = 11, image_size: int = 64) -> RecDataset:
+    """The relations world (:mod:`descbench.world.relational`): expressions only a spatial relation resolves."""
+    world = ShapesRelations(num_canvases=num_canvases, seed=seed, image_size=image_size)
+    dataset = from_records(f"shapes_relations(seed={seed})", world.expressions, world.load_image)
     dataset.stats.update(world.stats)
     return dataset

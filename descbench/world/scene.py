@@ -284,7 +284,10 @@ def render_scene(
     ``image_size`` sets the scale of objects (their sizes are drawn for a 64 px canvas and scaled);
     the canvas is ``image_size`` square unless ``canvas_size`` (w, h) is given. Optional spec keys:
     ``px`` (the object's side in px at scale 64, instead of a size drawn from its ``size`` class),
-    ``edge`` (``left``/``right``/``top``/``bottom``: the object is placed touching that canvas edge).
+    ``edge`` (``left``/``right``/``top``/``bottom``: the object is placed touching that canvas edge),
+    ``at`` ((x, y): the object's top-left corner, placed there without an overlap check; later objects
+    avoid it), ``look`` (a seed for the object's proportions, colour jitter and pattern phase: objects of
+    the same kind, size and look are drawn pixel for pixel alike).
     An object that finds no free place is dropped: ``Scene.objects`` may be shorter than ``specs``.
     """
     background = background or BACKGROUNDS[int(rng.integers(2))]
@@ -307,7 +310,10 @@ def render_scene(
             size = spec["size"]
             for _attempt in range(60):
                 s = _size_px(size, image_size, rng, layout == "multi", spec.get("px"))
-                w, h = _object_dims(shape, s, rng)
+                w, h = _object_dims(shape, s, np.random.default_rng(spec["look"]) if "look" in spec else rng)
+                if "at" in spec:  # placed by the caller, who keeps it clear of the others
+                    x, y = (int(v) for v in spec["at"])
+                    break
                 x = int(rng.integers(1, width - w))
                 y = int(rng.integers(1, height - h))
                 x, y = _pin(spec, x, y, w, h, width, height)
@@ -321,7 +327,9 @@ def render_scene(
                     size = "small"
             else:
                 continue  # no room: drop the object
-        alpha, col = _render_object(shape, spec["colour"], spec["pattern"], w, h, rng)
+        # a spec's "look" seed fixes its proportions, colour jitter and pattern phase: objects sharing it are alike
+        look = np.random.default_rng(spec["look"]) if "look" in spec else rng
+        alpha, col = _render_object(shape, spec["colour"], spec["pattern"], w, h, look)
         region = canvas[y : y + h, x : x + w]
         region[:] = region * (1 - alpha[..., None]) + col * alpha[..., None]
         ys, xs = np.nonzero(alpha > 0)
