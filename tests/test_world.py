@@ -293,6 +293,7 @@ REC_CROP_MIN = 55.0
 def test_relations_world_needs_a_relation():
     world = ShapesRelations(num_canvases=40, seed=FRESH_SEED)
     assert len(world) >= 80 and all(world.stats[f"family_{name}"] == 5 for name in FAMILIES)
+    assert sum(world.stats[f"group_of_{n}"] for n in (2, 3, 4)) == len(world)
     for e in world.expressions:
         scene = world.scene(e["image_id"])
         members = [scene.objects[i] for i in e["members"]]

@@ -106,13 +106,15 @@ def answer(boxes: list, members: list[int], relation: str, rank: int) -> int | N
 
 class ShapesRelations:
     """The relations world's REC set: ``expressions[k]`` = ``{image_id, expression, boxes, gold_index, split,
-    family, relation, rank, members}`` (``members``: indices of the identical objects)."""
+    family, relation, rank, members}`` (``members``: indices of the identical objects); :attr:`stats` counts
+    canvases per family and expressions per group size (``group_of_2`` ...)."""
 
     def __init__(self, num_canvases: int = 120, seed: int = 11, image_size: int = 64) -> None:
         self.seed, self.image_size = seed, image_size
         self._scenes: dict[str, Scene] = {}
         self.expressions: list[dict] = []
-        self.stats = {f"family_{name}": 0 for name in FAMILIES}
+        # canvases per family; expressions per group size (chance among the identical objects: sum of count / size)
+        self.stats = {f"family_{name}": 0 for name in FAMILIES} | {f"group_of_{n}": 0 for n in (2, 3, 4)}
         names = list(FAMILIES)
         for k in range(num_canvases):
             image_id = f"shapes-relations-{seed}-{k:05d}"
@@ -121,6 +123,7 @@ class ShapesRelations:
             self._scenes[image_id] = scene
             self.stats[f"family_{family}"] += 1
             boxes = [list(o.box) for o in scene.objects]
+            self.stats[f"group_of_{len(members)}"] += len(asked)
             for text, relation, rank, gold in asked:
                 self.expressions.append(
                     {
