@@ -126,8 +126,8 @@ class Lexicon:
                 )
             for word in spec["words"]:
                 words[str(word)] = Relation(name, spec["key"], spec["prefer"], str(word))
-        lists = [name for name in cls.__dataclass_fields__ if name not in ("words", "ordinals")]
-        sets = {name: frozenset(str(w) for w in data.get(name, ())) for name in lists}
+        word_sets = [name for name in cls.__dataclass_fields__ if name not in ("words", "ordinals")]
+        sets = {name: frozenset(str(w) for w in data.get(name, ())) for name in word_sets}
         return cls(words=words, ordinals={str(k): int(v) for k, v in data["ordinals"].items()}, **sets)
 
 
@@ -193,20 +193,19 @@ def parse_relation(expression: str, lexicon: Lexicon | None = None) -> ParsedExp
             return ParsedExpression(
                 expression, relations=(lex.words[tokens[i]],), head=_head(head, lex), other=" ".join(obj)
             )
-    relations = found
     ordinal, ordinal_index = None, 0
     ordinals = [i for i, t in enumerate(tokens) if t in lex.ordinals and i not in drop]
     if ordinals:
         k = ordinals[0]
         drop.add(k)
-        target = next((i for i in relations if i > k), relations[0])
-        ordinal, ordinal_index = lex.ordinals[tokens[k]], relations.index(target)
+        target = next((i for i in found if i > k), found[0])  # the relation the ordinal counts along
+        ordinal, ordinal_index = lex.ordinals[tokens[k]], found.index(target)
         if ordinal == -1 and attached_by.get(target) != "from":
             ordinal = 1  # "the last one on the right" is the rightmost; "the last from the left" the far end
     head = [t for k, t in enumerate(tokens) if k not in drop]
     return ParsedExpression(
         expression,
-        relations=tuple(lex.words[tokens[i]] for i in relations),
+        relations=tuple(lex.words[tokens[i]] for i in found),
         ordinal=ordinal,
         ordinal_index=ordinal_index,
         head=_head(head, lex),
