@@ -16,12 +16,11 @@ import torch
 import yaml
 from PIL import Image
 
+from descbench.errors import DatasetError
+from descbench.world import CLASSES_FILE, DESCRIPTOR_FILES
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPES
 from descbench.world.scene import Scene, noun_phrase, random_spec, render_scene
 
-WORLD_DIR = Path(__file__).parent
-CLASSES_FILE = WORLD_DIR / "classes.yaml"
-DESCRIPTOR_FILES = {False: WORLD_DIR / "descriptors_words.json", True: WORLD_DIR / "descriptors_sentences.json"}
 _ATTRS = {"shape": SHAPES, "colour": COLOURS, "pattern": PATTERNS, "size": ("small", "large")}
 
 
@@ -44,12 +43,6 @@ def world_descriptors(detailed: bool = False) -> dict[str, list[str]]:
 def load_descriptor_file(detailed: bool = False) -> dict[str, list[str]]:
     """The shipped 8-descriptor file in the published ``{class: [descriptor, ...]}`` format."""
     return json.loads(DESCRIPTOR_FILES[detailed].read_text())
-
-
-def write_descriptor_files() -> None:
-    """(Re)write the two JSON descriptor files from ``classes.yaml`` (key order = label order)."""
-    for detailed, path in DESCRIPTOR_FILES.items():
-        path.write_text(json.dumps(world_descriptors(detailed), indent=2) + "\n")
 
 
 def class_specimen(attributes: dict[str, str], rng: np.random.Generator, attr_prob: float) -> dict[str, str]:
@@ -130,26 +123,58 @@ def referring_expression(
     return None
 
 
+#: canvas shapes of the REC set: ``square`` (image_size x image_size) or ``mixed`` (4:3 and 3:4)
+ASPECTS = ("square", "mixed")
+EDGES = ("left", "right", "top", "bottom")
+EDGE_PROB = 0.4  # mixed canvases: chance that an object is placed flush with a long-axis edge
+# (long, short) side of a mixed canvas at image_size 64: 4:3, the long side that of the square canvases, objects
+# at the same pixel scale. So no geometry shrinks the content: the shipped model never saw downscaled objects,
+# and on 85 x 64 canvases every geometry loses 15-20 points to that alone, which would hide the geometry's effect.
+MIXED_SIDES = (64, 48)
+
+
 class ShapesREC:
     """Referring expressions on canvases of 2-4 objects, with gold boxes.
 
     About half the canvases hold a distractor sharing the target's colour and another
     sharing its shape, so that two attributes are needed to single it out.
-    ``expressions[k]``: ``{image_id, expression, boxes (all objects), gold_index, split}``.
+    ``expressions[k]``: ``{image_id, expression, boxes (all objects), gold_index, split, attributes,
+    canvas (w, h), target_edges}``.
+
+    ``aspect="mixed"``: every canvas is 4:3 or 3:4 (:data:`MIXED_SIDES`: 64 x 48 or 48 x 64 at image_size 64,
+    objects at the same pixel scale as on square canvases), and each object is placed flush with one of
+    the two edges of the canvas's long axis (where a centre crop cuts) with probability ``EDGE_PROB``;
+    ``target_edges`` lists the edges the referred object's box touches, and :attr:`stats` counts canvases
+    by orientation and targets at an edge. ``aspect="square"`` draws exactly the canvases of earlier releases.
     """
 
     def __init__(
-        self, num_canvases: int = 100, seed: int = 7, num_objects: tuple[int, int] = (2, 4), image_size: int = 64
+        self,
+        num_canvases: int = 100,
+        seed: int = 7,
+        num_objects: tuple[int, int] = (2, 4),
+        image_size: int = 64,
+        aspect: str = "square",
     ) -> None:
-        self.seed, self.num_objects, self.image_size = seed, tuple(num_objects), image_size
+        if aspect not in ASPECTS:
+            raise DatasetError(f"dataset.builder.aspect={aspect!r} is not a canvas aspect: use {' or '.join(ASPECTS)}")
+        self.seed, self.num_objects, self.image_size, self.aspect = seed, tuple(num_objects), image_size, aspect
         self._scenes: dict[str, Scene] = {}
         self.expressions: list[dict] = []
+        self.stats = {"canvases_square": 0, "canvases_landscape": 0, "canvases_portrait": 0, "targets_at_edge": 0}
+        prefix = "shapes-rec" if aspect == "square" else f"shapes-rec-{aspect}"
         for k in range(num_canvases):
-            image_id = f"shapes-rec-{seed}-{k:05d}"
+            image_id = f"{prefix}-{seed}-{k:05d}"
             scene, expressions = self._build(k)
             self._scenes[image_id] = scene
+            width, height = scene.size
+            self.stats[
+                "canvases_" + ("square" if width == height else "landscape" if width > height else "portrait")
+            ] += 1
             boxes = [list(o.box) for o in scene.objects]
             for gold, text, attrs in expressions:
+                edges = scene.edges(gold)
+                self.stats["targets_at_edge"] += bool(edges)
                 self.expressions.append(
                     {
                         "image_id": image_id,
@@ -158,6 +183,8 @@ class ShapesREC:
                         "gold_index": gold,
                         "split": "val",
                         "attributes": list(attrs),
+                        "canvas": [width, height],
+                        "target_edges": edges,
                     }
                 )
 
@@ -171,8 +198,16 @@ class ShapesREC:
             specs[2]["shape"], specs[2]["pattern"] = specs[0]["shape"], specs[0]["pattern"]
         order = rng.permutation(n)
         specs = [specs[i] for i in order]
-        scene = render_scene(specs, rng, layout="multi", image_size=self.image_size)
-        attrs = [o.attributes(scene.background, self.image_size) for o in scene.objects]
+        canvas = None
+        if self.aspect == "mixed":  # drawn only here, so square canvases keep their random stream
+            long, short = (round(side * self.image_size / 64) for side in MIXED_SIDES)
+            canvas = (long, short) if rng.random() < 0.5 else (short, long)
+            edges = EDGES[:2] if canvas[0] > canvas[1] else EDGES[2:]  # the long axis: where a centre crop cuts
+            for spec in specs:
+                if rng.random() < EDGE_PROB:
+                    spec["edge"] = edges[int(rng.integers(len(edges)))]
+        scene = render_scene(specs, rng, layout="multi", image_size=self.image_size, canvas_size=canvas)
+        attrs = [o.attributes(scene.background, scene.size) for o in scene.objects]
         expressions = []
         for t in rng.permutation(len(attrs)).tolist():  # every object that can be singled out is referred to
             found = referring_expression(attrs[t], [a for i, a in enumerate(attrs) if i != t], rng)
@@ -214,6 +249,8 @@ class ShapesREC:
                         "sentences": [{"raw": e["expression"]}],
                         "split": e["split"],
                         "boxes": e["boxes"],
+                        "width": e["canvas"][0],
+                        "height": e["canvas"][1],
                     }
                 )
             )

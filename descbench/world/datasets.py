@@ -9,6 +9,7 @@ from descbench.datasets.refer import from_records
 from descbench.keypoints import KeypointDataset
 from descbench.rec.types import RecDataset
 from descbench.world.data import ShapesClassification, ShapesREC, world_descriptors
+from descbench.world.relational import ShapesRelations
 
 
 def load_shapes_keypoints(
@@ -44,8 +45,26 @@ def load_shapes(num_per_class: int = 20, seed: int = 2024, attr_prob: float = 0.
 
 
 def load_shapes_rec(
-    num_canvases: int = 60, seed: int = 7, num_objects: Sequence[int] = (2, 4), image_size: int = 64
+    num_canvases: int = 60,
+    seed: int = 7,
+    num_objects: Sequence[int] = (2, 4),
+    image_size: int = 64,
+    aspect: str = "square",
 ) -> RecDataset:
-    """The shapes world's REC set as a :class:`RecDataset`."""
-    world = ShapesREC(num_canvases=num_canvases, seed=seed, num_objects=tuple(num_objects), image_size=image_size)
-    return from_records(f"shapes_rec(seed={seed})", world.expressions, world.load_image)
+    """The shapes world's REC set as a :class:`RecDataset`; ``aspect="mixed"``: 4:3 and 3:4 canvases with
+    objects at the edges (counts in ``stats``)."""
+    world = ShapesREC(
+        num_canvases=num_canvases, seed=seed, num_objects=tuple(num_objects), image_size=image_size, aspect=aspect
+    )
+    name = f"shapes_rec(seed={seed})" if aspect == "square" else f"shapes_rec(seed={seed},aspect={aspect})"
+    dataset = from_records(name, world.expressions, world.load_image)
+    dataset.stats.update(world.stats)
+    return dataset
+
+
+def load_relations_rec(num_canvases: int = 120, seed: int = 11, image_size: int = 64) -> RecDataset:
+    """The relations world (:mod:`descbench.world.relational`): expressions only a spatial relation resolves."""
+    world = ShapesRelations(num_canvases=num_canvases, seed=seed, image_size=image_size)
+    dataset = from_records(f"shapes_relations(seed={seed})", world.expressions, world.load_image)
+    dataset.stats.update(world.stats)
+    return dataset

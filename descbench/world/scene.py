@@ -53,10 +53,12 @@ class WorldObject:
     size: str
     box: Box = (0, 0, 0, 0)
 
-    def attributes(self, background: str, image_size: int = 64) -> dict[str, str]:
-        """All attribute values of the object on its canvas (position from its box centre)."""
+    def attributes(self, background: str, image_size: int | tuple[int, int] = 64) -> dict[str, str]:
+        """All attribute values of the object on its canvas of ``image_size`` (side, or (w, h));
+        position from its box centre."""
+        width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
         x, y, w, h = self.box
-        cx, cy = (x + w / 2) / image_size, (y + h / 2) / image_size
+        cx, cy = (x + w / 2) / width, (y + h / 2) / height
         return {
             "shape": self.shape,
             "colour": self.colour,
@@ -77,6 +79,18 @@ class Scene:
     background: str
     marked: int | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The canvas (width, height)."""
+        return self.image.size
+
+    def edges(self, index: int) -> list[str]:
+        """The canvas edges that object ``index``'s box touches (``left``, ``right``, ``top``, ``bottom``)."""
+        x, y, w, h = self.objects[index].box
+        width, height = self.size
+        touches = {"left": x <= 0, "right": x + w >= width, "top": y <= 0, "bottom": y + h >= height}
+        return [edge for edge, hit in touches.items() if hit]
 
 
 # --------------------------------------------------------------------------- shapes
@@ -199,10 +213,10 @@ def _render_object(
     return alpha, col
 
 
-def _background(tone: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def _background(tone: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     level = rng.uniform(150, 205) if tone == "light" else rng.uniform(45, 95)
     tint = rng.uniform(-12, 12, 3)
-    canvas = np.empty((size, size, 3))
+    canvas = np.empty((size[1], size[0], 3))
     canvas[:] = level + tint
     return canvas
 
@@ -224,15 +238,30 @@ def draw_marking(
     return out
 
 
-def _size_px(size: str, image_size: int, rng: np.random.Generator, multi: bool) -> int:
+def _size_px(size: str, image_size: int, rng: np.random.Generator, multi: bool, exact: int | None = None) -> int:
     lo, hi = (10, 16) if size == "small" else (19, 26 if multi else 34)
-    return max(4, round(int(rng.integers(lo, hi + 1)) * image_size / 64))
+    drawn = int(rng.integers(lo, hi + 1))
+    return max(4, round((exact or drawn) * image_size / 64))
 
 
 def _object_dims(shape: str, s: int, rng: np.random.Generator) -> tuple[int, int]:
     if shape == "rectangle":
         return s, max(3, round(s * rng.uniform(0.5, 0.62)))
     return s, s
+
+
+def _pin(spec: dict, x: int, y: int, w: int, h: int, width: int, height: int) -> tuple[int, int]:
+    """The position of an object whose spec pins it to a canvas edge (``edge``: flush with it)."""
+    edge = spec.get("edge")
+    if edge == "left":
+        x = 0
+    elif edge == "right":
+        x = width - w
+    elif edge == "top":
+        y = 0
+    elif edge == "bottom":
+        y = height - h
+    return x, y
 
 
 def render_scene(
@@ -245,17 +274,27 @@ def render_scene(
     mark_style: dict | None = None,
     image_size: int = 64,
     noise: float = 3.0,
+    canvas_size: tuple[int, int] | None = None,
 ) -> Scene:
     """Draw objects given as ``{shape, colour, pattern, size}`` dicts onto one canvas.
 
     ``layout``: ``single`` (one object anywhere), ``crop`` (one object filling the canvas,
     like a crop of a box resized), ``multi`` (non-overlapping objects) or ``auto``.
     ``marked``: index of the object to circle with a thin red ellipse.
+    ``image_size`` sets the scale of objects (their sizes are drawn for a 64 px canvas and scaled);
+    the canvas is ``image_size`` square unless ``canvas_size`` (w, h) is given. Optional spec keys:
+    ``px`` (the object's side in px at scale 64, instead of a size drawn from its ``size`` class),
+    ``edge`` (``left``/``right``/``top``/``bottom``: the object is placed touching that canvas edge),
+    ``at`` ((x, y): the object's top-left corner, placed there without an overlap check; later objects
+    avoid it), ``look`` (a seed for the object's proportions, colour jitter and pattern phase: objects of
+    the same kind, size and look are drawn pixel for pixel alike).
+    An object that finds no free place is dropped: ``Scene.objects`` may be shorter than ``specs``.
     """
     background = background or BACKGROUNDS[int(rng.integers(2))]
     if layout == "auto":
         layout = "single" if len(specs) == 1 else "multi"
-    canvas = _background(background, image_size, rng)
+    width, height = canvas_size or (image_size, image_size)
+    canvas = _background(background, (width, height), rng)
     objects: list[WorldObject] = []
     placed: list[Box] = []
     for spec in specs:
@@ -270,10 +309,14 @@ def render_scene(
         else:
             size = spec["size"]
             for _attempt in range(60):
-                s = _size_px(size, image_size, rng, layout == "multi")
-                w, h = _object_dims(shape, s, rng)
-                x = int(rng.integers(1, image_size - w))
-                y = int(rng.integers(1, image_size - h))
+                s = _size_px(size, image_size, rng, layout == "multi", spec.get("px"))
+                w, h = _object_dims(shape, s, np.random.default_rng(spec["look"]) if "look" in spec else rng)
+                if "at" in spec:  # placed by the caller, who keeps it clear of the others
+                    x, y = (int(v) for v in spec["at"])
+                    break
+                x = int(rng.integers(1, width - w))
+                y = int(rng.integers(1, height - h))
+                x, y = _pin(spec, x, y, w, h, width, height)
                 gap = 3
                 if all(
                     x + w + gap <= px or px + pw + gap <= x or y + h + gap <= py or py + ph + gap <= y
@@ -284,7 +327,9 @@ def render_scene(
                     size = "small"
             else:
                 continue  # no room: drop the object
-        alpha, col = _render_object(shape, spec["colour"], spec["pattern"], w, h, rng)
+        # a spec's "look" seed fixes its proportions, colour jitter and pattern phase: objects sharing it are alike
+        look = np.random.default_rng(spec["look"]) if "look" in spec else rng
+        alpha, col = _render_object(shape, spec["colour"], spec["pattern"], w, h, look)
         region = canvas[y : y + h, x : x + w]
         region[:] = region * (1 - alpha[..., None]) + col * alpha[..., None]
         ys, xs = np.nonzero(alpha > 0)

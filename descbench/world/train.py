@@ -25,13 +25,14 @@ import open_clip
 import torch
 from torch.nn import functional as F
 
+from descbench.world import BUNDLE_DIR
+from descbench.world.check import write_model_card
+from descbench.world.data import load_classes
 from descbench.world.lexicon import ATTRIBUTES, vocabulary_words
 from descbench.world.scene import sample_training_example
 
 log = logging.getLogger(__name__)
 
-WORLD_DIR = Path(__file__).parent
-DEFAULT_BUNDLE = WORLD_DIR / "model"
 MODEL_NAME = "shapes-clip"
 MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip's OPENAI_DATASET_MEAN / STD
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -52,8 +53,6 @@ PREPROCESS_CFG = {
 def pseudo_names(count: int = 4000, seed: int = 0) -> list[str]:
     """Made-up class names for descriptor captions: whole-word tokens of the tokenizer's vocabulary
     that are neither world words nor words of any class name."""
-    from descbench.world.data import load_classes
-
     banned = vocabulary_words() | {w for c in load_classes() for w in c["name"].lower().split()}
     tokenizer = open_clip.get_tokenizer("RN50")
     words = sorted(
@@ -221,7 +220,7 @@ def _write_temp_config() -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1800)
-    parser.add_argument("--out", type=Path, default=DEFAULT_BUNDLE)
+    parser.add_argument("--out", type=Path, default=BUNDLE_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1.5e-3)
@@ -230,12 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     facts = train(args.steps, args.out, seed=args.seed, batch_size=args.batch_size, lr=args.lr, workers=args.workers)
     log.info("wrote %s (sha256 %s) in %ss", args.out, facts["sha256"], facts["train_seconds"])
-    try:
-        from descbench.world.check import write_model_card
-
-        write_model_card(args.out, facts)
-    except ImportError:
-        log.warning("descbench.world.check not available: model card not written")
+    write_model_card(args.out, facts)
 
 
 if __name__ == "__main__":
