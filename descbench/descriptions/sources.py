@@ -30,7 +30,7 @@ from descbench.descriptions.format import (
     empty_text,
     render_text,
 )
-from descbench.descriptions.types import DescriptionError, DescriptionSet, count_stats
+from descbench.descriptions.types import DescriptionError, DescriptionSet, count_stats, derangement
 
 log = logging.getLogger(__name__)
 
@@ -501,16 +501,6 @@ def waffle(
     return _with_repetitions(sets, seed)
 
 
-def _derangement(n: int, rng: random.Random) -> list[int]:
-    if n < 2:
-        raise DescriptionError("the swapped control needs at least 2 classes")
-    while True:
-        perm = list(range(n))
-        rng.shuffle(perm)
-        if all(i != p for i, p in enumerate(perm)):
-            return perm
-
-
 def _rewrite(reference: DescriptionSet, source: str, descriptors: list[list[str]], rep: int, seed: int, reps: int):
     """Re-attach descriptors to class names the way the base source renders them."""
     opts = reference.options
@@ -544,7 +534,7 @@ def swapped(
     sets = []
     for r in range(reps):
         s = rep_seed(seed, r)
-        perm = _derangement(len(classes), random.Random(s))
+        perm = derangement(len(classes), random.Random(s))
         out = _rewrite(reference, "swapped", [reference.descriptors[p] for p in perm], r, s, reps)
         out.meta["taken_from"] = perm  # class i takes the descriptors of class perm[i]
         sets.append(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,3 +111,14 @@ def count_stats(
         "num_fallback": len(fallback),
         "fallback_classes": [classes[i] for i in fallback],
     }
+
+
+def derangement(n: int, rng: random.Random) -> list[int]:
+    """A seeded permutation of ``range(n)`` that moves every index (the ``swapped`` control's assignment)."""
+    if n < 2:
+        raise DescriptionError("the swapped control needs at least 2 classes")
+    while True:
+        perm = list(range(n))
+        rng.shuffle(perm)
+        if all(i != p for i, p in enumerate(perm)):
+            return perm

@@ -24,10 +24,7 @@ import torch
 
 from descbench.backbone import Backbone, build_backbone
 from descbench.descriptions.format import format_description
-
-# The swapped control's derangement lives in the describe layer, which the world may not import; it
-# belongs in core (to be moved there, public, by the owner of descriptions/sources.py). Until then:
-from descbench.descriptions.sources import _derangement
+from descbench.descriptions.types import derangement
 from descbench.head import DescriptionHead, ragged_class_index
 from descbench.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.rec.engine import run_rec
@@ -129,11 +126,11 @@ def named_classification(
     for k in range(1, max_desc + 1):
         out[f"num_desc={k}"] = measure(world_texts(k))
     # swapped: class i gets the descriptors of class perm[i], formatted with its own name (describe=swapped)
-    perm = _derangement(len(classes), random.Random(CONTROL_SEED))
+    perm = derangement(len(classes), random.Random(CONTROL_SEED))
     swapped = {kind: {c: table[classes[p]] for c, p in zip(classes, perm)} for kind, table in data.native.items()}
     out["swapped"] = measure(world_texts(max_desc, native=swapped))
     # a wrong label order: the true descriptions, scored against deranged labels
-    wrong = torch.tensor(_derangement(len(classes), random.Random(CONTROL_SEED + 1)))[labels]
+    wrong = torch.tensor(derangement(len(classes), random.Random(CONTROL_SEED + 1)))[labels]
     out["wrong_label_order"] = measure(world_texts(max_desc), truth=wrong)
     return out
 
