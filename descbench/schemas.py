@@ -49,6 +49,9 @@ class RecTaskConfig:
     pin_memory: bool = True
     num_examples: int = 8
     lowercase: bool = False
+    image_processing: str = "squash"
+    pad_fill: list[int] = field(default_factory=lambda: [123, 117, 104])
+    relations: str = "none"
 
 
 @dataclass

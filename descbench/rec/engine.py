@@ -8,7 +8,7 @@ The texts are encoded once per backbone. The Lightning task reuses these pieces.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -16,11 +16,14 @@ from PIL import Image
 from torch import Tensor
 
 from descbench.backbone import Backbone
+from descbench.rec.geometry import Geometry, render_marked_input
 from descbench.rec.markings import PromptSpec, parse_prompt_specs
+from descbench.rec.relations import Resolution, check_relations_mode, parse_relation, resolve_relation
 from descbench.rec.scoring import CORRECT_IOU, draw_negatives, iou_xywh, pick_candidates, score_candidates
 from descbench.rec.types import RecDataset, RefExpression
 
 DEFAULT_TEMPLATE = "a photo of {expression}"
+DEFAULT_GEOMETRY = Geometry()
 
 
 @dataclass
@@ -56,6 +59,7 @@ class RecRun:
     """Predictions in dataset order and the encoding counts (per image: forward calls, images encoded)."""
 
     predictions: list[RecPrediction]
+    resolutions: dict[int, Resolution] = field(default_factory=dict)
     forward_calls: dict[str, int] = field(default_factory=dict)
     images_encoded: dict[str, int] = field(default_factory=dict)
 
@@ -84,10 +88,15 @@ def group_by_image(expressions: Sequence[RefExpression]) -> list[ImageGroup]:
 
 
 def render_candidates(
-    image: Image.Image, boxes: Sequence[Sequence[float]], prompts: Sequence[PromptSpec], input_size: int
+    image: Image.Image,
+    boxes: Sequence[Sequence[float]],
+    prompts: Sequence[PromptSpec],
+    input_size: int,
+    geometry: Geometry = DEFAULT_GEOMETRY,
 ) -> list[Image.Image]:
-    """Every box marked by every prompt, prompt-major: ``[p0 c0, p0 c1, ..., p1 c0, ...]``."""
-    return [spec.apply(image, box, input_size=input_size) for spec in prompts for box in boxes]
+    """Every box marked by every prompt, prompt-major: ``[p0 c0, p0 c1, ..., p1 c0, ...]``, each the model's
+    ``input_size`` x ``input_size`` input under ``geometry`` (the marking drawn at input resolution)."""
+    return [render_marked_input(image, box, spec, input_size, geometry) for spec in prompts for box in boxes]
 
 
 def prepare_group(
@@ -95,12 +104,16 @@ def prepare_group(
     boxes: Sequence[Sequence[float]],
     prompts: Sequence[PromptSpec],
     backbones: Sequence[Backbone],
-    geometry: str | None = None,
+    geometry: Geometry = DEFAULT_GEOMETRY,
 ) -> list[Tensor]:
-    """One input batch per backbone: ``[P * C, 3, H, W]`` (marked at that backbone's input size)."""
+    """One input batch per backbone: ``[P * C, 3, H, W]`` (marked at that backbone's input size).
+
+    The backbone's own preprocessing only normalises: its resize and centre crop leave the square
+    ``H`` x ``W`` input the geometry made unchanged.
+    """
     batches = []
     for backbone in backbones:
-        marked = render_candidates(image, boxes, prompts, backbone.image_size)
+        marked = render_candidates(image, boxes, prompts, backbone.image_size, geometry)
         batches.append(torch.stack([backbone.preprocess(m) for m in marked]))
     return batches
 
@@ -204,6 +217,51 @@ def make_prediction(index: int, e: RefExpression, pick: int, score: float) -> Re
     )
 
 
+class RelationBanks:
+    """For ``relations=rules``: each expression parsed, and the texts of its head phrase and of the other
+    object of a comparison encoded once per backbone (no negatives: head phrases repeat)."""
+
+    def __init__(
+        self,
+        expressions: Sequence[RefExpression],
+        backbones: Sequence[Backbone],
+        template: str = DEFAULT_TEMPLATE,
+        encoders: Sequence[Any] | None = None,
+        device: torch.device | str | None = None,
+        lowercase: bool = False,
+    ) -> None:
+        self.parsed = [parse_relation(e.expression) for e in expressions]
+        heads = [replace(e, expression=p.head or e.expression) for e, p in zip(expressions, self.parsed)]
+        self.head = TextBank(heads, backbones, template, encoders=encoders, device=device, lowercase=lowercase)
+        self.other = None
+        if any(p.other for p in self.parsed):
+            others = [replace(e, expression=p.other or e.expression) for e, p in zip(expressions, self.parsed)]
+            self.other = TextBank(others, backbones, template, encoders=encoders, device=device, lowercase=lowercase)
+
+
+def resolve_group(
+    group: ImageGroup,
+    image_features: Sequence[Tensor],
+    scores: Sequence[Tensor],
+    expressions: Sequence[RefExpression],
+    relations: RelationBanks,
+    seed: int,
+) -> list[tuple[RecPrediction, Resolution]]:
+    """The relation resolver after CLIP scoring for every expression of ``group``: its prediction and how
+    the pick came about (``Resolution.baseline`` is the pick without relations, same tie-break)."""
+    head = score_group(group, image_features, relations.head)
+    other = score_group(group, image_features, relations.other) if relations.other is not None else None
+    out = []
+    for k, e_index in enumerate(group.indices):
+        parsed = relations.parsed[e_index]
+        e = expressions[e_index]
+        other_scores = other[k] if other is not None and parsed.other else None
+        # the scores are already logit scale x cosine: the resolver's softmax takes them as they are
+        r = resolve_relation(parsed, e.boxes, scores[k], head[k], other_scores, scale=1.0, seed=seed, key=e_index)
+        out.append((make_prediction(e_index, e, r.index, float(scores[k][r.index])), r))
+    return out
+
+
 def run_rec(
     dataset: RecDataset,
     backbones: Sequence[Backbone],
@@ -212,18 +270,27 @@ def run_rec(
     subtract: bool = False,
     negatives: int = 10,
     seed: int = 0,
+    geometry: Geometry = DEFAULT_GEOMETRY,
+    relations: str = "none",
 ) -> RecRun:
     """Evaluate ``dataset``: predictions in dataset order plus per-image encoding counts."""
     specs = parse_prompt_specs(prompts)
     expressions = dataset.expressions
     bank = TextBank(expressions, backbones, template, negatives if subtract else 0, seed)
+    banks = RelationBanks(expressions, backbones, template) if check_relations_mode(relations) == "rules" else None
     run = RecRun(predictions=[])
     for group in group_by_image(expressions):
         image = dataset.load_image(group.image_id)
-        batches = prepare_group(image, group.boxes, specs, backbones)
+        batches = prepare_group(image, group.boxes, specs, backbones, geometry)
         features = encode_group(batches, backbones, len(specs))
         run.forward_calls[group.image_id] = len(batches)
         run.images_encoded[group.image_id] = sum(len(b) for b in batches)
-        run.predictions.extend(predict_group(group, score_group(group, features, bank), expressions, seed))
+        scores = score_group(group, features, bank)
+        if banks is None:
+            run.predictions.extend(predict_group(group, scores, expressions, seed))
+        else:
+            for prediction, resolution in resolve_group(group, features, scores, expressions, banks, seed):
+                run.predictions.append(prediction)
+                run.resolutions[prediction.index] = resolution
     run.predictions.sort(key=lambda p: p.index)
     return run

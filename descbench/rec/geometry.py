@@ -44,7 +44,7 @@ from PIL import Image
 
 from descbench.errors import ConfigError
 from descbench.rec import markings
-from descbench.rec.markings import PromptSpec, pixel_bounds
+from descbench.rec.markings import PromptSpec, crop_window, pixel_bounds
 
 GEOMETRIES = ("squash", "pad", "crop")
 DEFAULT_GEOMETRY = "squash"
@@ -151,15 +151,6 @@ def point_to_input(
 
 
 # ---------------------------------------------------------------------------- markings under a geometry
-
-
-def crop_window(box: Box, image_size: tuple[int, int], margin: float = 0.0) -> tuple[int, int, int, int]:
-    """The window ``(left, top, right, bottom)`` (PIL crop box) of ``box`` widened by ``margin`` x its size
-    on each side and clipped to the image, in whole pixels (the window of ``crop`` and ``marked_crop``)."""
-    x0, y0, x1, y1 = pixel_bounds(box, image_size)
-    w, h = x1 - x0 + 1, y1 - y0 + 1
-    dx, dy = int(round(margin * w)), int(round(margin * h))
-    return max(0, x0 - dx), max(0, y0 - dy), min(image_size[0], x1 + 1 + dx), min(image_size[1], y1 + 1 + dy)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,15 @@ def crop(image: Image.Image, box: Box, *, input_size: int | None = None) -> Imag
     return image.convert("RGB").crop((x0, y0, x1 + 1, y1 + 1))
 
 
+def crop_window(box: Box, image_size: tuple[int, int], margin: float = 0.0) -> tuple[int, int, int, int]:
+    """The window ``(left, top, right, bottom)`` (PIL crop box) of ``box`` widened by ``margin`` x its size
+    on each side and clipped to the image, in whole pixels (the window of ``crop`` and ``marked_crop``)."""
+    x0, y0, x1, y1 = pixel_bounds(box, image_size)
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    dx, dy = int(round(margin * w)), int(round(margin * h))
+    return max(0, x0 - dx), max(0, y0 - dy), min(image_size[0], x1 + 1 + dx), min(image_size[1], y1 + 1 + dy)
+
+
 def marked_crop(
     image: Image.Image,
     box: Box,
@@ -99,9 +108,7 @@ def marked_crop(
     """A crop around the box with ``margin`` x its size added each side (clipped), the ellipse drawn in it."""
     x0, y0, x1, y1 = pixel_bounds(box, image.size)
     w, h = x1 - x0 + 1, y1 - y0 + 1
-    dx, dy = int(round(margin * w)), int(round(margin * h))
-    left, top = max(0, x0 - dx), max(0, y0 - dy)
-    right, bottom = min(image.size[0], x1 + 1 + dx), min(image.size[1], y1 + 1 + dy)
+    left, top, right, bottom = crop_window(box, image.size, margin)
     region = image.convert("RGB").crop((left, top, right, bottom))
     # the thickness is relative to the crop: it is the crop that the model sees at input_size
     return circle(region, [x0 - left, y0 - top, w, h], colour=colour, thickness=thickness, input_size=input_size)

@@ -58,6 +58,8 @@ from descbench.rec.scoring import pick_candidates
 
 LEXICON_FILE = Path(__file__).with_name("relations.yaml")
 RELATION_MODES = ("none", "rules")
+#: how a pick came about (:attr:`Resolution.rule`)
+RESOLUTION_RULES = ("none", "superlative", "ordinal", "middle", "comparison", "unresolved")
 PLAUSIBLE = 0.25  # (c): a candidate is plausible for the head phrase within ln(4) = 1.39 logits of the best
 KEYS = ("x", "y", "area")
 PREFER = ("low", "high", "middle")

@@ -27,6 +27,7 @@ from descbench.bias import CONDITIONS, BiasPhrase, PersonDataset, phrase_probabi
 from descbench.config import build
 from descbench.errors import ConfigError
 from descbench.rec.engine import encode_group, prepare_group
+from descbench.rec.geometry import Geometry
 from descbench.rec.markings import PromptSpec
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.rec import collate_groups
@@ -51,7 +52,7 @@ class BiasImages(Dataset):
     ) -> None:
         self.dataset, self.circle, self.seed = dataset, circle, seed
         self.preprocess, self.image_size = backbone.preprocess, backbone.image_size
-        self.image_processing = image_processing
+        self.geometry = Geometry(image_processing)
         self.items: list[tuple[int, list[float], float]] = []  # (image index, control box, control scale)
         self.skipped: list[str] = []
         for index, person in enumerate(dataset.images):
@@ -70,8 +71,8 @@ class BiasImages(Dataset):
         index, control, _ = self.items[item]
         person = self.dataset.images[index]
         image = self.dataset.load_image(person.image_id)
-        unmarked = prepare_group(image, [person.target_box], [PromptSpec("none")], [self], self.image_processing)
-        circled = prepare_group(image, [person.target_box, control], [self.circle], [self], self.image_processing)
+        unmarked = prepare_group(image, [person.target_box], [PromptSpec("none")], [self], self.geometry)
+        circled = prepare_group(image, [person.target_box, control], [self.circle], [self], self.geometry)
         return {"item": item, "inputs": [torch.cat([unmarked[0], circled[0]])]}  # [3 conditions, 3, H, W]
 
 

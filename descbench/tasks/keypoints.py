@@ -43,6 +43,7 @@ from descbench.keypoints import (
     summarize_naming,
 )
 from descbench.rec.engine import encode_group, prepare_group
+from descbench.rec.geometry import Geometry
 from descbench.rec.markings import PromptSpec
 from descbench.rec.scoring import pick_candidates, score_candidates
 from descbench.tasks.datamodule import gather_rows
@@ -77,6 +78,7 @@ class KeypointImages(Dataset):
         self.prompts = list(prompts)
         self.preprocessors = [_Preprocessor(b) for b in backbones]
         self.radius, self.radius_unit, self.image_processing = radius, radius_unit, image_processing
+        self.geometry = Geometry(image_processing)
         self.candidates = [
             tuple(i.visible_parts(dataset.parts_for(i.category))) for i in dataset.instances
         ]  # every visible keypoint, in the category's part order
@@ -104,7 +106,7 @@ class KeypointImages(Dataset):
         batches = []
         for pre in self.preprocessors:
             boxes = self.point_boxes(index, image.size, pre.image_size)
-            batches.extend(prepare_group(image, boxes, self.prompts, [pre], self.image_processing))
+            batches.extend(prepare_group(image, boxes, self.prompts, [pre], self.geometry))
         return {"instance": index, "inputs": batches}
 
 

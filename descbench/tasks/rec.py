@@ -26,17 +26,22 @@ from descbench.backbone import Backbone
 from descbench.cache.features import CandidateFeatureCache, TextFeatureCache, digest, files_fingerprint
 from descbench.config import build
 from descbench.rec.engine import (
+    DEFAULT_GEOMETRY,
     ImageGroup,
     RecPrediction,
+    RelationBanks,
     TextBank,
     encode_group,
     group_by_image,
     make_prediction,
     predict_group,
     prepare_group,
+    resolve_group,
     score_group,
 )
+from descbench.rec.geometry import PAD_FILL, Geometry
 from descbench.rec.markings import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
+from descbench.rec.relations import RESOLUTION_RULES, check_relations_mode
 from descbench.rec.types import RecDataset
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.runner import TaskJob
@@ -55,11 +60,18 @@ class _Preprocessor:
 class RecImageDataset(Dataset):
     """Item ``i``: image group ``i`` with one marked, preprocessed batch ``[P * C, 3, H, W]`` per backbone."""
 
-    def __init__(self, dataset: RecDataset, prompts: Sequence[PromptSpec], backbones: Sequence[Backbone]) -> None:
+    def __init__(
+        self,
+        dataset: RecDataset,
+        prompts: Sequence[PromptSpec],
+        backbones: Sequence[Backbone],
+        geometry: Geometry = DEFAULT_GEOMETRY,
+    ) -> None:
         self.dataset = dataset
         self.groups = group_by_image(dataset.expressions)
         self.prompts = list(prompts)
         self.preprocessors = [_Preprocessor(b) for b in backbones]
+        self.geometry = geometry
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -67,7 +79,8 @@ class RecImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         group = self.groups[index]
         image = self.dataset.load_image(group.image_id)
-        return {"group": index, "inputs": prepare_group(image, group.boxes, self.prompts, self.preprocessors)}
+        inputs = prepare_group(image, group.boxes, self.prompts, self.preprocessors, self.geometry)
+        return {"group": index, "inputs": inputs}
 
 
 class RecFeatureDataset(Dataset):
@@ -113,9 +126,14 @@ class RecTask(L.LightningModule):
         text_encoders: Sequence[Callable[[list[str]], torch.Tensor]] | None = None,
         keep_features: bool = False,
         lowercase: bool = False,
+        relations: str = "none",
+        geometry_key: str = "squash",
     ) -> None:
         super().__init__()
         self.lowercase = lowercase
+        self.geometry_key = geometry_key
+        self.relations = check_relations_mode(relations)
+        self.relation_banks: RelationBanks | None = None
         self.backbones = nn.ModuleList(backbones)
         self.dataset = dataset
         self.groups = list(groups)
@@ -130,6 +148,10 @@ class RecTask(L.LightningModule):
         self.accuracy = MeanMetric()
         # a list, not a ModuleDict keyed by split: a split may be called "train", a Module attribute
         self.split_accuracy = nn.ModuleList([MeanMetric() for _ in self.splits])
+        # with relations: the same accuracies of CLIP's own picks (the resolver's baseline)
+        self.baseline_accuracy = MeanMetric()
+        self.split_baseline_accuracy = nn.ModuleList([MeanMetric() for _ in self.splits])
+        self.resolutions: dict[int, dict[str, Any]] = {}
         self.bank: TextBank | None = None
         self._rows: dict[str, list[torch.Tensor]] = {}
         self.predictions: list[RecPrediction] | None = None
@@ -162,7 +184,16 @@ class RecTask(L.LightningModule):
             device=self.device,
             lowercase=self.lowercase,
         )
-        self._rows = {k: [] for k in ("index", "chosen", "score")}
+        if self.relations == "rules":
+            self.relation_banks = RelationBanks(
+                self.dataset.expressions,
+                list(self.backbones),
+                self.template,
+                encoders=self.text_encoders,
+                device=self.device,
+                lowercase=self.lowercase,
+            )
+        self._rows = {k: [] for k in ("index", "chosen", "score", "baseline", "rule")}
         # every rank takes part in the gather if any rank computes (a file written between two ranks'
         # look-ups must not leave one rank waiting in a collective the others skip)
         self._gather_features = self.trainer.strategy.reduce_boolean_decision(self.keep_features, all=False)
@@ -181,19 +212,49 @@ class RecTask(L.LightningModule):
                 for kept, f in zip(self._features, features):
                     kept.append(f.transpose(0, 1).contiguous())
                 self._feature_groups.append(torch.full((len(group.boxes),), item["group"], device=self.device))
-            predictions = predict_group(group, score_group(group, features, self.bank), expressions, self.seed)
+            scores = score_group(group, features, self.bank)
+            if self.relation_banks is None:
+                predictions = predict_group(group, scores, expressions, self.seed)
+                baselines = [p.chosen_index for p in predictions]
+                rules = [0] * len(predictions)
+            else:
+                resolved = resolve_group(group, features, scores, expressions, self.relation_banks, self.seed)
+                predictions = [p for p, _ in resolved]
+                baselines = [r.baseline for _, r in resolved]
+                rules = [RESOLUTION_RULES.index(r.rule) for _, r in resolved]
+                baseline_correct = torch.tensor(
+                    [
+                        float(make_prediction(p.index, expressions[p.index], b, 0.0).correct)
+                        for p, b in zip(predictions, baselines)
+                    ],
+                    device=self.device,
+                )
+                self._update_split_metrics(
+                    self.baseline_accuracy, self.split_baseline_accuracy, predictions, baseline_correct
+                )
             correct = torch.tensor([float(p.correct) for p in predictions], device=self.device)
-            self.accuracy.update(correct)
-            splits = [p.split for p in predictions]
-            for split in dict.fromkeys(splits):
-                mask = torch.tensor([s == split for s in splits], device=self.device)
-                self.split_accuracy[self.splits.index(split)].update(correct[mask])
+            self._update_split_metrics(self.accuracy, self.split_accuracy, predictions, correct)
             self._rows["index"].append(torch.tensor([p.index for p in predictions], device=self.device))
             self._rows["chosen"].append(torch.tensor([p.chosen_index for p in predictions], device=self.device))
             self._rows["score"].append(torch.tensor([p.score for p in predictions], device=self.device))
+            self._rows["baseline"].append(torch.tensor(baselines, device=self.device))
+            self._rows["rule"].append(torch.tensor(rules, device=self.device))
         self.log("acc", self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
         for split, metric in zip(self.splits, self.split_accuracy):  # every rank logs every split (synced at epoch end)
             self.log(f"acc.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
+        if self.relation_banks is not None:
+            self.log("acc_no_relations", self.baseline_accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
+            for split, metric in zip(self.splits, self.split_baseline_accuracy):
+                self.log(f"acc_no_relations.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
+
+    def _update_split_metrics(
+        self, overall: MeanMetric, per_split: nn.ModuleList, predictions, correct: Tensor
+    ) -> None:
+        overall.update(correct)
+        splits = [p.split for p in predictions]
+        for split in dict.fromkeys(splits):
+            mask = torch.tensor([s == split for s in splits], device=self.device)
+            per_split[self.splits.index(split)].update(correct[mask])
 
     def on_test_epoch_end(self) -> None:
         # Per-expression rows from every rank, in dataset order (no padding: each expression once).
@@ -209,6 +270,15 @@ class RecTask(L.LightningModule):
                 rows["index"].long().tolist(), rows["chosen"].long().tolist(), rows["score"].tolist()
             )
         ]
+        self.resolutions = {
+            i: {"baseline": b, "rule": RESOLUTION_RULES[r], "changed": b != c}
+            for i, b, r, c in zip(
+                rows["index"].long().tolist(),
+                rows["baseline"].long().tolist(),
+                rows["rule"].long().tolist(),
+                rows["chosen"].long().tolist(),
+            )
+        }
         self._rows = {}
         if self._gather_features:
             self.candidate_features = self._gather_candidate_features()
@@ -260,6 +330,9 @@ class RecTaskSpec:
         pin_memory: bool = True,
         num_examples: int = 8,
         lowercase: bool = False,
+        image_processing: str = "squash",
+        pad_fill: Sequence[int] = PAD_FILL,
+        relations: str = "none",
     ) -> None:
         if "{expression}" not in str(template):
             raise VisualPromptError(f"task.template={template!r} must contain {{expression}}")
@@ -268,6 +341,8 @@ class RecTaskSpec:
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.num_examples = num_examples
         self.lowercase = bool(lowercase)
+        self.geometry = Geometry(image_processing, tuple(pad_fill))
+        self.relations = check_relations_mode(relations)
 
     def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
         """Visual prompts, the data set, the module, the marked-candidate feature cache."""
@@ -281,7 +356,7 @@ class RecTaskSpec:
             for backbone in backbones:
                 text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
                 text_encoders.append(lambda texts, c=text_cache, b=backbone: c.encode(texts, b.encode_texts))
-        images = RecImageDataset(dataset, prompts, backbones)
+        images = RecImageDataset(dataset, prompts, backbones, self.geometry)
         module = RecTask(
             backbones,
             dataset,
@@ -293,6 +368,8 @@ class RecTaskSpec:
             seed=cfg.seed,
             text_encoders=text_encoders,
             lowercase=self.lowercase,
+            relations=self.relations,
+            geometry_key=self.geometry.key,
         )
         features = None
         if cfg.cache.features:
@@ -331,7 +408,7 @@ class CandidateFeatures:
             [
                 CandidateFeatureCache.key(
                     backbone=backbone.identity,
-                    transform=f"{backbone.preprocess!r}@{backbone.image_size}",
+                    transform=f"{backbone.preprocess!r}@{backbone.image_size}:{images.geometry.key}",
                     prompt=spec.key,
                     dataset=source,
                     groups=layout,

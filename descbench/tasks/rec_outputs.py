@@ -11,7 +11,9 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from descbench.published import published_fields
+from descbench.rec.engine import make_prediction
 from descbench.rec.markings import PromptSpec
+from descbench.rec.relations import RESOLUTION_RULES
 from descbench.results import JobOutputs, format_table
 from descbench.stats import interval_fields
 from descbench.tasks.outputs import log_summary, published_rows, shown
@@ -33,6 +35,27 @@ def rec_results(
     correct = {"acc": [p.correct for p in predictions]}
     for split in module.splits:
         correct[f"acc.{split}"] = [p.correct for p in predictions if p.split == split]
+    if module.relations == "rules":
+        # the same accuracies of CLIP's own picks, and what the resolver did
+        baseline = {
+            p.index: make_prediction(
+                p.index, dataset.expressions[p.index], module.resolutions[p.index]["baseline"], 0.0
+            )
+            for p in predictions
+        }
+        results["acc_no_relations"] = sum(b.correct for b in baseline.values()) / max(1, len(predictions))
+        correct["acc_no_relations"] = [baseline[p.index].correct for p in predictions]
+        for split in module.splits:
+            mine = [baseline[p.index].correct for p in predictions if p.split == split]
+            results[f"acc_no_relations.{split}"] = sum(mine) / max(1, len(mine))
+            correct[f"acc_no_relations.{split}"] = mine
+        rules = [module.resolutions[p.index]["rule"] for p in predictions]
+        results["relations.parsed_share"] = sum(r != "none" for r in rules) / max(1, len(rules))
+        results["relations.changed_share"] = sum(module.resolutions[p.index]["changed"] for p in predictions) / max(
+            1, len(predictions)
+        )
+        for rule in RESOLUTION_RULES:
+            results[f"relations.rule_share.{rule}"] = rules.count(rule) / max(1, len(rules))
     results.update(interval_fields(correct))
     candidates = [p.num_candidates for p in predictions]
     results.update(
@@ -49,6 +72,8 @@ def rec_results(
             "backbones": [f"{b.name} [{b.weights}]" for b in backbones],
             "visual_prompt": [p.name for p in prompts] if len(prompts) > 1 else prompts[0].name,
             **{f"visual_prompt.{p.name}.{k}": v for p in prompts for k, v in sorted(p.options.items())},
+            "relations": module.relations,
+            "image_processing": module.geometry_key,
             "template": module.template,
             "lowercase": module.lowercase,
             "backbone_scores": "cosine x logit scale, summed over backbones and markings",
@@ -124,7 +149,11 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     run_dir = Path(context.run_dir)
     predictions = module.predictions
     outputs = JobOutputs(run_dir)
-    outputs.add("predictions.jsonl", "".join(json.dumps(prediction_record(p)) + "\n" for p in predictions))
+    resolutions = module.resolutions if module.relations == "rules" else {}
+    outputs.add(
+        "predictions.jsonl",
+        "".join(json.dumps(prediction_record(p, resolutions.get(p.index))) + "\n" for p in predictions),
+    )
     outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, [prediction_row(p) for p in predictions])
     examples = render_examples(dataset, predictions, int(cfg.task.get("num_examples", 8)))
     for name, image, _ in examples:
@@ -139,10 +168,20 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
         ("backbones", ", ".join(results["backbones"])),
         ("visual prompts", " + ".join(p.key for p in prompts)),
         ("subtract", f"{results['subtract']} (K={results['negatives']})"),
+        ("geometry", f"{results['image_processing']}; relations {results['relations']}"),
         ("accuracy %", f"{shown(results, 'acc')} (chance {100 * results['chance_acc']:.2f})"),
         ("per split %", splits),
         ("run dir", str(run_dir)),
     ]
+    if module.relations == "rules":
+        table.insert(
+            -1,
+            (
+                "without relations %",
+                f"{shown(results, 'acc_no_relations')} ({100 * results['relations.changed_share']:.1f} % of picks "
+                f"changed, {100 * results['relations.parsed_share']:.1f} % parsed)",
+            ),
+        )
     table += published_rows(results)
     if "note" in results:
         table.append(("note", results["note"]))
@@ -164,9 +203,10 @@ PREDICTION_COLUMNS = [
 ]
 
 
-def prediction_record(p) -> dict[str, Any]:
-    """One line of ``predictions.jsonl``."""
+def prediction_record(p, resolution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One line of ``predictions.jsonl`` (with relations: how the pick came about)."""
     return {
+        **(resolution or {}),
         "index": p.index,
         "image_id": p.image_id,
         "split": p.split,
