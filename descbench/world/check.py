@@ -244,7 +244,7 @@ Sentence descriptors (detailed, encoded as written):
 text "a photo of {{expression}}" (chance 33.3 %): `circle` **{rec["circle"]} %**, `crop` **{rec["crop"]} %**,
 `none` {rec["none"]} % (ties broken at random, seeded by the expression's index).
 `circle` is the product's red ellipse inscribed in the box, 2 px wide at the model's input resolution;
-`crop` is the box alone, resized to the input.
+`crop` is the box alone, resized to the input (the default `squash` geometry for every marking).
 
 Changes from the card of the first release, whose numbers came from a separate re-implementation:
 its "circle" was a 1 px ellipse with half-axes w/2 + 1, h/2 + 1 around the box (85.96 %; the
