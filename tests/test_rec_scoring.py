@@ -7,6 +7,7 @@ from torch.nn import functional as F
 from descbench.backbone import build_backbone
 from descbench.datasets.collages import load_collages
 from descbench.rec.engine import group_by_image, run_rec
+from descbench.rec.geometry import render_marked_input
 from descbench.rec.markings import parse_prompt_specs
 from descbench.rec.scoring import (
     NegativesError,
@@ -154,7 +155,8 @@ def test_engine_equals_a_slow_loop(tiny_pair, collages):
                     text = b.encode_texts([f"a photo of {e.expression}"])[0]
                     negs = b.encode_texts([f"a photo of {expressions[j].expression}" for j in neg[i].tolist()])
                     for spec in prompts:
-                        marked = b.preprocess(spec.apply(image, box, input_size=b.image_size))[None]
+                        # the default geometry (squash), itself checked against open_clip's transforms
+                        marked = b.preprocess(render_marked_input(image, box, spec, b.image_size))[None]
                         v = b.encode_images(marked)[0]
                         total += b.logit_scale * (float(v @ text) - float((negs @ v).mean()))
                 scores.append(total)
