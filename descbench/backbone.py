@@ -192,18 +192,23 @@ def build_backbone(
                 f"{open_clip.list_pretrained_tags_by_model(model)}, or give a checkpoint file path"
             )
         try:
-            clip, _, preprocess = open_clip.create_model_and_transforms(
-                model, pretrained=pretrained, require_pretrained=True, cache_dir=cache_dir
-            )
+            with _quiet_open_clip_logs():  # its own log lines would repeat the one-line error below
+                clip, _, preprocess = open_clip.create_model_and_transforms(
+                    model, pretrained=pretrained, require_pretrained=True, cache_dir=cache_dir
+                )
         except Exception as err:  # a bad file raises RuntimeError, UnpicklingError, SafetensorError, ...
             if is_file:
                 raise BackboneError(
-                    f"checkpoint {pretrained} does not match the architecture {model}: {_first_line(err)}"
+                    f"checkpoint {pretrained} does not match the architecture {model} or is not a checkpoint: "
+                    f"{_first_line(err)}"
                 ) from err
-            raise BackboneError(
-                f"weights {model}/{pretrained} could not be loaded ({_first_line(err)}); offline? "
-                "download the file elsewhere and set backbone.pretrained=/path/to/file"
-            ) from err
+            if "download" in str(err).lower() or "connection" in str(err).lower():
+                raise BackboneError(
+                    f"weights {model}/{pretrained} are not on this machine and could not be downloaded: get the "
+                    "checkpoint file elsewhere and set backbone.pretrained=/path/to/file (for an extra backbone: "
+                    "task.extra_backbones.N.pretrained=/path/to/file)"
+                ) from err
+            raise BackboneError(f"weights {model}/{pretrained} could not be loaded: {_first_line(err)}") from err
         identity = f"{model}:{file_identity(Path(pretrained)) if is_file else pretrained}"
         weights = "pretrained"
     return Backbone(
@@ -252,7 +257,7 @@ def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
     chosen = bundle_weights_file(path, weights_file)
     try:
         # the architecture from the bundle, random weights at first; then the chosen file, strictly
-        with _quiet_random_init_warning():  # the weights come right after, from the chosen file
+        with _quiet_open_clip_logs("initialized randomly"):  # the weights come right after, from the chosen file
             clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
         open_clip.load_checkpoint(clip, str(chosen), strict=True)
     except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
@@ -272,11 +277,12 @@ def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
 
 
 @contextmanager
-def _quiet_random_init_warning():
-    """Hide open_clip's "initialized randomly" warning while a bundle's architecture is built without weights."""
+def _quiet_open_clip_logs(*phrases: str):
+    """Hide open_clip's root-logger lines that contain one of ``phrases`` (default: its download errors)."""
+    phrases = phrases or ("Failed to download", "No pretrained weights loaded")
 
     def drop(record: logging.LogRecord) -> bool:
-        return "initialized randomly" not in record.getMessage()
+        return not any(p in record.getMessage() for p in phrases)
 
     root = logging.getLogger()
     root.addFilter(drop)

@@ -30,3 +30,23 @@ def test_red_circle_preset_is_the_ensemble_with_subtract_and_two_backbones():
     assert cfg.task.name == "rec" and cfg.task.subtract is True and cfg.task.negatives == 10
     assert list(cfg.visual_prompt) == ["circle", "grayscale_outside", "blur_outside"]
     assert cfg.backbone.model.startswith("local-dir:") and len(cfg.task.extra_backbones) == 1
+
+
+def test_red_circle_paper_preset_is_the_papers_protocol():
+    cfg = _compose(["experiment=red_circle_paper"])
+    assert cfg.backbone.model == "ViT-L-14-336" and cfg.backbone.pretrained == "openai"
+    assert [b.model for b in cfg.task.extra_backbones] == ["RN50x16"]
+    assert list(cfg.visual_prompt) == ["circle", "grayscale_outside", "blur_outside"]
+    assert cfg.visual_prompt.blur_outside.sigma == 100.0 and cfg.visual_prompt.blur_outside.region == "ellipse"
+    assert cfg.task.subtract and cfg.task.negatives == 500 and cfg.task.lowercase
+    assert cfg.task.image_processing == "squash" and cfg.dataset.name == "rec_refer"
+    world = _compose(["experiment=red_circle_paper_world"])
+    assert world.dataset.name == "rec_shapes" and world.backbone.model.startswith("local-dir:")
+    assert list(world.task.extra_backbones) == [] and world.task.negatives == 500
+
+
+def test_keypoint_and_bias_presets_compose():
+    cfg = _compose(["experiment=keypoints_cub", "dataset.builder.root=/data/cub"])
+    assert cfg.task.name == "keypoints" and cfg.dataset.name == "keypoints_cub"
+    cfg = _compose(["experiment=marking_bias_coco"])
+    assert cfg.task.name == "marking_bias" and cfg.dataset.builder.min_area == 4096
