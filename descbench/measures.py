@@ -104,6 +104,13 @@ MEASURES: tuple[Measure, ...] = (
     Measure("num_evaluated", (CLASSIFY,), "count", "images scored", description="all but excluded classes'"),
     Measure("describe.stats.<stat>", (CLASSIFY,), "count", "description statistic", description="counts, fallbacks"),
     Measure("describe.excluded_classes", (CLASSIFY,), "table", "excluded classes"),
+    Measure(
+        "describe.text_form",
+        (CLASSIFY,),
+        "derived",
+        "text form",
+        description="follows describe.detailed (and detailed_prefix): which-clause or as written",
+    ),
     Measure("dataset.duplicate_class_names", (CLASSIFY,), "table", "class names shared by several classes"),
     Measure("dataset.limit_fingerprint", (CLASSIFY,), "bookkeeping", "subset fingerprint"),
     Measure("dataset.limit_per_class_min", (CLASSIFY,), "count", "fewest images of a class in the subset"),
