@@ -1,11 +1,13 @@
 """``python -m descbench.report DIR``: merge the ``results.json`` of a run or multirun into tables and plots.
 
 Writes ``report.md``, ``accuracy_vs_num_desc.png``, ``entropy_vs_num_desc.png`` (classification),
-``rec_accuracy.png`` (REC) and ``report_data.json`` (exactly the plotted series) into the given dir
-or ``--out``. Repeats over seeds are averaged (mean ± sample std, with the count); a one-run cell
-shows its recorded 95 % interval; jobs that failed or never ran are listed, not hidden; a run whose
-setting matches a published one gets the published number and Δ beside it. ``--compare A B`` (or a
-``compare.yaml`` in DIR) adds paired comparisons on the same images.
+``rec_accuracy.png`` (REC), ``keypoints_pck.png`` / ``keypoints_naming.png`` (keypoints: per part, per
+option value), ``marking_bias.png`` (the marking-bias probe's shifts) and ``report_data.json`` (exactly
+the plotted series) into the given dir or ``--out``; a dir may mix tasks, each gets its section.
+Repeats over seeds are averaged (mean ± sample std, with the count); a one-run cell shows its recorded
+95 % interval; jobs that failed or never ran are listed, not hidden; a run whose setting matches a
+published one gets the published number and Δ beside it. ``--compare A B`` (or a ``compare.yaml`` in
+DIR) adds paired comparisons on the same images.
 
 Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.figures` (plotted data),
 :mod:`.plots`, :mod:`.markdown`, :mod:`.compare` (paired tests).
@@ -23,24 +25,27 @@ from typing import Any
 
 from descbench.errors import ReportError
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
-from descbench.report.figures import classification_data, rec_data
+from descbench.report.figures import bias_data, classification_data, keypoint_data, rec_data
 from descbench.report.groups import (
-    NUM_DESC,
+    GROUPING,
     build_rec_series,
     build_series,
     grouping_keys,
+    split_modes,
     split_panels,
     undeclared_measurements,
 )
 from descbench.report.markdown import (
+    bias_markdown,
     classification_markdown,
     comparisons_markdown,
+    keypoints_markdown,
     missing_markdown,
     published_markdown,
     rec_markdown,
     runs_markdown,
 )
-from descbench.report.plots import plot_rec, plot_series
+from descbench.report.plots import plot_bias, plot_keypoints, plot_rec, plot_series
 from descbench.report.plots import with_gaps as _with_gaps
 from descbench.report.runs import RESULTS, MissingJob, Run, expected_sweep_points, load_runs
 
@@ -70,11 +75,14 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def _undeclared_warnings(classify: Sequence[dict], rec: Sequence[dict]) -> list[str]:
+def _undeclared_warnings(by_task: dict[str, list[dict]]) -> list[str]:
     """A grouping option holding fractional numbers may be a measurement missing from the registry."""
     keys: list[str] = []
-    for results, first, exclude in ((classify, "describe.detailed", {NUM_DESC}), (rec, "visual_prompt", set())):
-        for _, panel in split_panels(results):
+    for task, results in by_task.items():
+        first, exclude = GROUPING[task]
+        # keypoint modes are grouped apart (they write different keys), as their tables are
+        groups = [rs for _, rs in split_modes(results)] if task == "keypoints" else [results]
+        for _, panel in [p for rs in groups for p in split_panels(rs)]:
             keys += [k for k in undeclared_measurements(panel, first, exclude) if k not in keys]
     return [
         f"results key {key!r} holds fractional numbers and is not declared in descbench/measures.py: the report "
@@ -110,12 +118,15 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
-    classify = [r.results for r in runs if r.results.get("task") == "classify"]
-    rec = [r.results for r in runs if r.results.get("task") == "rec"]
-    report.warnings = _undeclared_warnings(classify, rec)
+    by_task = {task: [r.results for r in runs if r.results.get("task") == task] for task in GROUPING}
+    classify, rec, keypoints, bias = by_task["classify"], by_task["rec"], by_task["keypoints"], by_task["marking_bias"]
+    report.warnings = _undeclared_warnings(by_task)
+    counts = f"{len(classify)} classification, {len(rec)} REC, {len(keypoints)} keypoints, {len(bias)} marking bias"
+    others = len(runs) - sum(len(v) for v in by_task.values())
+    counts += f", {others} of other tasks" if others else ""
     lines = [f"# descbench report: {root.resolve().name}", ""]
     lines += [
-        f"Source: `{root.resolve()}` · {len(runs)} runs ({len(classify)} classification, {len(rec)} REC) · "
+        f"Source: `{root.resolve()}` · {len(runs)} runs ({counts}) · "
         f"{len(missing)} missing or failed jobs. Means and sample standard deviations over seeds (std 0 when n=1); "
         "a cell of one run shows its recorded 95 % interval when the run has one.",
         "",
@@ -136,6 +147,19 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         report.data.update(data)
         report.files.append(plot_rec(out / data["rec_accuracy"]["file"], data["rec_accuracy"]))
         lines += rec_markdown(data)
+    if keypoints:
+        data = keypoint_data(keypoints)
+        for figure in data.values():
+            figure["missing_jobs"] = len(missing)
+            report.files.append(plot_keypoints(out / figure["file"], figure))
+        report.data.update(data)
+        lines += keypoints_markdown(data)
+    if bias:
+        data = bias_data(bias)
+        data["marking_bias"]["missing_jobs"] = len(missing)
+        report.data.update(data)
+        report.files.append(plot_bias(out / data["marking_bias"]["file"], data["marking_bias"]))
+        lines += bias_markdown(data)
     lines += comparisons_markdown(comparisons)
     lines += published_markdown(runs)
     lines += runs_markdown(runs)

@@ -229,7 +229,13 @@ def compare(
     tasks = {run_a.results.get("task") for run_a, _ in matched}
     if len(tasks) != 1:
         raise ReportError(f"--compare {a.text} {b.text}: the pairs mix tasks ({', '.join(map(str, tasks))})")
-    metric = primary(str(tasks.pop()))
+    task = str(tasks.pop())
+    try:
+        metric = primary(task)
+    except KeyError:
+        raise ReportError(
+            f"--compare {a.text} {b.text}: task {task} has no per-sample primary measure to pair runs on"
+        ) from None
     labels = grouping_keys([run_a.results for run_a, _ in matched], first="", exclude=set(a.options) | set(b.options))
     pairs, outcomes = [], []
     for run_a, run_b in matched:

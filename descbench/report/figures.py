@@ -1,7 +1,7 @@
 """The report's figures as data, panel by panel: what ``report_data.json`` stores and the plots draw.
 
-A series point is ``[num_desc, mean, std, n]`` (a REC cell ``[mean, std, n]``) in display units; a
-panel's ``intervals`` hold the recorded 95 % interval of every cell that is one run.
+A series point is ``[num_desc, mean, std, n]`` (a REC, keypoint or bias cell ``[mean, std, n]``) in display
+units; a panel's ``intervals`` hold the recorded 95 % interval of every cell that is one run.
 """
 
 from __future__ import annotations
@@ -10,18 +10,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from descbench.report.groups import (
+    GROUPING,
     NUM_DESC,
+    bias_key,
+    bias_measures,
+    bias_rows,
+    build_cells,
     build_intervals,
     build_rec_cells,
     build_rec_series,
     build_series,
     cell_interval,
+    cell_stat,
     common_value,
+    keypoint_columns,
     legend_title,
     metric_value,
     panel_title,
     rec_key,
     rec_splits,
+    split_modes,
     split_panels,
 )
 
@@ -110,6 +118,114 @@ def rec_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "ylabel": "accuracy (%, IoU ≥ 0.5)",
             "metric": "acc",
             "scale": 100.0,
+            "panels": panels,
+        }
+    }
+
+
+def keypoint_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One figure per keypoint mode present (``keypoints_pck``, ``keypoints_naming``), panel by panel.
+
+    A panel holds the columns (overall rate, the mode's summary columns, one per part) and, per row
+    (option value), each column's ``[mean, std, n]`` in %, the recorded interval of a one-run cell and
+    the chance level, all keyed by the column's results key.
+    """
+    first, exclude = GROUPING["keypoints"]
+    figures: dict[str, Any] = {}
+    for mode, of_mode in split_modes(results):
+        panels = []
+        for panel, rs in split_panels(of_mode):
+            columns = keypoint_columns(rs, mode)
+            series: dict[str, dict[str, list[float]]] = {}
+            intervals: dict[str, dict[str, list[float]]] = {}
+            chance: dict[str, dict[str, float]] = {}
+            for label, cell in build_cells(rs, first, exclude).items():
+                for column in columns:
+                    key = column["key"]
+                    stat = cell_stat(cell, key, 100.0)
+                    if stat is None:
+                        continue
+                    series.setdefault(label, {})[key] = list(stat)
+                    interval = cell_interval(cell, key, 100.0)
+                    if interval is not None:
+                        intervals.setdefault(label, {})[key] = interval
+                    level = cell_stat(cell, column["chance_key"], 100.0)
+                    if level is not None:
+                        chance.setdefault(label, {})[key] = level[0]
+            panels.append(
+                {
+                    **panel,
+                    "title": panel_title(panel),
+                    "legend_title": legend_title(rs, first, exclude),
+                    "columns": columns,
+                    "series": series,
+                    "intervals": intervals,
+                    "chance": chance,
+                }
+            )
+        alpha = common_value(of_mode, "pck_alpha")
+        if mode.rate == "pck":
+            name, what = "keypoints_pck", f"PCK@{alpha or 'α'}"
+        else:
+            name, what = "keypoints_naming", "naming accuracy"
+        figures[name] = {
+            "file": f"{name}.png",
+            "mode": mode.name,
+            "title": f"Keypoint {mode.name}: {what} per part ({_BARS}; dash: chance)",
+            "xlabel": "visual prompt and options",
+            "ylabel": f"{what} (%)",
+            "metric": mode.rate,
+            "scale": 100.0,
+            "panels": panels,
+        }
+    return figures
+
+
+def bias_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The marking-bias figure: a panel per (dataset, backbone) and option value; per phrase and kind row the
+    mean probability of each condition and the shifts as ``[mean, std, n]`` (probabilities, not %), the
+    recorded bootstrap interval of a one-run cell, and the runs' numbers of images."""
+    first, exclude = GROUPING["marking_bias"]
+    panels = []
+    for panel, rs in split_panels(results):
+        legend = legend_title(rs, first, exclude)
+        for label, cell in build_cells(rs, first, exclude).items():
+            _, conditions, shifts = bias_measures(cell)
+            series: dict[str, dict[str, list[float]]] = {}
+            intervals: dict[str, dict[str, list[float]]] = {}
+            rows = bias_rows(cell)
+            for row in rows:
+                for name in conditions + shifts:
+                    key = bias_key(row["name"], name)
+                    stat = cell_stat(cell, key, 1.0)
+                    if stat is None:
+                        continue
+                    series.setdefault(row["name"], {})[name] = list(stat)
+                    interval = cell_interval(cell, key, 1.0)
+                    if interval is not None:
+                        intervals.setdefault(row["name"], {})[name] = interval
+            panels.append(
+                {
+                    **panel,
+                    "title": f"{panel_title(panel)} · {label}",
+                    "label": label,
+                    "legend_title": legend,
+                    "rows": rows,
+                    "conditions": conditions,
+                    "shifts": shifts,
+                    "num_images": [r.get("num_images") for r in cell],
+                    "series": series,
+                    "intervals": intervals,
+                }
+            )
+    return {
+        "marking_bias": {
+            "file": "marking_bias.png",
+            "title": f"Marking bias: shift of the mean phrase probability ({_BARS})",
+            "xlabel": "phrase (kind); a kind sums its phrases per image",
+            "ylabel": "shift in probability",
+            "metric": "shift",
+            "scale": 1.0,
             "panels": panels,
         }
     }

@@ -1,5 +1,8 @@
 """Group runs into cells: panels per (dataset, backbone), lines per option value, points per num_desc.
 
+Keypoint runs: columns per part (``<rate>.<part>``) beside the overall rate; marking-bias runs: rows per
+phrase and per phrase kind (``bias.<name>.<condition>.prob``, ``bias.<name>.shift_<a>_<b>``).
+
 Whether a results key is an option (a grouping axis) or a measurement is the registry's call
 (:mod:`descbench.measures`): declared keys never group runs; every other key is an option. Runs of
 one cell that differ only by ``seed`` (bookkeeping) are repetitions: the cell is their mean ± sample
@@ -9,7 +12,9 @@ std with the count; a run that records ``<measure>.reps`` contributes each repet
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from descbench.measures import REPS, companion, interval_of, is_option, resolve
@@ -21,6 +26,13 @@ MISSING = object()  # an option a run does not record at all
 # Plotted on the x axis, or averaged over: not a line of its own.
 NUM_DESC = "describe.num_desc"
 REC_SPLIT_MEASURE = "acc.<split>"
+# Per task: the option that leads the group labels, and options that never split a group.
+GROUPING: dict[str, tuple[str, frozenset[str]]] = {
+    "classify": ("describe.detailed", frozenset({NUM_DESC})),
+    "rec": ("visual_prompt", frozenset()),
+    "keypoints": ("visual_prompt", frozenset({"mode"})),
+    "marking_bias": ("visual_prompt", frozenset()),
+}
 
 
 def display(value: Any) -> str:
@@ -203,9 +215,11 @@ def rec_key(split: str) -> str:
     return "acc" if split == "all" else f"acc.{split}"
 
 
-def build_rec_cells(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    """``{group label: [runs]}`` by visual prompt and every other varying option, in option order."""
-    keys = grouping_keys(results, first="visual_prompt")
+def build_cells(
+    results: Sequence[Mapping[str, Any]], first: str = "visual_prompt", exclude: Iterable[str] = ()
+) -> dict[str, list[Mapping[str, Any]]]:
+    """``{group label: [runs]}`` by ``first`` and every other varying option, in option order."""
+    keys = grouping_keys(results, first=first, exclude=exclude)
     cells: dict[str, list[Mapping[str, Any]]] = {}
     order: dict[str, tuple] = {}
     for result in results:
@@ -213,6 +227,17 @@ def build_rec_cells(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapp
         order[label] = _order(result, keys)
         cells.setdefault(label, []).append(result)
     return {label: cells[label] for label in sorted(cells, key=lambda g: order[g])}
+
+
+def build_rec_cells(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """``{group label: [runs]}`` by visual prompt and every other varying option, in option order."""
+    return build_cells(results, first="visual_prompt")
+
+
+def cell_stat(cell: Sequence[Mapping[str, Any]], key: str, scale: float) -> tuple[float, float, int] | None:
+    """``(mean, std, n)`` of ``key * scale`` over a cell's runs and repetitions; ``None`` when no run has it."""
+    values = [v * scale for r in cell for v in cell_values(r, key)]
+    return mean_std(values) if values else None
 
 
 def build_rec_series(
@@ -253,3 +278,118 @@ def common_value(results: Sequence[Mapping[str, Any]], key: str) -> Any:
     """The displayed value all runs share for ``key``, or ``None`` when they differ."""
     values = {display(r.get(key, MISSING)) for r in results}
     return values.pop() if len(values) == 1 else None
+
+
+# --------------------------------------------------------------------------- keypoints
+
+
+@dataclass(frozen=True)
+class KeypointMode:
+    """How one keypoint mode is reported: its rate, its chance level, and summary columns besides the parts."""
+
+    name: str
+    rate: str  # the overall measure; a part's measure is ``<rate>.<part>``
+    chance: str  # its chance level; a part's chance is ``chance_<rate>.<part>`` when the job writes one
+    extras: tuple[tuple[str, str, str], ...] = ()  # (column name, measure, its chance level)
+
+
+KEYPOINT_MODES = (
+    KeypointMode("localization", "pck", "chance_pck"),
+    KeypointMode("naming", "acc", "chance_acc", (("left/right merged", "acc_lr_merged", "chance_acc_lr_merged"),)),
+)
+ALL_PARTS = "all parts"
+
+
+def keypoint_mode(result: Mapping[str, Any]) -> KeypointMode:
+    """The mode a keypoint run recorded (``mode``); a run without one is read by the rate it holds."""
+    for mode in KEYPOINT_MODES:
+        if result.get("mode") == mode.name:
+            return mode
+    return KEYPOINT_MODES[1] if "pck" not in result and "acc" in result else KEYPOINT_MODES[0]
+
+
+def split_modes(results: Sequence[Mapping[str, Any]]) -> list[tuple[KeypointMode, list[Mapping[str, Any]]]]:
+    """The keypoint runs of each mode present: the modes write different keys, so they never share a table."""
+    by_mode = [(mode, [r for r in results if keypoint_mode(r) is mode]) for mode in KEYPOINT_MODES]
+    return [(mode, rs) for mode, rs in by_mode if rs]
+
+
+def keypoint_parts(results: Sequence[Mapping[str, Any]], rate: str) -> list[str]:
+    """The parts with a measured ``<rate>.<part>`` in any run, in first-seen order (companions left out)."""
+    parts: list[str] = []
+    for result in results:
+        for key in result:
+            found = resolve(key)
+            if key.startswith(rate + ".") and found is not None and found.suffix is None:
+                part = key.removeprefix(rate + ".")
+                if part not in parts and metric_value(result, key) is not None:
+                    parts.append(part)
+    return parts
+
+
+def keypoint_columns(results: Sequence[Mapping[str, Any]], mode: KeypointMode) -> list[dict[str, Any]]:
+    """``[{name, key, chance_key, part}]``: the overall rate, the mode's summary columns, then one per part."""
+    columns: list[dict[str, Any]] = [{"name": ALL_PARTS, "key": mode.rate, "chance_key": mode.chance, "part": False}]
+    columns += [{"name": name, "key": key, "chance_key": chance, "part": False} for name, key, chance in mode.extras]
+    columns += [
+        {"name": part, "key": f"{mode.rate}.{part}", "chance_key": f"chance_{mode.rate}.{part}", "part": True}
+        for part in keypoint_parts(results, mode.rate)
+    ]
+    return [c for c in columns if any(metric_value(r, c["key"]) is not None for r in results)]
+
+
+# --------------------------------------------------------------------------- marking bias
+
+BIAS_PREFIX = "bias."
+PROB_SUFFIX = ".prob"
+# ``id (kind): text``: how a bias run records each phrase it scored (``phrases``)
+_PHRASE_LINE = re.compile(r"(?P<id>.+?) \((?P<kind>[^()]*)\): ")
+
+
+def phrase_kinds(results: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """``{phrase id: kind}`` from the runs' recorded ``phrases`` lines."""
+    kinds: dict[str, str] = {}
+    for result in results:
+        lines = result.get("phrases")
+        for line in lines if isinstance(lines, list) else []:
+            found = _PHRASE_LINE.match(str(line))
+            if found:
+                kinds.setdefault(found["id"], found["kind"])
+    return kinds
+
+
+def bias_measures(results: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """(names, conditions, shifts) of the ``bias.<name>.<condition>.prob`` / ``bias.<name>.shift_<a>_<b>``
+    measures the runs hold, each in first-seen order."""
+    names: list[str] = []
+    conditions: list[str] = []
+    shifts: list[str] = []
+    for result in results:
+        for key in result:
+            found = resolve(key)
+            if found is None or found.suffix is not None or not found.measure.key.startswith(BIAS_PREFIX):
+                continue
+            name, rest = key.removeprefix(BIAS_PREFIX).split(".", 1)
+            target = conditions if rest.endswith(PROB_SUFFIX) else shifts
+            for items, item in ((names, name), (target, rest.removesuffix(PROB_SUFFIX))):
+                if item not in items:
+                    items.append(item)
+    return names, conditions, shifts
+
+
+def bias_key(name: str, measure_name: str) -> str:
+    """The results key of a phrase's (or kind's) condition probability or shift."""
+    return f"{BIAS_PREFIX}{name}.{measure_name}" + ("" if measure_name.startswith("shift_") else PROB_SUFFIX)
+
+
+def bias_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``[{name, kind, aggregate}]``: the phrases in their order, then the kinds (each the sum of its phrases).
+
+    A name that is some phrase's kind is a kind row; without recorded ``phrases`` every name is a phrase
+    of unknown kind.
+    """
+    names, _, _ = bias_measures(results)
+    kinds = phrase_kinds(results)
+    kind_names = set(kinds.values())
+    rows = [{"name": n, "kind": kinds.get(n), "aggregate": False} for n in names if n not in kind_names]
+    return rows + [{"name": n, "kind": n, "aggregate": True} for n in names if n in kind_names]

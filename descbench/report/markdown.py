@@ -7,7 +7,18 @@ from typing import Any
 
 from descbench.measures import format_value, interval_of, measure
 from descbench.published import match_published
-from descbench.report.groups import NOT_APPLICABLE, display, metric_value, rec_key, rec_splits
+from descbench.report.groups import (
+    ALL_PARTS,
+    NOT_APPLICABLE,
+    bias_key,
+    bias_measures,
+    bias_rows,
+    display,
+    keypoint_mode,
+    metric_value,
+    rec_key,
+    rec_splits,
+)
 from descbench.report.runs import MissingJob, Run
 
 
@@ -108,11 +119,21 @@ def _measured(result: Mapping[str, Any], key: str) -> str:
     return "—" if value is None else format_value(key, value, interval_of(result, key))
 
 
+def _measured_shift(result: Mapping[str, Any], key: str) -> str:
+    """A run's shift with its sign and its interval when recorded."""
+    value = metric_value(result, key)
+    if value is None:
+        return "—"
+    return _signed_cell([value, 0.0, 1], interval_of(result, key), measure(key).digits)
+
+
 def runs_markdown(runs: Sequence[Run]) -> list[str]:
     lines = ["## All runs", ""]
     classify = [r for r in runs if r.results.get("task") == "classify"]
     rec = [r for r in runs if r.results.get("task") == "rec"]
-    other = [r for r in runs if r.results.get("task") not in ("classify", "rec")]
+    keypoints = [r for r in runs if r.results.get("task") == "keypoints"]
+    bias = [r for r in runs if r.results.get("task") == "marking_bias"]
+    other = [r for r in runs if r.results.get("task") not in ("classify", "rec", "keypoints", "marking_bias")]
     if classify:
         rows = [
             [
@@ -133,6 +154,28 @@ def runs_markdown(runs: Sequence[Run]) -> list[str]:
             for run in rec
         ]
         lines += table(["run dir", "overrides", "seed", *[f"{s} (%)" for s in splits]], rows) + [""]
+    if keypoints:
+        rows = []
+        for run in keypoints:
+            mode = keypoint_mode(run.results)
+            chance = metric_value(run.results, mode.chance)
+            rows.append(
+                [run.dir, run.results.get("overrides", ""), run.results.get("seed", ""), mode.name]
+                + [mode.rate, _measured(run.results, mode.rate), "—" if chance is None else f"{chance * 100:.2f}"]
+            )
+        header = ["run dir", "overrides", "seed", "mode", "measure", "value (%)", "chance (%)"]
+        lines += table(header, rows) + [""]
+    if bias:
+        kinds = [row["name"] for row in bias_rows([r.results for r in bias]) if row["aggregate"]]
+        shifts = bias_measures([r.results for r in bias])[2]
+        columns = [(kind, shift) for kind in kinds for shift in shifts]
+        rows = [
+            [run.dir, run.results.get("overrides", ""), run.results.get("seed", ""), run.results.get("num_images", "")]
+            + [_measured_shift(run.results, bias_key(kind, shift)) for kind, shift in columns]
+            for run in bias
+        ]
+        names = [f"all {kind}: {shift.removeprefix('shift_').replace('_', ' − ', 1)}" for kind, shift in columns]
+        lines += table(["run dir", "overrides", "seed", "images", *names], rows) + [""]
     if other:
         rows = [[run.dir, run.results.get("task", "-"), run.results.get("overrides", "")] for run in other]
         lines += ["Runs of a task this report does not chart:", ""]
@@ -262,3 +305,112 @@ def _sign_table(c: Any) -> list[str]:
         rows.append(row)
     lines = ["Sign of Δ (B − A) per dataset × backbone: mean Δ (pp) over that group's pairs [95 % CI].", ""]
     return lines + table(["dataset \\ backbone", *backbones], rows) + [""]
+
+
+def _range(values: Sequence[float], digits: int) -> str:
+    """One value when the rows share it, else ``low–high``."""
+    texts = sorted({round(v, digits) for v in values})
+    if not texts:
+        return "—"
+    return f"{texts[0]:.{digits}f}" if len(texts) == 1 else f"{texts[0]:.{digits}f}–{texts[-1]:.{digits}f}"
+
+
+def keypoints_markdown(data: Mapping[str, Any]) -> list[str]:
+    """The ``Keypoints`` section: per mode and panel a table, rows = option values, columns = the overall rate
+    with its chance level, the mode's summary columns, one column per part; a last row of per-part chance."""
+    lines = ["## Keypoints", ""]
+    for name in ("keypoints_pck", "keypoints_naming"):
+        figure = data.get(name)
+        if figure is None:
+            continue
+        lines += [f"![{figure['title']}]({figure['file']})", ""]
+        for panel in figure["panels"]:
+            lines += [f"### Keypoint {figure['mode']} · {panel['title']}", ""]
+            lines += [
+                f"Cells: {figure['ylabel']}, one run: value [95 % Wilson interval]; several runs (n > 1): mean ± std "
+                "over them. Chance: the expected score of a uniform random choice among the candidates. "
+                f"Rows grouped by: {panel['legend_title']}.",
+                "",
+            ]
+            columns = panel["columns"]
+            summary = [c for c in columns if not c["part"]]
+            parts = [c for c in columns if c["part"]]
+            header = [panel["legend_title"], "runs"]
+            for column in summary:
+                header += [column["name"], f"chance ({column['name']})" if column["name"] != ALL_PARTS else "chance"]
+            header += [c["name"] for c in parts]
+            rows = []
+            for label, cells in panel["series"].items():
+                intervals = panel.get("intervals", {}).get(label, {})
+                chance = panel.get("chance", {}).get(label, {})
+                n = max((cell[2] for cell in cells.values()), default=0)
+                row: list[Any] = [label, n]
+                for column in summary:
+                    row.append(_rate_cell(cells.get(column["key"]), intervals.get(column["key"])))
+                    level = chance.get(column["key"])
+                    row.append("—" if level is None else f"{level:.2f}")
+                row += [_rate_cell(cells.get(c["key"]), intervals.get(c["key"])) for c in parts]
+                rows.append(row)
+            levels = [
+                _range([v[c["key"]] for v in panel.get("chance", {}).values() if c["key"] in v], 2) for c in parts
+            ]
+            if any(level != "—" for level in levels):
+                rows.append(["chance level", "", *[""] * (2 * len(summary)), *levels])
+            lines += table(header, rows) + [""]
+    return lines
+
+
+def _rate_cell(cell: Sequence[float] | None, interval: Sequence[float] | None) -> str:
+    return "—" if cell is None else format_cell(cell[0], cell[1], cell[2], 2, interval)
+
+
+BIAS_PURPOSE = (
+    "The marking-bias probe measures a model's bias, not people: it asks whether circling a person shifts "
+    "the model's probabilities over category phrases (neutral and negative ones), against the image unmarked "
+    "and against a control circle of the same size on background. Nothing that identifies a person is stored "
+    "or reported."
+)
+
+
+def _signed_cell(cell: Sequence[float], interval: Sequence[float] | None, digits: int) -> str:
+    """``+0.0068 [+0.0015, +0.0113]`` (one run) or ``+0.0068 ± 0.0010`` (several): a shift keeps its sign."""
+    if interval is not None and cell[2] == 1:
+        return f"{cell[0]:+.{digits}f} [{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]"
+    return f"{cell[0]:+.{digits}f} ± {cell[1]:.{digits}f}"
+
+
+def bias_markdown(data: Mapping[str, Any]) -> list[str]:
+    """The ``Marking bias`` section: the purpose, the bar chart, and per panel a table with the conditions'
+    mean probabilities, the two shifts with their intervals and the number of images."""
+    figure = data["marking_bias"]
+    lines = ["## Marking bias", "", BIAS_PURPOSE, "", f"![{figure['title']}]({figure['file']})", ""]
+    for panel in figure["panels"]:
+        lines += [f"### {panel['title']}", ""]
+        lines += [
+            "Cells: the mean over images of the phrase's probability (softmax over the phrases), and the mean "
+            "paired shift per image, with the 95 % bootstrap interval over images; several runs (n > 1): mean ± std "
+            "over them. A kind row (all …) sums its phrases' probabilities per image.",
+            "",
+        ]
+        conditions, shifts = panel["conditions"], panel["shifts"]
+        images = sorted({n for n in panel.get("num_images", []) if n is not None})
+        header = ["phrase", "kind", *conditions]
+        header += [s.removeprefix("shift_").replace("_", " − ", 1) for s in shifts] + ["images", "runs"]
+        rows = []
+        for row in panel["rows"]:
+            cells = panel["series"].get(row["name"], {})
+            intervals = panel.get("intervals", {}).get(row["name"], {})
+            line: list[Any] = [f"all {row['name']}" if row["aggregate"] else row["name"], row["kind"] or "-"]
+            for name in conditions + shifts:
+                digits = measure(bias_key(row["name"], name)).digits
+                cell = cells.get(name)
+                if cell is None:
+                    line.append("—")
+                elif name in shifts:
+                    line.append(_signed_cell(cell, intervals.get(name), digits))
+                else:
+                    line.append(format_cell(cell[0], cell[1], cell[2], digits, intervals.get(name)))
+            n = max((cell[2] for cell in cells.values()), default=0)
+            rows.append([*line, "/".join(str(i) for i in images) or "—", n])
+        lines += table(header, rows) + [""]
+    return lines

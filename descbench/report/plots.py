@@ -14,10 +14,10 @@ from typing import Any
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _new_figure(num_panels: int, height: float = 4.2):
+def _new_figure(num_panels: int, height: float = 4.2, panel_width: float = 6.4):
     from matplotlib.figure import Figure  # Agg through Figure.savefig: no pyplot, no global state
 
-    fig = Figure(figsize=(6.4 * num_panels + 2.6, height), layout="constrained")
+    fig = Figure(figsize=(panel_width * num_panels + 2.6, height), layout="constrained")
     axes = fig.subplots(1, num_panels, squeeze=False)[0]
     return fig, axes
 
@@ -141,6 +141,107 @@ def plot_rec(path: Path, figure: Mapping[str, Any]) -> Path:
         ax.set_title(f"{figure['title']}\n{panel['title']}", fontsize="medium")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(title=panel["legend_title"], fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    _note_missing(fig, figure)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _distinct_colours(count: int) -> list[Any]:
+    """``count`` colours no two alike: tab10, tab20 up to 20, then evenly spaced on a wide colormap."""
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    if count <= 20:
+        return [colormaps["tab20"](i) for i in range(count)]
+    return [colormaps["turbo"](i / (count - 1)) for i in range(count)]
+
+
+def plot_keypoints(path: Path, figure: Mapping[str, Any]) -> Path:
+    """Grouped bars per panel: one group per option value (row), one bar per column (all parts, then each part),
+    error bars from the interval (or ± std), and each bar's chance level as a black dash across it."""
+    panels = figure["panels"]
+    most = max((len(p["columns"]) * max(len(p["series"]), 1) for p in panels), default=1)
+    fig, axes = _new_figure(len(panels), height=4.8, panel_width=max(6.4, 0.16 * most + 2.0))
+    for ax, panel in zip(axes, panels):
+        columns = panel["columns"]
+        groups = list(panel["series"])
+        width = 0.85 / max(len(columns), 1)
+        colours = _distinct_colours(len(columns) - 1)
+        chance_drawn = False
+        for i, column in enumerate(columns):
+            key = column["key"]
+            xs, means, below, above = [], [], [], []
+            for j, label in enumerate(groups):
+                cell = panel["series"][label].get(key)
+                if cell is None:
+                    continue
+                x = j + (i - (len(columns) - 1) / 2) * width
+                error = _error(cell[0], cell[1], panel.get("intervals", {}).get(label, {}).get(key))
+                xs.append(x)
+                means.append(cell[0])
+                below.append(error[0])
+                above.append(error[1])
+                level = panel.get("chance", {}).get(label, {}).get(key)
+                if level is not None:
+                    dash = {"color": "black", "linewidth": 1.5, "zorder": 3}
+                    ax.hlines(level, x - width / 2, x + width / 2, label=None if chance_drawn else "chance", **dash)
+                    chance_drawn = True
+            # the overall column stands apart in dark grey; every part its own colour
+            colour = "dimgrey" if i == 0 else colours[i - 1]
+            bars = {"width": width, "capsize": 2, "error_kw": {"elinewidth": 0.8}}
+            ax.bar(xs, means, yerr=[below, above], color=colour, label=column["name"], **bars)
+        # one option per line: long labels of neighbouring groups would run into each other
+        ax.set_xticks(range(len(groups)), [label.replace(", ", "\n") for label in groups], fontsize="small")
+        ax.set_xlabel(figure["xlabel"])
+        ax.set_ylabel(figure["ylabel"])
+        ax.set_ylim(0, 105)
+        ax.set_title(f"{figure['title']}\n{panel['title']}", fontsize="medium")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(title="part", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    _note_missing(fig, figure)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_bias(path: Path, figure: Mapping[str, Any]) -> Path:
+    """Per panel: two bars per phrase and per kind (each shift), error bars from the bootstrap interval (or ± std),
+    a zero line; kinds (the sums of their phrases) right of a dashed separator."""
+    panels = figure["panels"]
+    most = max((len(p["rows"]) for p in panels), default=1)
+    fig, axes = _new_figure(len(panels), height=4.8, panel_width=max(6.4, 0.7 * most + 1.5))
+    for ax, panel in zip(axes, panels):
+        rows, shifts = panel["rows"], panel["shifts"]
+        width = 0.8 / max(len(shifts), 1)
+        for i, shift in enumerate(shifts):
+            xs, means, below, above = [], [], [], []
+            for j, row in enumerate(rows):
+                cell = panel["series"].get(row["name"], {}).get(shift)
+                if cell is None:
+                    continue
+                error = _error(cell[0], cell[1], panel.get("intervals", {}).get(row["name"], {}).get(shift))
+                xs.append(j + (i - (len(shifts) - 1) / 2) * width)
+                means.append(cell[0])
+                below.append(error[0])
+                above.append(error[1])
+            label = shift.removeprefix("shift_").replace("_", " − ", 1)
+            ax.bar(xs, means, width=width, yerr=[below, above], capsize=3, color=f"C{i % 10}", label=label)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        first_kind = next((j for j, row in enumerate(rows) if row["aggregate"]), None)
+        if first_kind is not None and first_kind > 0:
+            ax.axvline(first_kind - 0.5, color="grey", linestyle="--", linewidth=0.8)
+        ticks = [
+            f"all {row['name']}" if row["aggregate"] else row["name"] + (f" ({row['kind']})" if row["kind"] else "")
+            for row in rows
+        ]
+        ax.set_xticks(range(len(rows)), ticks, rotation=45, ha="right", fontsize="small")
+        ax.set_xlabel(figure["xlabel"])
+        ax.set_ylabel(figure["ylabel"])
+        images = sorted({n for n in panel.get("num_images", []) if n is not None})
+        counted = f" · {'/'.join(str(n) for n in images)} images" if images else ""
+        ax.set_title(f"{figure['title']}\n{panel['title']}{counted}", fontsize="medium")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(title="shift", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     _note_missing(fig, figure)
     fig.savefig(path, dpi=120)
     return path
