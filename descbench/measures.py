@@ -117,7 +117,15 @@ MEASURES: tuple[Measure, ...] = (
     Measure("dataset.limit_per_class_max", (CLASSIFY,), "count", "most images of a class in the subset"),
     # referring expressions, and keypoint naming (accuracy over named points)
     Measure("acc", (REC, KEYPOINTS), "rate", "accuracy", "higher", percent=True, primary=(REC,)),
-    Measure("acc.<split>", (REC,), "rate", "accuracy", "higher", percent=True),
+    Measure(
+        "acc.<split>",
+        (REC, KEYPOINTS),
+        "rate",
+        "accuracy",
+        "higher",
+        percent=True,
+        description="per split (REC), per part (naming)",
+    ),
     Measure("chance_acc", (REC, KEYPOINTS), "reference", "chance accuracy", percent=True),
     Measure("acc_no_relations", (REC,), "rate", "accuracy without relations", "higher", percent=True),
     Measure("acc_no_relations.<split>", (REC,), "rate", "accuracy without relations", "higher", percent=True),

@@ -47,14 +47,14 @@ def test_localization_equals_a_slow_loop_and_writes_its_outputs(compose_cfg, tmp
         objects["dataset"], objects["backbone"], module.prompts[0], module.template, 0.25, "box", 0.1, cfg.seed
     )
     rows = list(csv.DictReader((tmp_path / "run" / "predictions.csv").open()))
-    assert [r["correct"] == "True" for r in rows] == expected
+    assert [r["correct"] == "1" for r in rows] == expected
     written = json.loads((tmp_path / "run" / "results.json").read_text())
     assert written["pck"] == pytest.approx(sum(expected) / len(expected)) == pytest.approx(results["pck"])
     assert written["num_keypoints"] == len(expected) and 0 < written["chance_pck"] < 1
     assert written["pck.ci_method"] == "wilson" and written["pck.ci_low"] <= written["pck"] <= written["pck.ci_high"]
     parts = {r["part"] for r in rows}
     for part in parts:
-        mine = [r["correct"] == "True" for r in rows if r["part"] == part]
+        mine = [r["correct"] == "1" for r in rows if r["part"] == part]
         assert written[f"pck.{part}"] == pytest.approx(sum(mine) / len(mine))
     assert len(list((tmp_path / "run" / "examples").glob("*.png"))) == 8
 
@@ -64,7 +64,7 @@ def test_naming_records_accuracy_left_right_merged_and_a_confusion_table(compose
     evaluate(cfg, RunContext(run_dir=tmp_path / "run"))
     written = json.loads((tmp_path / "run" / "results.json").read_text())
     rows = list(csv.DictReader((tmp_path / "run" / "predictions.csv").open()))
-    assert written["acc"] == pytest.approx(sum(r["correct"] == "True" for r in rows) / len(rows))
+    assert written["acc"] == pytest.approx(sum(r["correct"] == "1" for r in rows) / len(rows))
     assert written["acc_lr_merged"] >= written["acc"] and written["chance_acc_lr_merged"] >= written["chance_acc"]
     confusion = list(csv.reader((tmp_path / "run" / "confusion.csv").open()))
     assert sum(int(v) for row in confusion[1:] for v in row[1:]) == len(rows)

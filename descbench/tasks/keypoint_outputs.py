@@ -97,7 +97,7 @@ def write_keypoint_outputs(cfg, context, module, images, spec, metrics: dict[str
         chosen = gold if module.mode == "naming" else instance.keypoints[r["chosen"]]
         caption = f"{'OK' if r['correct'] else 'X'} {r['part']} -> {r['chosen']}"
         image = draw_keypoint_example(dataset.load_image(instance.image_id), gold, chosen, caption)
-        examples.append((f"examples/{len(examples):03d}_{r['query']}.png", image, caption))
+        examples.append((f"examples/{len(examples):03d}_{r['index']}.png", image, caption))
     for name, image, _ in examples:
         outputs.add_png(name, image)
     outputs.commit(results)

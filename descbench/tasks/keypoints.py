@@ -207,7 +207,7 @@ class KeypointTask(L.LightningModule):
             outcomes = localization_outcomes(self.dataset, self.queries, self.choices, self.alpha)
             records = [
                 {
-                    "query": o.query,
+                    "index": o.query,
                     "image_id": self.dataset.instances[q.instance].image_id,
                     "instance": q.instance,
                     "category": self.dataset.instances[q.instance].category,
@@ -215,7 +215,7 @@ class KeypointTask(L.LightningModule):
                     "chosen": o.chosen,
                     "distance": o.distance,
                     "threshold": o.threshold,
-                    "correct": o.correct,
+                    "correct": int(o.correct),
                     "chance": o.chance,
                     "num_candidates": o.num_candidates,
                 }
@@ -228,14 +228,14 @@ class KeypointTask(L.LightningModule):
         )
         records = [
             {
-                "query": i,
+                "index": i,
                 "image_id": self.dataset.instances[q.instance].image_id,
                 "instance": q.instance,
                 "category": self.dataset.instances[q.instance].category,
                 "part": q.part,
                 "chosen": p,
-                "correct": p == q.part,
-                "correct_lr_merged": p == q.part or self.dataset.mirror.get(q.part) == p,
+                "correct": int(p == q.part),
+                "correct_lr_merged": int(p == q.part or self.dataset.mirror.get(q.part) == p),
                 "num_labels": len(q.labels),
             }
             for i, (q, p) in enumerate(zip(self.queries, predicted))
