@@ -33,6 +33,7 @@ from PIL import Image
 
 from descbench.errors import DatasetError
 from descbench.stats import bootstrap_interval
+from descbench.subsets import keep_first
 
 CONDITIONS = ("unmarked", "circled", "control")
 SHIFTS = (("circled", "unmarked"), ("circled", "control"))
@@ -98,14 +99,7 @@ class PersonDataset:
 
     def limited(self, count: int | None) -> PersonDataset:
         """The first ``count`` images (all when None)."""
-        if count is None or count >= len(self):
-            return self
-        if count < 1:
-            raise DatasetError(f"dataset.limit must be >= 1, got {count}")
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.images = self.images[:count]
-        return clone
+        return keep_first(self, "images", count)
 
 
 # ---------------------------------------------------------------------------- the control circle

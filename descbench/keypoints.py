@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from descbench.errors import ConfigError, DatasetError
+from descbench.subsets import keep_first
 
 Point = tuple[float, float]
 Box = list[float]
@@ -184,14 +185,7 @@ class KeypointDataset:
 
     def limited(self, count: int | None) -> KeypointDataset:
         """The first ``count`` instances (all when None)."""
-        if count is None or count >= len(self):
-            return self
-        if count < 1:
-            raise DatasetError(f"dataset.limit must be >= 1, got {count}")
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.instances = self.instances[:count]
-        return clone
+        return keep_first(self, "instances", count)
 
 
 # ---------------------------------------------------------------------------- marking geometry

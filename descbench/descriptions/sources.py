@@ -517,52 +517,72 @@ def _rewrite(reference: DescriptionSet, source: str, descriptors: list[list[str]
     )
 
 
-def swapped(
+def _repeat_control(
+    name: str,
+    deal: Callable[[DescriptionSet, random.Random], tuple[list[list[str]], dict[str, Any]]],
     classes: Sequence[str],
-    *,
     base: BaseSource,
     num_desc: int,
-    detailed: bool = False,
-    seed: int = 0,
-    reps: int = 1,
-    native: Mapping | None = None,
-    class_ids: Sequence[str] | None = None,
+    detailed: bool,
+    seed: int,
+    reps: int,
+    native: Mapping | None,
+    class_ids: Sequence[str] | None,
 ) -> DescriptionSet:
-    """Control: each class gets another class's descriptors (a seeded derangement per repetition)."""
+    """A control built from the base source's descriptors, re-dealt by ``deal`` once per repetition
+    (each with its own seed), re-attached to the class names the way the base formats them."""
     check_reps(reps)
     reference = _call_base(base, classes, num_desc, detailed, seed, native, class_ids)
     sets = []
     for r in range(reps):
         s = rep_seed(seed, r)
-        perm = derangement(len(classes), random.Random(s))
-        out = _rewrite(reference, "swapped", [reference.descriptors[p] for p in perm], r, s, reps)
-        out.meta["taken_from"] = perm  # class i takes the descriptors of class perm[i]
+        descriptors, meta = deal(reference, random.Random(s))
+        out = _rewrite(reference, name, descriptors, r, s, reps)
+        out.meta.update(meta)
         sets.append(out)
     return _with_repetitions(sets, seed)
 
 
-def shuffled(
-    classes: Sequence[str],
-    *,
-    base: BaseSource,
-    num_desc: int,
-    detailed: bool = False,
-    seed: int = 0,
-    reps: int = 1,
-    native: Mapping | None = None,
-    class_ids: Sequence[str] | None = None,
-) -> DescriptionSet:
-    """Control: all descriptors pooled, shuffled and dealt back with each class's count."""
-    check_reps(reps)
-    reference = _call_base(base, classes, num_desc, detailed, seed, native, class_ids)
-    sets = []
-    for r in range(reps):
-        s = rep_seed(seed, r)
-        pool = [d for ds in reference.descriptors for d in ds]
-        random.Random(s).shuffle(pool)
-        dealt, start = [], 0
-        for ds in reference.descriptors:
-            dealt.append(pool[start : start + len(ds)])
-            start += len(ds)
-        sets.append(_rewrite(reference, "shuffled", dealt, r, s, reps))
-    return _with_repetitions(sets, seed)
+def _swap(reference: DescriptionSet, rng: random.Random) -> tuple[list[list[str]], dict[str, Any]]:
+    perm = derangement(len(reference.classes), rng)
+    # class i takes the descriptors of class perm[i]
+    return [reference.descriptors[p] for p in perm], {"taken_from": perm}
+
+
+def _shuffle(reference: DescriptionSet, rng: random.Random) -> tuple[list[list[str]], dict[str, Any]]:
+    pool = [d for ds in reference.descriptors for d in ds]
+    rng.shuffle(pool)
+    dealt, start = [], 0
+    for ds in reference.descriptors:
+        dealt.append(pool[start : start + len(ds)])
+        start += len(ds)
+    return dealt, {}
+
+
+def _control_source(name: str, deal, doc: str) -> Callable[..., DescriptionSet]:
+    """A description source (the signature every source has) for the control ``name`` dealt by ``deal``."""
+
+    def source(
+        classes: Sequence[str],
+        *,
+        base: BaseSource,
+        num_desc: int,
+        detailed: bool = False,
+        seed: int = 0,
+        reps: int = 1,
+        native: Mapping | None = None,
+        class_ids: Sequence[str] | None = None,
+    ) -> DescriptionSet:
+        return _repeat_control(name, deal, classes, base, num_desc, detailed, seed, reps, native, class_ids)
+
+    source.__name__ = source.__qualname__ = name
+    source.__doc__ = doc
+    return source
+
+
+swapped = _control_source(
+    "swapped", _swap, "Control: each class gets another class's descriptors (a seeded derangement per repetition)."
+)
+shuffled = _control_source(
+    "shuffled", _shuffle, "Control: all descriptors pooled, shuffled and dealt back with each class's count."
+)

@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from descbench.errors import RecDataError
+from descbench.subsets import keep_first
 
 log = logging.getLogger("descbench")
 
@@ -101,18 +102,7 @@ class RecDataset:
 
     def limited(self, count: int | None) -> RecDataset:
         """The first ``count`` expressions (all when None)."""
-        if count is None or count >= len(self):
-            return self
-        if count < 1:
-            raise RecDataError(f"dataset.limit must be >= 1, got {count}")
-        subset = self._copy()
-        subset.expressions = self.expressions[:count]
-        return subset
-
-    def _copy(self) -> RecDataset:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        return clone
+        return keep_first(self, "expressions", count)
 
 
 # ---------------------------------------------------------------------------- validation
