@@ -2,7 +2,7 @@
 
 One JSON file per key, ``<cache_dir>/<key>.json``, where the key is the sha256 of the
 backend identity (backend, model, sampling parameters) and the exact prompt. Files are
-written atomically (a temporary file in the same directory, then ``os.replace``), so a
+written atomically (:func:`descbench.files.write_atomic`: a temporary file, then a rename), so a
 killed process leaves either the complete file or none; a reader never sees half a file.
 """
 
@@ -12,10 +12,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from descbench.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +27,6 @@ def cache_key(identity: dict[str, Any], prompt: str) -> str:
     """sha256 of the canonical JSON of (backend identity, exact prompt)."""
     payload = json.dumps({"identity": identity, "prompt": prompt}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class DescriptionCache:
@@ -100,5 +83,5 @@ class DescriptionCache:
             "backend": identity,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        write_json_atomic(self.path(key), record)
+        write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
         return record
