@@ -157,10 +157,13 @@ class OpenAIBackend:
         try:
             if self.api == "chat":
                 resp = client.chat.completions.create(messages=to_chat_messages(prompt), **params)
-                text = resp.choices[0].message.content if resp.choices else None
             else:
                 resp = client.completions.create(prompt=prompt, **params)
-                text = resp.choices[0].text if resp.choices else None
+        except ValueError:  # the body is not JSON (a proxy's HTML error page, a truncated answer)
+            raise BackendError(
+                f"OpenAIBackend: the server's answer is not JSON (model {self.model!r}, {self.api} API, base_url "
+                f"{self.base_url or 'the OpenAI API'}): is base_url an OpenAI-compatible /v1 endpoint?"
+            ) from None
         except openai.APIStatusError as e:
             raise BackendError(
                 f"OpenAIBackend: the server answered HTTP {e.status_code} after {self.max_retries} retries "
@@ -176,7 +179,28 @@ class OpenAIBackend:
                 f"OpenAIBackend: cannot connect to the server after {self.max_retries} retries "
                 f"(model {self.model!r}, {self.api} API): {_short(str(e))}"
             ) from None
-        return text or ""
+        return self._answer_text(resp)
+
+    def _answer_text(self, resp: Any) -> str:
+        """The text of the first choice ("" for no choice or no content: a failed generation, asked again);
+        an answer that is not a completion of this API is a :class:`BackendError`."""
+        choices = getattr(resp, "choices", None)
+        if isinstance(choices, list) and not choices:
+            return ""
+        first = choices[0] if isinstance(choices, list) else None
+        if self.api == "chat":
+            text = getattr(getattr(first, "message", None), "content", False)  # False: no message or no content key
+        else:
+            text = getattr(first, "text", False)
+        if text is None or isinstance(text, str):
+            return text or ""
+        problem = "no 'choices' list" if first is None else "its first choice has no text"
+        raise BackendError(
+            f"OpenAIBackend: the server's answer is not a {'chat' if self.api == 'chat' else 'text'} completion "
+            f"({problem}; model {self.model!r}, "
+            f"base_url {self.base_url or 'the OpenAI API'}): is base_url an OpenAI-compatible /v1 endpoint, and "
+            "describe.backend.api the API it serves (chat or completions)?"
+        )
 
 
 def _short(msg: str, n: int = 300) -> str:

@@ -1,0 +1,806 @@
+"""The bad-input matrix (issue 14): every bad input ends in one clear line, nothing is half-written.
+
+Each case of :data:`CASES` builds its inputs under ``tmp_path`` and runs the evaluation as the command
+line does after Hydra composed the config (:func:`descbench.eval.run_reporting`, in-process), or as a
+real ``python -m descbench.eval`` where the behaviour lives in the command line (Hydra's composition,
+an LLM server that hangs, a file-size limit). Every case asserts the exit code, exactly one stderr line
+starting with ``error: `` that holds a distinctive text naming the file/key/value, no traceback, no
+``results.json`` and no half-written cache file or temporary file left behind. The cache cases must
+succeed and equal a cold run. Multirun, same-second jobs and kill -9 during a write follow the matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch  # noqa: F401  (its log handler binds the session's stderr, not a test's capsys)
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from descbench.cache.features import tensors_sha256
+from descbench.eval import ERROR_FILE, RunContext, run_reporting
+from tests.conftest import ROOT, compose_config, run_eval
+from tests.openai_server import OpenAIStubServer, Reply
+from tests.test_rec_data import write_images, write_refer
+
+PHOTOS = ["experiment=photos", "dataset.builder.views=2"]
+SHAPES = ["dataset.limit=24"]
+WORLD_MODEL = ROOT / "descbench" / "world" / "model"
+#: bytes that must never reach a message (a non-UTF-8 file's content)
+SECRET_BYTES = "Ünïcödé-PAYLOAD-7f3a"
+REC_IMAGE = "COCO_train2014_000000000001.jpg"
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+BAD_PROPOSALS = json.dumps({"1": [[0, 0, "5", 5]]})
+
+# --------------------------------------------------------------------------- inputs
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def photo_classes() -> list[str]:
+    from descbench.datasets.photos import photo_table
+
+    return list(photo_table()["classify"].values())
+
+
+def descriptors(overrides: dict | None = None, drop: str | None = None) -> dict[str, list[str]]:
+    data = {c: [f"{c} part {i}" for i in range(3)] for c in photo_classes() if c != drop}
+    return {**data, **(overrides or {})}
+
+
+def describe_file(tmp: Path, content: str | bytes | dict, *extra: str) -> list[str]:
+    """``describe=file`` on the photos with ``content`` as the descriptor file."""
+    text = json.dumps(content) if isinstance(content, (dict, list)) else content
+    path = write(tmp / "descriptors.json", text)
+    return [*PHOTOS, "describe=file", f"describe.path={path}", *extra]
+
+
+def image_folder(tmp: Path, names: str | bytes | None = "auto", colours: dict | None = None, *extra: str) -> list[str]:
+    """``dataset=imagefolder`` over ``tmp/val/<class>/*.png``; ``names``: the class-name file's text."""
+    colours = colours or {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 200, 30)}
+    for name, colour in colours.items():
+        (tmp / "val" / name).mkdir(parents=True, exist_ok=True)
+        for j in range(2):
+            Image.new("RGB", (32, 32), colour).save(tmp / "val" / name / f"{j}.png")
+    args = ["dataset=imagefolder", f"dataset.builder.root={tmp / 'val'}", "backbone=tiny", "describe=classname"]
+    if names == "auto":
+        names = "".join(f"{n}\t{n} thing\n" for n in colours)
+    if names is not None:
+        args.append(f"dataset.builder.class_names={write(tmp / 'names.tsv', names)}")
+    return [*args, *extra]
+
+
+def rec_line(**changes) -> dict:
+    item = {
+        "file_name": "COCO_train2014_000000000001.jpg",
+        "image_id": 1,
+        "anns": [{"bbox": [2, 4, 20, 30], "id": 10}, {"bbox": [30, 4, 25, 40], "id": 11}],
+        "ann_id": 10,
+        "sentences": [{"raw": "the left one"}],
+        "split": "val",
+    }
+    item.update(changes)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def rec_jsonl(tmp: Path, lines: list[dict | str] | bytes, *extra: str, split: str = "val") -> list[str]:
+    """``task=rec dataset=rec_jsonl`` over ``lines`` (dicts as JSON, strings written as they are)."""
+    images = write_images(tmp / "images")
+    if isinstance(lines, bytes):
+        path = write(tmp / "refs.jsonl", lines)
+    else:
+        text = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
+        path = write(tmp / "refs.jsonl", text)
+    return [
+        "task=rec",
+        "dataset=rec_jsonl",
+        f"dataset.builder.path={path}",
+        f"dataset.builder.image_root={images}",
+        f"dataset.builder.split={split}",
+        "backbone=tiny",
+        "task.num_workers=0",
+        *extra,
+    ]
+
+
+def rec_refer(tmp: Path, *extra: str, refs: list | None = None, annotations: list | None = None) -> list[str]:
+    root = write_refer(tmp / "refcoco", refs=refs, annotations=annotations)
+    images = write_images(tmp / "train2014")
+    return [
+        "task=rec",
+        "dataset=rec_refer",
+        f"dataset.builder.root={root}",
+        f"dataset.builder.image_dir={images}",
+        "backbone=tiny",
+        "task.num_workers=0",
+        *extra,
+    ]
+
+
+def tiny_state(seed: int = 3) -> dict[str, torch.Tensor]:
+    from descbench.backbone import build_backbone
+
+    return build_backbone("descbench-tiny", random_init=True, seed=seed).model.state_dict()
+
+
+def checkpoint(tmp: Path, data: bytes | dict | None) -> list[str]:
+    path = tmp / "weights.pt"
+    if isinstance(data, dict):
+        torch.save(data, path)
+    elif data is not None:
+        write(path, data)
+    return [*PHOTOS, "backbone=checkpoint", "backbone.model=descbench-tiny", f"backbone.pretrained={path}"]
+
+
+def bundle(tmp: Path, weights: dict[str, str], config: str | None = "copy", *extra: str) -> list[str]:
+    """A ``local-dir:`` bundle: the world model's config (``config``) and ``weights`` {file name: how}."""
+    from safetensors.torch import load_file
+
+    folder = tmp / "bundle"
+    folder.mkdir(parents=True)
+    if config == "copy":
+        shutil.copy(WORLD_MODEL / "open_clip_config.json", folder)
+    elif config is not None:
+        write(folder / "open_clip_config.json", config)
+    state = load_file(str(WORLD_MODEL / "open_clip_model.safetensors"))
+    for name, how in weights.items():
+        if how == "copy":
+            shutil.copy(WORLD_MODEL / "open_clip_model.safetensors", folder / name)
+        elif how == "torch":
+            torch.save(state, folder / name)
+        else:
+            write(folder / name, how.encode())
+    return [*SHAPES, f"backbone.model=local-dir:{folder}", *extra]
+
+
+def after(overrides: list[str], *effects: object) -> list[str]:
+    """``overrides``, once ``effects`` (evaluated after them, left to right) changed the inputs they made."""
+    return overrides
+
+
+def not_a_dir(tmp: Path) -> Path:
+    """A path below a regular file: nothing can be created there (also as root)."""
+    return write(tmp / "plain-file", "x") / "sub"
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input: how to build it (returns the overrides) and the distinctive text of its error line.
+
+    ``expect`` may hold ``{tmp}`` (the case's tmp_path). ``forbid``: texts that must not be printed at all.
+    ``server``: an OpenAI-compatible stub answering with ``server`` (its URL is appended to the overrides).
+    """
+
+    id: str
+    make: Callable[[Path], list[str]]
+    expect: str
+    forbid: tuple[str, ...] = ()
+    server: Callable[..., Reply] | None = None
+    run_dir: Callable[[Path], Path] | None = None
+
+
+def llm_args(base_url: str, *extra: str) -> list[str]:
+    return [
+        *PHOTOS,
+        "describe=llm",
+        "describe/backend=openai",
+        f"describe.backend.base_url={base_url}",
+        "describe.backend.api=chat",
+        "describe.backend.max_retries=0",
+        "describe.backend.timeout=5",
+        "describe.progress=false",
+        *extra,
+    ]
+
+
+def llm_case(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: list(extra)  # the server URL and the llm options are added by the runner
+
+
+def pickle_with_global() -> bytes:
+    return b"cos\nsystem\n(S'echo pwned'\ntR."
+
+
+CONFIGS = [
+    Bad("config/num_desc-0", lambda t: [*PHOTOS, "num_desc=0"], "num_desc must be an integer >= 1, got 0"),
+    Bad("config/num_desc-100", lambda t: [*PHOTOS, "num_desc=100"], "num_desc=100 but describe=world has fewer"),
+    Bad("config/aggregation", lambda t: [*PHOTOS, "task.aggregation=nope"], "task.aggregation='nope' is not"),
+    Bad("config/entropy_scale", lambda t: [*PHOTOS, "task.entropy_scale=abc"], "task.entropy_scale='abc' is not"),
+    Bad("config/entropy_scale-negative", lambda t: [*PHOTOS, "task.entropy_scale=-2"], "task.entropy_scale=-2"),
+    Bad("config/describe-file-no-path", lambda t: [*PHOTOS, "describe=file"], "describe=file needs a descriptor file"),
+    Bad(
+        "config/checkpoint-no-pretrained",
+        lambda t: [*PHOTOS, "backbone=checkpoint", "backbone.model=descbench-tiny"],
+        "backbone.pretrained is required",
+    ),
+    Bad("config/unknown-model", lambda t: [*PHOTOS, "backbone.model=ViT-Z-99"], "unknown backbone model 'ViT-Z-99'"),
+    Bad(
+        "config/unknown-tag",
+        lambda t: [*PHOTOS, "backbone=vit_b32", "backbone.pretrained=nope"],
+        "unknown pretrained tag 'nope' for ViT-B-32",
+    ),
+    Bad("config/limit-0", lambda t: [*PHOTOS, "dataset.limit=0"], "dataset.limit must be null or an integer >= 1"),
+    Bad("config/empty-mode", lambda t: describe_file(t, descriptors(), "describe.empty=drop"), "describe.empty"),
+    Bad("config/ensemble", lambda t: [*PHOTOS, "describe=templates", "describe.ensemble=nope"], "describe.ensemble"),
+    Bad("config/waffle-kind", lambda t: [*PHOTOS, "describe=waffle", "describe.kind=nope"], "'nope'"),
+    Bad(
+        "config/visual-prompt-option",
+        lambda t: ["experiment=rec_photos", "+visual_prompt.circle.radius=3"],
+        "visual_prompt.circle has no option radius",
+    ),
+    Bad(
+        "config/negatives",
+        lambda t: [
+            "experiment=rec_photos",
+            "dataset.builder.num_canvases=2",
+            "task.subtract=true",
+            "task.negatives=99",
+        ],
+        "task.negatives=99",
+    ),
+    Bad(
+        "config/imagenet-root",
+        lambda t: ["dataset=imagenet", f"dataset.builder.root={t / 'nowhere'}", "backbone=tiny"],
+        "folder not found: {tmp}/nowhere/val",
+    ),
+    Bad(
+        "config/cub-root", lambda t: ["dataset=cub", f"dataset.builder.root={t}", "backbone=tiny"], "dataset cub: {tmp}"
+    ),
+    Bad(
+        "config/torchvision-root",
+        lambda t: ["dataset=food101", f"dataset.builder.root={t / 'none'}", "backbone=tiny"],
+        "{tmp}/none",
+    ),
+    Bad(
+        "config/llm-offline",
+        lambda t: [*PHOTOS, "describe=llm", "describe/backend=openai", "describe.offline=true"],
+        "offline: 12 class(es) have no cached descriptions",
+    ),
+    Bad(
+        "config/llm-num_desc",
+        lambda t: [*PHOTOS, "describe=llm", "describe/backend=openai", "num_desc=50"],
+        "describe=llm: ",
+    ),
+    Bad(
+        "config/llm-bank",
+        lambda t: [*PHOTOS, "describe=llm", "describe/backend=openai", f"describe.bank={t / 'bank.yaml'}"],
+        "{tmp}/bank.yaml",
+    ),
+    Bad(
+        "config/llm-concurrency",
+        lambda t: [*PHOTOS, "describe=llm", "describe/backend=openai", "describe.concurrency=0"],
+        "concurrency must be an integer >= 1",
+    ),
+]
+
+DESCRIPTION_FILES = [
+    Bad(
+        "descriptions/missing",
+        lambda t: [*PHOTOS, "describe=file", f"describe.path={t / 'none.json'}"],
+        "description file not found: {tmp}/none.json",
+    ),
+    Bad("descriptions/a-folder", lambda t: [*PHOTOS, "describe=file", f"describe.path={t}"], "{tmp}"),
+    Bad("descriptions/invalid-json", lambda t: describe_file(t, '{"cat": ["x",]}'), "is not valid JSON"),
+    Bad(
+        "descriptions/not-utf8",
+        lambda t: describe_file(t, ('{"cat": ["' + SECRET_BYTES + '"]}').encode("latin-1")),
+        "is not UTF-8 text",
+        forbid=(SECRET_BYTES, "PAYLOAD", "\\x"),
+    ),
+    Bad("descriptions/a-list", lambda t: describe_file(t, [["cat", "x"]]), "must hold a JSON object"),
+    Bad(
+        "descriptions/entry-not-a-list",
+        lambda t: describe_file(t, descriptors({"cat": "whiskers"})),
+        "the entry 'cat' is a str, not a list of strings",
+    ),
+    Bad(
+        "descriptions/entry-with-a-number",
+        lambda t: describe_file(t, descriptors({"moon": ["round", 7]})),
+        "the entry 'moon'",
+    ),
+    Bad(
+        "descriptions/missing-class",
+        lambda t: describe_file(t, descriptors(drop="rocket")),
+        "no key for 1 class(es) of the dataset: ['rocket']",
+    ),
+    Bad("descriptions/empty-object", lambda t: describe_file(t, {}), "no key for 12 class(es)"),
+    Bad(
+        "descriptions/nested-without-key",
+        lambda t: describe_file(t, {"photos": descriptors()}),
+        "nests its classes under top-level keys ['photos']: set describe.key",
+    ),
+    Bad(
+        "descriptions/wrong-key",
+        lambda t: describe_file(t, {"photos": descriptors()}, "describe.key=imagenet"),
+        "has no top-level key 'imagenet'",
+    ),
+    Bad(
+        "descriptions/class-matches-two-keys",
+        lambda t: describe_file(t, descriptors({"Coffee Cup": ["a"], "coffee_cup": ["b"]}, drop="coffee cup")),
+        "'coffee cup' matches keys",
+    ),
+    Bad(
+        "descriptions/key-matches-two-classes",
+        lambda t: [
+            *image_folder(t, "red\tSea Lion\nblue\tsea-lion\ngreen\tgrass\n"),
+            "describe=file",
+            f"describe.path={write(t / 'd.json', json.dumps({'sea lion': ['x'], 'grass': ['y']}))}",
+        ],
+        "key 'sea lion' matches classes ['",
+    ),
+    Bad(
+        "descriptions/empty-list-error",
+        lambda t: describe_file(t, descriptors({"horse": []}), "describe.empty=error"),
+        "1 class(es) have no descriptor: ['horse']",
+    ),
+    Bad(
+        "descriptions/truncate-fewer",
+        lambda t: describe_file(t, descriptors(), "describe.truncate=true", "num_desc=5"),
+        "num_desc=5",
+    ),
+]
+
+IMAGE_FOLDERS = [
+    Bad(
+        "folder/name-without-folder",
+        lambda t: image_folder(t, "red\tr\nblue\tb\ngreen\tg\ncyan\tc\n"),
+        "lists 1 class(es) with no image folder under {tmp}/val: ['cyan']",
+    ),
+    Bad(
+        "folder/folder-without-name",
+        lambda t: image_folder(t, "red\tr\nblue\tb\n"),
+        "has no name for folders ['green']",
+    ),
+    Bad(
+        "folder/names-file-missing",
+        lambda t: [*image_folder(t, None), f"dataset.builder.class_names={t / 'none.tsv'}"],
+        "class-name file not found: {tmp}/none.tsv",
+    ),
+    Bad("folder/names-bad-line", lambda t: image_folder(t, "red\tr\nblue\n"), "names.tsv:2: expected 'folder<TAB>"),
+    Bad(
+        "folder/names-not-utf8",
+        lambda t: image_folder(t, f"red\t{SECRET_BYTES}\nblue\tb\ngreen\tg\n".encode("latin-1")),
+        "class-name file {tmp}/names.tsv is not UTF-8 text",
+        forbid=(SECRET_BYTES, "PAYLOAD"),
+    ),
+    Bad(
+        "folder/corrupt-image-in-a-worker",
+        lambda t: after(
+            image_folder(t, "auto", None, "task.num_workers=1"), write(t / "val/blue/broken.png", PNG_HEAD + b"junk")
+        ),
+        "{tmp}/val/blue/broken.png",
+    ),
+    Bad(
+        "folder/truncated-jpeg",
+        lambda t: after(image_folder(t, "auto", None, "task.num_workers=0"), truncated_jpeg(t / "val/red/cut.jpg")),
+        "{tmp}/val/red/cut.jpg",
+    ),
+    Bad(
+        "folder/empty-class-folder",
+        lambda t: after(image_folder(t, None), (t / "val" / "violet").mkdir()),
+        "violet",
+    ),
+    Bad(
+        "folder/no-class-folders",
+        lambda t: ["dataset=imagefolder", f"dataset.builder.root={(t / 'e').mkdir() or t / 'e'}", "backbone=tiny"],
+        "{tmp}/e",
+    ),
+    Bad(
+        "folder/root-missing",
+        lambda t: ["dataset=imagefolder", f"dataset.builder.root={t / 'absent'}", "backbone=tiny"],
+        "folder not found: {tmp}/absent",
+    ),
+    Bad(
+        "folder/descriptors-missing",
+        lambda t: [*image_folder(t), f"dataset.builder.descriptors={t / 'd.json'}", "describe=world"],
+        "descriptor file not found: {tmp}/d.json",
+    ),
+    Bad(
+        "folder/descriptors-invalid-json",
+        lambda t: [*image_folder(t), f"dataset.builder.descriptors={write(t / 'd.json', '{')}", "describe=world"],
+        "descriptor file {tmp}/d.json is not valid JSON",
+    ),
+    Bad(
+        "folder/descriptors-wrong-shape",
+        lambda t: [*image_folder(t), f"dataset.builder.descriptors={write(t / 'd.json', '[1]')}", "describe=world"],
+        "{tmp}/d.json",
+    ),
+]
+
+
+def cub(tmp: Path, **files: str | bytes) -> list[str]:
+    """``dataset=cub`` over a two-image CUB_200_2011 layout; ``files`` replace its index files."""
+    root = tmp / "CUB_200_2011"
+    for name, folder in (("1.jpg", "001.Black_footed_Albatross"), ("2.jpg", "002.Laysan_Albatross")):
+        (root / "images" / folder).mkdir(parents=True)
+        Image.new("RGB", (16, 16), (90, 90, 90)).save(root / "images" / folder / name)
+    index = {
+        "images.txt": "1 001.Black_footed_Albatross/1.jpg\n2 002.Laysan_Albatross/2.jpg\n",
+        "classes.txt": "1 001.Black_footed_Albatross\n2 002.Laysan_Albatross\n",
+        "image_class_labels.txt": "1 1\n2 2\n",
+        "train_test_split.txt": "1 0\n2 0\n",
+    }
+    for name, text in {**index, **{k.replace("_txt", ".txt"): v for k, v in files.items()}}.items():
+        write(root / name, text)
+    return ["dataset=cub", f"dataset.builder.root={root}", "backbone=tiny", "describe=classname"]
+
+
+def truncated_jpeg(path: Path) -> Path:
+    """A JPEG cut in half (Pillow raises on load)."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return write(path, buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+CUB = [
+    Bad(
+        "cub/bad-index-line",
+        lambda t: cub(t, images_txt="1\n"),
+        "CUB_200_2011/images.txt:1: expected '<number> <value>'",
+    ),
+    Bad(
+        "cub/split-line-missing",
+        lambda t: cub(t, train_test_split_txt="1 0\n"),
+        "CUB_200_2011/train_test_split.txt has no line for 1 image(s) of images.txt (first ids: ['2'])",
+    ),
+    Bad(
+        "cub/label-beyond-classes",
+        lambda t: cub(t, image_class_labels_txt="1 1\n2 7\n"),
+        "uses class numbers [7] beyond the 2 classes",
+    ),
+    Bad(
+        "cub/classes-not-utf8",
+        lambda t: cub(t, classes_txt=f"1 {SECRET_BYTES}\n2 b\n".encode("latin-1")),
+        "CUB_200_2011/classes.txt is not UTF-8 text",
+        forbid=(SECRET_BYTES, "PAYLOAD"),
+    ),
+]
+
+REC_FILES = [
+    Bad(
+        "rec/missing-file",
+        lambda t: [*rec_jsonl(t, [rec_line()]), f"dataset.builder.path={t / 'none.jsonl'}"],
+        "JSON-lines file not found: {tmp}/none.jsonl",
+    ),
+    Bad(
+        "rec/bad-json-line",
+        lambda t: rec_jsonl(t, [rec_line(), '{"file_name": "x.jpg",']),
+        "{tmp}/refs.jsonl:2 is not valid JSON",
+    ),
+    Bad("rec/not-an-object", lambda t: rec_jsonl(t, ["[1, 2]"]), "{tmp}/refs.jsonl:1 is not a JSON object"),
+    Bad("rec/missing-key", lambda t: rec_jsonl(t, [rec_line(anns=None)]), "refs.jsonl:1 has no 'anns'"),
+    Bad(
+        "rec/ann-without-bbox",
+        lambda t: rec_jsonl(t, [rec_line(anns=[{"id": 10}])]),
+        "refs.jsonl:1: 'anns' must be a list of objects with 'bbox'",
+    ),
+    Bad(
+        "rec/bbox-a-string",
+        lambda t: rec_jsonl(t, [rec_line(anns=[{"bbox": "7030", "id": 10}])]),
+        "box '7030' is not [x, y, w, h]",
+    ),
+    Bad(
+        "rec/bbox-nan",
+        lambda t: rec_jsonl(
+            t,
+            [
+                '{"file_name": "COCO_train2014_000000000001.jpg", "image_id": 1, "anns": '
+                '[{"bbox": [NaN, 0, 5, 5], "id": 10}], "ann_id": 10, "sentences": [{"raw": "x"}]}'
+            ],
+        ),
+        "box [nan, 0, 5, 5] is not [x, y, w, h]",
+    ),
+    Bad(
+        "rec/bbox-three-numbers",
+        lambda t: rec_jsonl(t, [rec_line(anns=[{"bbox": [1, 2, 3], "id": 10}])]),
+        "box [1, 2, 3] is not",
+    ),
+    Bad(
+        "rec/image-id-file-name-clash",
+        lambda t: rec_jsonl(t, [rec_line(), rec_line(file_name="COCO_train2014_000000000002.jpg", ann_id=11)]),
+        "refs.jsonl:2: image_id 1 has file_name 'COCO_train2014_000000000002.jpg', but line 1",
+    ),
+    Bad("rec/ann-id-not-in-anns", lambda t: rec_jsonl(t, [rec_line(ann_id=99)]), "ann_id 99 names no ann in 'anns'"),
+    Bad(
+        "rec/absent-split",
+        lambda t: rec_jsonl(t, [rec_line()], split="testB"),
+        "split 'testB' is not in {tmp}/refs.jsonl: it holds the splits val",
+    ),
+    Bad(
+        "rec/sentences-not-a-list",
+        lambda t: rec_jsonl(t, [rec_line(sentences="the left one")]),
+        "refs.jsonl:1: 'sentences' must be a list",
+    ),
+    Bad(
+        "rec/sentence-without-text",
+        lambda t: rec_jsonl(t, [rec_line(sentences=[{"tokens": ["x"]}])]),
+        "refs.jsonl:1: a sentence must be an object with a 'raw'",
+    ),
+    Bad("rec/empty-expression", lambda t: rec_jsonl(t, [rec_line(sentences=[{"raw": "  "}])]), "empty expression"),
+    Bad(
+        "rec/gold-outside-image",
+        lambda t: rec_jsonl(
+            t, [rec_line(anns=[{"bbox": [500, 500, 5, 5], "id": 10}, {"bbox": [1, 1, 5, 5], "id": 11}])]
+        ),
+        "has gold box [500.0, 500.0, 5.0, 5.0] with no area inside its 64x48 image",
+    ),
+    Bad(
+        "rec/image-missing",
+        lambda t: rec_jsonl(t, [rec_line(file_name="absent.jpg")]),
+        "image file not found: {tmp}/images/absent.jpg",
+    ),
+    Bad(
+        "rec/size-not-a-number",
+        lambda t: rec_jsonl(t, [rec_line(width="wide", height=48)]),
+        "refs.jsonl:1: width 'wide' and height 48 must both be positive integers",
+    ),
+    Bad(
+        "rec/jsonl-not-utf8",
+        lambda t: rec_jsonl(
+            t, json.dumps(rec_line(sentences=[{"raw": SECRET_BYTES}]), ensure_ascii=False).encode("latin-1")
+        ),
+        "JSON-lines file {tmp}/refs.jsonl is not UTF-8 text",
+        forbid=(SECRET_BYTES, "PAYLOAD"),
+    ),
+    Bad(
+        "rec/undecodable-image",
+        lambda t: after(rec_jsonl(t, [rec_line()]), write(t / "images" / REC_IMAGE, b"not a jpeg at all")),
+        "cannot read image {tmp}/images/COCO_train2014_000000000001.jpg",
+    ),
+    Bad(
+        "rec/undecodable-image-in-a-worker",
+        lambda t: after(
+            rec_jsonl(t, [rec_line(width=64, height=48)], "task.num_workers=1"),
+            write(t / "images" / REC_IMAGE, b"not a jpeg at all"),
+        ),
+        "cannot read image {tmp}/images/COCO_train2014_000000000001.jpg",
+    ),
+    Bad(
+        "rec/proposals-missing",
+        lambda t: rec_jsonl(t, [rec_line()], f"dataset.builder.proposals={t / 'dets.json'}"),
+        "proposals file not found: {tmp}/dets.json",
+    ),
+    Bad(
+        "rec/proposals-not-json",
+        lambda t: rec_jsonl(t, [rec_line()], f"dataset.builder.proposals={write(t / 'dets.json', 'boxes: 1')}"),
+        "proposals file {tmp}/dets.json is not valid JSON",
+    ),
+    Bad(
+        "rec/proposals-bad-box",
+        lambda t: rec_jsonl(t, [rec_line()], f"dataset.builder.proposals={write(t / 'd.json', BAD_PROPOSALS)}"),
+        "proposals file {tmp}/d.json, image 1: box [0, 0, '5', 5]",
+    ),
+    Bad(
+        "refer/refs-missing",
+        lambda t: rec_refer(t, "dataset.builder.split_by=google"),
+        "refs file not found: {tmp}/refcoco/refs(google).p",
+    ),
+    Bad(
+        "refer/pickle-with-a-global",
+        lambda t: after(rec_refer(t), write(t / "refcoco" / "refs(unc).p", pickle_with_global())),
+        "refusing to load {tmp}/refcoco/refs(unc).p: the pickle wants to build",
+    ),
+    Bad(
+        "refer/pickle-truncated",
+        lambda t: after(rec_refer(t), cut_file(t / "refcoco" / "refs(unc).p")),
+        "cannot read the pickle {tmp}/refcoco/refs(unc).p",
+    ),
+    Bad(
+        "refer/refs-not-a-list",
+        lambda t: after(rec_refer(t), write(t / "refcoco" / "refs(unc).p", pickle.dumps({"a": 1}, protocol=2))),
+        "is not a REFER refs file",
+    ),
+    Bad(
+        "refer/instances-missing",
+        lambda t: after(rec_refer(t), (t / "refcoco" / "instances.json").unlink()),
+        "instances file not found: {tmp}/refcoco/instances.json",
+    ),
+    Bad(
+        "refer/instances-not-json",
+        lambda t: after(rec_refer(t), write(t / "refcoco" / "instances.json", "{")),
+        "{tmp}/refcoco/instances.json is not valid JSON",
+    ),
+    Bad(
+        "refer/annotation-without-bbox",
+        lambda t: rec_refer(t, annotations=[{"id": 10, "image_id": 1}]),
+        "instances.json: an annotation lacks 'bbox'",
+    ),
+    Bad(
+        "refer/absent-split",
+        lambda t: rec_refer(t, "dataset.builder.split=testB"),
+        "split 'testB' is not in {tmp}/refcoco/refs(unc).p",
+    ),
+    Bad(
+        "refer/ann-id-absent",
+        lambda t: rec_refer(
+            t, refs=[{"ref_id": 0, "ann_id": 77, "image_id": 1, "split": "val", "sentences": [{"raw": "x"}]}]
+        ),
+        "ref 0 names annotation 77, absent from {tmp}/refcoco/instances.json",
+    ),
+]
+
+
+def cut_file(path: Path) -> Path:
+    data = path.read_bytes()
+    return write(path, data[: len(data) // 2])
+
+
+CHECKPOINTS = [
+    Bad("checkpoint/missing", lambda t: checkpoint(t, None), "checkpoint file not found: {tmp}/weights.pt"),
+    Bad("checkpoint/garbage", lambda t: checkpoint(t, b"\x00garbage" * 100), "{tmp}/weights.pt"),
+    Bad("checkpoint/empty", lambda t: checkpoint(t, b""), "{tmp}/weights.pt"),
+    Bad(
+        "checkpoint/wrong-architecture",
+        lambda t: checkpoint(t, {"visual.proj": torch.zeros(3, 3), "token_embedding.weight": torch.zeros(2, 2)}),
+        "checkpoint {tmp}/weights.pt does not match the architecture descbench-tiny",
+    ),
+    Bad(
+        "checkpoint/truncated",
+        lambda t: after(checkpoint(t, tiny_state()), cut_file(t / "weights.pt")),
+        "{tmp}/weights.pt",
+    ),
+    Bad(
+        "bundle/only-model.pt",
+        lambda t: bundle(t, {"model.pt": "torch"}),
+        "model bundle {tmp}/bundle has no weights file that open_clip reads",
+    ),
+    Bad(
+        "bundle/two-safetensors",
+        lambda t: bundle(t, {"aaa_old.safetensors": "copy", "open_clip_model.safetensors": "copy"}),
+        "has several weights files (aaa_old.safetensors, open_clip_model.safetensors)",
+    ),
+    Bad(
+        "bundle/no-config",
+        lambda t: bundle(t, {"open_clip_model.safetensors": "copy"}, None),
+        "{tmp}/bundle is not a model bundle: expected open_clip_config.json",
+    ),
+    Bad(
+        "bundle/config-not-json",
+        lambda t: bundle(t, {"open_clip_model.safetensors": "copy"}, "{ nope"),
+        "{tmp}/bundle",
+    ),
+    Bad(
+        "bundle/garbage-weights",
+        lambda t: bundle(t, {"open_clip_model.safetensors": "garbage"}),
+        "model bundle {tmp}/bundle could not be loaded from open_clip_model.safetensors",
+    ),
+    Bad(
+        "bundle/named-file-absent",
+        lambda t: bundle(t, {"open_clip_model.safetensors": "copy"}, "copy", "backbone.weights_file=other.bin"),
+        "backbone.weights_file='other.bin' is not a file in the bundle {tmp}/bundle",
+    ),
+]
+
+LLM_SERVERS = [
+    Bad("llm/http-500", llm_case(), "the server answered HTTP 500", server=lambda r: Reply(status=500)),
+    Bad("llm/http-401", llm_case(), "the server answered HTTP 401", server=lambda r: Reply(status=401)),
+    Bad(
+        "llm/malformed-body",
+        llm_case(),
+        "the server's answer is not a chat completion (no 'choices' list",
+        server=lambda r: Reply(body={"unexpected": "shape"}),
+    ),
+    Bad(
+        "llm/not-json-body",
+        llm_case(),
+        "the server's answer is not JSON",
+        server=lambda r: Reply(raw=b"<html>502 Bad Gateway</html>"),
+    ),
+    Bad("llm/empty-content", llm_case(), "has no '- ' bullet for 12 class(es)", server=lambda r: Reply(text="")),
+    Bad(
+        "llm/no-choices",
+        llm_case(),
+        "has no '- ' bullet for 12 class(es)",
+        server=lambda r: Reply(
+            body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+        ),
+    ),
+    Bad(
+        "llm/cache-dir-unwritable",
+        lambda t: [f"describe.cache_dir={not_a_dir(t)}"],
+        "{tmp}/plain-file",
+        server=lambda r: Reply(text="- a\n- b"),
+    ),
+]
+
+OUTPUT_DIRS = [
+    Bad(
+        "output/run-dir-under-a-file",
+        lambda t: PHOTOS,
+        "cannot write to the run dir {tmp}/plain-file/sub",
+        run_dir=not_a_dir,
+    ),
+    Bad(
+        "output/run-dir-is-a-file",
+        lambda t: PHOTOS,
+        "cannot write to the run dir {tmp}/run-file",
+        run_dir=lambda t: write(t / "run-file", "x"),
+    ),
+]
+
+CASES = CONFIGS + DESCRIPTION_FILES + IMAGE_FOLDERS + CUB + REC_FILES + CHECKPOINTS + LLM_SERVERS + OUTPUT_DIRS
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def error_line(stderr: str, expect: str) -> str:
+    """The one ``error: `` line of ``stderr``; it must contain ``expect``; no traceback anywhere."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, stderr[-3000:]
+    assert expect in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_nothing_half_written(tmp: Path, run_dir: Path | None, failed: bool = True) -> None:
+    """No temp file anywhere, every cache file whole (its checksum holds), no results.json for a failed run."""
+    leftovers = [p for p in tmp.rglob("*.tmp")]
+    assert not leftovers, leftovers
+    if failed and run_dir is not None and run_dir.exists():
+        assert not (run_dir / "results.json").exists()
+        assert not (run_dir / "predictions.csv").exists()
+    for path in (tmp / "cache").rglob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        assert meta.get("sha256") == tensors_sha256(tensors), path
+    for path in (tmp / "cache").rglob("*.json"):
+        record = json.loads(path.read_text())
+        assert record.get("descriptors"), path  # never an answer without a descriptor
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_clear_line(case: Bad, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
+    overrides = case.make(tmp_path)
+    run_dir = case.run_dir(tmp_path) if case.run_dir else tmp_path / "run"
+    server = OpenAIStubServer(case.server).start() if case.server else None
+    try:
+        if server is not None:
+            overrides = llm_args(server.base_url, *overrides)
+        cfg = compose_config(overrides, tmp_path)
+        code, results = run_reporting(cfg, RunContext(run_dir=run_dir))
+    finally:
+        if server is not None:
+            server.stop()
+    out = capsys.readouterr()
+    assert code == 2 and results is None, out.err[-3000:]
+    line = error_line(out.err, case.expect.format(tmp=tmp_path))
+    for text in case.forbid:
+        assert text not in out.err + out.out
+    assert "\n" not in line
+    if run_dir.is_dir():  # the job's dir keeps the same line
+        assert (run_dir / ERROR_FILE).read_text().strip() == line.removeprefix("error: ")
+    assert_nothing_half_written(tmp_path, run_dir)
+
+
+def test_matrix_is_large_enough():
+    assert len(CASES) >= 60
+    assert len({c.id for c in CASES}) == len(CASES)
