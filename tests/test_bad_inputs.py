@@ -201,6 +201,7 @@ class Bad:
     forbid: tuple[str, ...] = ()
     server: Callable[..., Reply] | None = None
     run_dir: Callable[[Path], Path] | None = None
+    multirun: bool = False
 
 
 def llm_args(base_url: str, *extra: str) -> list[str]:
@@ -225,7 +226,53 @@ def pickle_with_global() -> bytes:
     return b"cos\nsystem\n(S'echo pwned'\ntR."
 
 
+def rec_photos(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda t: ["experiment=rec_photos", "dataset.builder.num_canvases=2", "task.num_workers=0", *extra]
+
+
+def photos(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda t: [*PHOTOS, *extra]
+
+
 CONFIGS = [
+    Bad("config/plus-describe-option", photos("+describe.nmu_desc=3"), "describe has no option nmu_desc"),
+    Bad("config/plus-dataset-option", photos("+dataset.builder.view=3"), "dataset.builder has no option view"),
+    Bad("config/plus-backbone-option", photos("+backbone.weights=x"), "backbone has no option weights"),
+    Bad("config/plus-trainer-option", photos("+trainer.device=2"), "trainer has no option device"),
+    Bad("config/seed", photos("seed=abc"), "seed must be an integer, got 'abc'"),
+    Bad("config/limit-text", photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"),
+    Bad("config/limit_seed", photos("dataset.limit_seed=abc"), "dataset.limit_seed must be an integer, got 'abc'"),
+    Bad("config/rule", photos("describe.rule=nope"), "describe.rule must be one of ['corrected', 'faithful']"),
+    Bad("config/template-field", photos("describe.template='{nope}, {descriptor}'"), "uses {nope}: its fields are"),
+    Bad("config/template-no-descriptor", photos("describe.template=x"), "describe.template='x' has no {descriptor}"),
+    Bad(
+        "config/classname-template",
+        photos("describe=classname", "describe.template='a photo'"),
+        "describe.template='a photo' has no {classname}",
+    ),
+    Bad("config/batch-size", photos("task.batch_size=0"), "task.batch_size must be an integer >= 1, got 0"),
+    Bad("config/num-workers", photos("task.num_workers=-1"), "task.num_workers must be an integer >= 0, got -1"),
+    Bad("config/cache-verify", photos("cache.verify=mtime"), "cache.verify='mtime' is not a verification"),
+    Bad("config/accelerator", photos("trainer.accelerator=tpu"), "trainer.accelerator=tpu but this machine has no"),
+    Bad("config/devices", photos("trainer.devices=abc"), "trainer.devices='abc' is not a device count"),
+    Bad("config/strategy", photos("trainer.strategy=dpp"), "trainer.strategy='dpp' is not a strategy"),
+    Bad("config/precision", photos("trainer.precision=8-true"), "trainer.precision='8-true' is not a precision"),
+    Bad(
+        "config/devices-in-a-multirun",
+        photos("trainer.devices=2"),
+        "trainer.devices=2 (num_nodes=1) cannot run inside a Hydra multirun",
+        multirun=True,
+    ),
+    Bad("config/backend-api", photos("describe=llm", "describe/backend=openai", "describe.backend.api=chatty"), "api"),
+    Bad(
+        "config/backend-timeout",
+        photos("describe=llm", "describe/backend=openai", "describe.backend.timeout=soon"),
+        "describe.backend.timeout must be a number > 0, got 'soon'",
+    ),
+    Bad("config/rec-limit", rec_photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"),
+    Bad("config/rec-negatives", rec_photos("task.negatives=-1"), "task.negatives must be an integer >= 1, got -1"),
+    Bad("config/rec-extra-backbone", rec_photos("task.extra_backbones=[1]"), "task.extra_backbones[0]=1 is not"),
+    Bad("config/rec-template", rec_photos("task.template=nothing"), "task.template='nothing' must contain {expression}"),
     Bad("config/num_desc-0", lambda t: [*PHOTOS, "num_desc=0"], "num_desc must be an integer >= 1, got 0"),
     Bad("config/num_desc-100", lambda t: [*PHOTOS, "num_desc=100"], "num_desc=100 but describe=world has fewer"),
     Bad("config/aggregation", lambda t: [*PHOTOS, "task.aggregation=nope"], "task.aggregation='nope' is not"),
@@ -721,12 +768,6 @@ LLM_SERVERS = [
             body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
         ),
     ),
-    Bad(
-        "llm/cache-dir-unwritable",
-        lambda t: [f"describe.cache_dir={not_a_dir(t)}"],
-        "{tmp}/plain-file",
-        server=lambda r: Reply(text="- a\n- b"),
-    ),
 ]
 
 OUTPUT_DIRS = [
@@ -786,13 +827,13 @@ def test_bad_input_is_one_clear_line(case: Bad, tmp_path, capsys, monkeypatch):
         if server is not None:
             overrides = llm_args(server.base_url, *overrides)
         cfg = compose_config(overrides, tmp_path)
-        code, results = run_reporting(cfg, RunContext(run_dir=run_dir))
+        code, results = run_reporting(cfg, RunContext(run_dir=run_dir, multirun=case.multirun))
     finally:
         if server is not None:
             server.stop()
     out = capsys.readouterr()
     assert code == 2 and results is None, out.err[-3000:]
-    line = error_line(out.err, case.expect.format(tmp=tmp_path))
+    line = error_line(out.err, case.expect.replace("{tmp}", str(tmp_path)))
     for text in case.forbid:
         assert text not in out.err + out.out
     assert "\n" not in line

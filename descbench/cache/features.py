@@ -25,6 +25,8 @@ from descbench.files import write_atomic
 
 log = logging.getLogger("descbench")
 CACHE_VERSION = 2
+#: cache dirs found not writable in this process: each is warned about once, whatever the kind of cache
+_UNWRITABLE: set[Path] = set()
 
 
 def digest(parts: dict) -> str:
@@ -61,7 +63,8 @@ class FeatureStore:
     """Checked safetensors files under ``root/kind``, one per key."""
 
     def __init__(self, root: str | Path, kind: str) -> None:
-        self.root = Path(root) / kind
+        self.cache_dir = Path(root)
+        self.root = self.cache_dir / kind
         self.kind = kind.replace("_", " ")
         self.writable = True
 
@@ -101,12 +104,12 @@ class FeatureStore:
         return path
 
     def _unwritable(self, err: OSError) -> None:
-        if self.writable:
+        if self.writable and self.cache_dir not in _UNWRITABLE:
+            _UNWRITABLE.add(self.cache_dir)
             log.warning(
-                "%s cache under %s is not writable (%s): continuing without caching (set DESCBENCH_CACHE_DIR or "
-                "cache.features=false)",
-                self.kind,
-                self.root,
+                "cache dir %s is not writable (%s): continuing without caching (set DESCBENCH_CACHE_DIR or "
+                "paths.cache_dir to a writable dir, or cache.features=false cache.text=false)",
+                self.cache_dir,
                 err.strerror or err,
             )
         self.writable = False

@@ -141,10 +141,12 @@ class EvalDataset(Dataset):
         sample while it has them. The subset keeps the dataset order; ``provenance`` records
         ``limit``, ``limit_seed``, the per-class counts and a fingerprint of the chosen indices.
         """
-        if count is None or count >= len(self):
+        if count is None:
             return self
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise DatasetError(f"dataset.limit must be null or an integer >= 1, got {count!r}")
+        if count >= len(self):
+            return self
         chosen = stratified_indices(self.labels(), count, seed)
         ids = self.identity()
         picked = [ids[i] for i in chosen]

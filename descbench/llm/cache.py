@@ -12,10 +12,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from descbench.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +30,8 @@ def cache_key(identity: dict[str, Any], prompt: str) -> str:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``obj`` as JSON to ``path`` atomically (:func:`descbench.files.write_atomic`)."""
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
 
 
 class DescriptionCache:
@@ -51,6 +39,7 @@ class DescriptionCache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
+        self.writable = True
 
     def __repr__(self) -> str:
         return f"DescriptionCache({str(self.root)!r})"
@@ -100,5 +89,15 @@ class DescriptionCache:
             "backend": identity,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        write_json_atomic(self.path(key), record)
+        try:
+            write_json_atomic(self.path(key), record)
+        except OSError as err:  # a read-only or full cache dir: keep the answer for this run, say so once
+            if self.writable:
+                log.warning(
+                    "description cache dir %s is not writable (%s): answers are kept for this run only "
+                    "(set describe.cache_dir or DESCBENCH_CACHE_DIR to a writable dir)",
+                    self.root,
+                    err.strerror or err,
+                )
+            self.writable = False
         return record
