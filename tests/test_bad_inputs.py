@@ -12,16 +12,14 @@ succeed and equal a cold run. Multirun, same-second jobs and kill -9 during a wr
 from __future__ import annotations
 
 import json
-import math
 import os
 import pickle
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch  # noqa: F401  (its log handler binds the session's stderr, not a test's capsys)
@@ -269,10 +267,14 @@ CONFIGS = [
         photos("describe=llm", "describe/backend=openai", "describe.backend.timeout=soon"),
         "describe.backend.timeout must be a number > 0, got 'soon'",
     ),
-    Bad("config/rec-limit", rec_photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"),
+    Bad(
+        "config/rec-limit", rec_photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"
+    ),
     Bad("config/rec-negatives", rec_photos("task.negatives=-1"), "task.negatives must be an integer >= 1, got -1"),
     Bad("config/rec-extra-backbone", rec_photos("task.extra_backbones=[1]"), "task.extra_backbones[0]=1 is not"),
-    Bad("config/rec-template", rec_photos("task.template=nothing"), "task.template='nothing' must contain {expression}"),
+    Bad(
+        "config/rec-template", rec_photos("task.template=nothing"), "task.template='nothing' must contain {expression}"
+    ),
     Bad("config/num_desc-0", lambda t: [*PHOTOS, "num_desc=0"], "num_desc must be an integer >= 1, got 0"),
     Bad("config/num_desc-100", lambda t: [*PHOTOS, "num_desc=100"], "num_desc=100 but describe=world has fewer"),
     Bad("config/aggregation", lambda t: [*PHOTOS, "task.aggregation=nope"], "task.aggregation='nope' is not"),
@@ -845,3 +847,273 @@ def test_bad_input_is_one_clear_line(case: Bad, tmp_path, capsys, monkeypatch):
 def test_matrix_is_large_enough():
     assert len(CASES) >= 60
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def assert_failed_cleanly(proc: subprocess.CompletedProcess, expect: str, tmp: Path, run_dir: Path | None) -> str:
+    """Exit code 2, one ``error:`` line holding ``expect``, no traceback, nothing half-written."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = error_line(proc.stderr, expect)
+    assert_nothing_half_written(tmp, run_dir)
+    return line
+
+
+#: what only the command line does: Hydra composes (and refuses) the config before any descbench code runs
+COMMAND_LINE = [
+    ("hydra/misspelled-key", ["task.aggregatio=max"], "Key 'aggregatio' not in 'ClassifyTaskConfig'"),
+    ("hydra/wrong-type", ["task.batch_size=abc"], "Value 'abc' of type 'str' could not be converted to Integer"),
+    (
+        "hydra/unknown-option",
+        ["dataset=imagenett"],
+        "Could not find 'dataset/imagenett' Available options in 'dataset'",
+    ),
+    ("hydra/override-syntax", ["describe.template={x}"], "no viable alternative at input '{x}'"),
+    ("hydra/unknown-env", ["dataset.builder.views=${oc.env:DESCBENCH_NOPE}"], "'DESCBENCH_NOPE' not found"),
+]
+
+
+@pytest.mark.parametrize("name, args, expect", COMMAND_LINE, ids=[c[0] for c in COMMAND_LINE])
+def test_config_hydra_refuses_is_one_clear_line(name, args, expect, tmp_path):
+    proc = run_eval([*PHOTOS, "logger=none", *args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert_failed_cleanly(proc, expect, tmp_path, tmp_path / "run")
+
+
+def test_llm_server_that_hangs_past_the_timeout(tmp_path):
+    with OpenAIStubServer(lambda r: Reply(text="- x", delay=6.0)) as server:
+        args = llm_args(server.base_url, "describe.backend.timeout=1", "describe.concurrency=1")
+        proc = run_eval(
+            [*args, "logger=none", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env={"OPENAI_API_KEY": "sk-x"}
+        )
+    line = assert_failed_cleanly(proc, "request timed out (1 s) after 0 retries", tmp_path, tmp_path / "run")
+    assert "12 of 12 classes missing" in line and not list((tmp_path / "cache").rglob("llm/*.json"))
+
+
+def test_disk_full_leaves_no_partial_outputs_and_names_the_file(tmp_path):
+    """A file-size limit (the shell's ``ulimit -f``) stands for a full disk: the cache degrades with a warning, the
+    outputs are refused whole. DataLoader workers are off: the limit would also hit their shared-memory files."""
+    import resource
+
+    limit = 4096  # Hydra's own files stay below it; predictions.csv of 96 images does not
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DESCBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "descbench.eval", "logger=none", "dataset.limit=96", "describe=classname"]
+        + ["task.num_workers=0", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    line = assert_failed_cleanly(
+        proc, f"could not write predictions.csv in {run_dir} (File too large)", tmp_path, run_dir
+    )
+    assert "removed the partial outputs" in line
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_file()) == [ERROR_FILE, "eval.log"]
+    assert (run_dir / "eval.log").read_text().count("cannot be written") == 1  # the cache: one warning, no cache
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def test_a_failed_multirun_point_lets_the_others_finish_and_is_listed(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_eval(["-m", *PHOTOS, "logger=none", "num_desc=0,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert json.loads((sweep / "1" / "results.json").read_text())["describe.num_desc"] == 2
+    assert not (sweep / "0" / "results.json").exists()
+    message = "num_desc must be an integer >= 1, got 0 (set num_desc=1..7)"
+    assert (sweep / "0" / ERROR_FILE).read_text().strip() == message
+    tail = proc.stderr[proc.stderr.index("1 job(s) of the sweep failed:") :].splitlines()
+    assert tail == ["1 job(s) of the sweep failed:", f"  {sweep / '0'}: {message}"]
+
+
+def test_two_jobs_started_in_the_same_second_keep_two_run_dirs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DESCBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "descbench.eval", *PHOTOS, "logger=none", f"num_desc={n}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    found = sorted(tmp_path.glob("outputs/*/runs/*/results.json"))
+    assert len(found) == 2 and found[0].parent != found[1].parent
+    assert sorted(json.loads(p.read_text())["describe.num_desc"] for p in found) == [1, 2]
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from descbench.files import write_atomic
+
+def slow(tmp: Path) -> None:
+    with open(tmp, "wb") as handle:
+        handle.write(b"x" * 65536)
+        handle.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+        handle.write(b"y" * 65536)
+
+write_atomic(sys.argv[1], slow)
+"""
+
+
+@pytest.mark.parametrize("before", [None, b'{"top1": 0.5}'], ids=["new", "replaced"])
+def test_kill_9_during_a_write_leaves_the_target_absent_or_whole(tmp_path, before):
+    target = tmp_path / "results.json"
+    if before is not None:
+        target.write_bytes(before)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    if before is None:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == before
+    # what the kill left is a hidden temp file, never the target's name
+    assert [p.name.startswith(".results.json.") and p.name.endswith(".tmp") for p in tmp_path.iterdir()].count(
+        True
+    ) == 1
+
+
+# --------------------------------------------------------------------------- inputs that must succeed
+
+
+def evaluate_in(tmp: Path, name: str, overrides: list[str], cache: Path | None = None) -> tuple[dict, str, dict]:
+    """``(results.json, predictions.csv, objects)`` of an in-process run into ``tmp/name``."""
+    from descbench.eval import evaluate
+
+    cfg = compose_config([*overrides, f"paths.cache_dir={cache or tmp / 'cache'}"], tmp)
+    _, objects = evaluate(cfg, RunContext(run_dir=tmp / name))
+    run = tmp / name
+    return json.loads((run / "results.json").read_text()), (run / "predictions.csv").read_text(), objects
+
+
+def same_outcome(a: tuple, b: tuple) -> None:
+    for key in ("top1", "top5", "mean_per_class_acc", "entropy", "ece", "per_class_acc"):
+        assert a[0][key] == b[0][key], key
+    assert a[1] == b[1]
+
+
+def image_feature_file(cache: Path) -> Path:
+    (path,) = (cache / "image_features").glob("*.safetensors")
+    return path
+
+
+def test_zeroed_block_in_the_image_feature_cache_is_recomputed(tmp_path, caplog):
+    args = ["dataset.limit=48", "describe=world"]
+    cold = evaluate_in(tmp_path, "cold", args)
+    path = image_feature_file(tmp_path / "cache")
+    size = path.stat().st_size
+    block = min(16384, size // 4)
+    with open(path, "r+b") as handle:
+        handle.seek(size - block)
+        handle.write(bytes(block))
+    with caplog.at_level("WARNING", logger="descbench"):
+        damaged = evaluate_in(tmp_path, "damaged", args)
+    assert "is damaged (checksum mismatch): recomputing" in caplog.text
+    assert damaged[2]["module"].features_input is False
+    same_outcome(damaged, cold)
+    warm = evaluate_in(tmp_path, "warm", args)  # the file was rewritten whole
+    assert warm[2]["module"].features_input is True
+    same_outcome(warm, cold)
+    assert_nothing_half_written(tmp_path, None, failed=False)
+
+
+def test_unwritable_cache_dir_is_one_warning_and_the_results_are_written(tmp_path, caplog):
+    args = [*PHOTOS, "num_desc=2"]
+    with caplog.at_level("WARNING", logger="descbench"):
+        run = evaluate_in(tmp_path, "run", args, cache=not_a_dir(tmp_path))
+    assert caplog.text.count("cannot be written") == 1, caplog.text
+    same_outcome(run, evaluate_in(tmp_path, "reference", [*args, "cache.features=false", "cache.text=false"]))
+
+
+def replace_images(root: Path, colour: tuple[int, int, int], keep_stat: bool) -> None:
+    """Every image under ``root`` replaced in place by a plain ``colour`` one of the same size and format;
+    ``keep_stat``: its size and modification time kept too (only its bytes tell)."""
+    for path in sorted(root.rglob("*.bmp")):
+        stat = path.stat()
+        Image.new("RGB", Image.open(path).size, colour).save(path)
+        assert path.stat().st_size == stat.st_size
+        if keep_stat:
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        else:
+            os.utime(path, (946684800, 946684800))  # 2000-01-01, as `touch -d` in the acceptance script
+
+
+@pytest.mark.parametrize("verify", ["stat", "content"])
+def test_images_replaced_in_place_are_not_served_from_the_cache(tmp_path, verify):
+    colours = {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 200, 30)}
+    root = tmp_path / "val"
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True)
+        for j in range(2):
+            shade = tuple(min(255, c + 10 * j) for c in colour)
+            Image.new("RGB", (32, 32), shade).save(root / name / f"{j}.bmp")
+    args = ["dataset=imagefolder", f"dataset.builder.root={root}", "backbone=tiny", "describe=classname"]
+    args += [f"cache.verify={verify}", "task.num_workers=0"]
+    first = evaluate_in(tmp_path, "first", args)
+    replace_images(root, (128, 128, 128), keep_stat=verify == "content")
+    again = evaluate_in(tmp_path, "again", args)
+    cold = evaluate_in(tmp_path, "cold", args, cache=tmp_path / "cold-cache")
+    assert again[2]["module"].features_input is False
+    same_outcome(again, cold)
+    assert first[1] != cold[1]  # the replaced images do score differently
+
+
+def test_16_bit_png_decodes_like_its_8_bit_twin(tmp_path):
+    root = tmp_path / "val"
+    for name in ("wide", "narrow"):
+        (root / name).mkdir(parents=True)
+    grey = np.arange(32 * 32, dtype=np.uint32).reshape(32, 32) % 256
+    Image.fromarray((grey * 257).astype(np.uint16)).save(root / "wide" / "a.png")  # 16-bit greyscale
+    Image.fromarray(grey.astype(np.uint8)).save(root / "narrow" / "a.png")
+    assert Image.open(root / "wide" / "a.png").mode in ("I;16", "I")
+    args = ["dataset=imagefolder", f"dataset.builder.root={root}", "backbone=tiny", "describe=classname"]
+    results, _, objects = evaluate_in(tmp_path, "run", [*args, "task.num_workers=0"])
+    dataset = objects["dataset"]
+    wide, narrow = dataset.classes.index("wide"), dataset.classes.index("narrow")
+    assert torch.equal(dataset[wide][0], dataset[narrow][0])
+    features = objects["module"].predictions["features"]
+    assert torch.equal(features[wide], features[narrow])
+    white = Image.new("RGB", (32, 32), (255, 255, 255))
+    assert not torch.equal(dataset[wide][0], objects["backbone"].preprocess(white))
+
+
+def test_garbled_llm_and_text_caches_are_asked_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
+    with OpenAIStubServer() as server:
+        args = llm_args(server.base_url)
+        first = evaluate_in(tmp_path, "first", args)
+        calls = len(server.requests)
+        answers = sorted((tmp_path / "cache" / "llm").glob("*.json"))
+        assert len(answers) == calls == 12
+        answers[0].write_text('{"key": "')  # cut short
+        (text_file,) = (tmp_path / "cache" / "text_features").glob("*.safetensors")
+        text_file.write_bytes(text_file.read_bytes()[:100])
+        again = evaluate_in(tmp_path, "again", [*args, "cache.features=false"])
+        assert len(server.requests) == calls + 1  # only the garbled answer is asked again
+    same_outcome(again, first)
+    assert_nothing_half_written(tmp_path, None, failed=False)
+
+
+def test_unwritable_llm_cache_keeps_the_answers_for_the_run(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
+    with OpenAIStubServer() as server, caplog.at_level("WARNING"):
+        run = evaluate_in(tmp_path, "run", llm_args(server.base_url, f"describe.cache_dir={not_a_dir(tmp_path)}"))
+    assert caplog.text.count("description cache dir") == 1
+    assert run[0]["describe.source"] == "llm" and len(server.requests) == 12
+    assert run[0]["describe.stats.num_fallback"] == 0
