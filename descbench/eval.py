@@ -93,7 +93,9 @@ def prepare_run_dir(run_dir: Path) -> None:
         probe.unlink()
         if getattr(rank_zero_only, "rank", 0) == 0:
             if (run_dir / RESULTS_FILE).is_file():
-                log.warning("run dir %s holds the results.json of an earlier job: removed, this job replaces it", run_dir)
+                log.warning(
+                    "run dir %s holds the results.json of an earlier job: removed, this job replaces it", run_dir
+                )
             for name in (RESULTS_FILE, ERROR_FILE):
                 (run_dir / name).unlink(missing_ok=True)
     except OSError as err:

@@ -167,6 +167,10 @@ def bundle(tmp: Path, weights: dict[str, str], config: str | None = "copy", *ext
             shutil.copy(WORLD_MODEL / "open_clip_model.safetensors", folder / name)
         elif how == "torch":
             torch.save(state, folder / name)
+        elif how == "tiny":  # the weights of another architecture
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in tiny_state().items()}, str(folder / name))
         else:
             write(folder / name, how.encode())
     return [*SHAPES, f"backbone.model=local-dir:{folder}", *extra]
@@ -702,17 +706,26 @@ def cut_file(path: Path) -> Path:
 
 CHECKPOINTS = [
     Bad("checkpoint/missing", lambda t: checkpoint(t, None), "checkpoint file not found: {tmp}/weights.pt"),
-    Bad("checkpoint/garbage", lambda t: checkpoint(t, b"\x00garbage" * 100), "{tmp}/weights.pt"),
-    Bad("checkpoint/empty", lambda t: checkpoint(t, b""), "{tmp}/weights.pt"),
+    Bad(
+        "checkpoint/garbage",
+        lambda t: checkpoint(t, b"\x00garbage" * 100),
+        "checkpoint {tmp}/weights.pt cannot be read as weights (it is neither a safetensors file nor a PyTorch",
+    ),
+    Bad(
+        "checkpoint/empty",
+        lambda t: checkpoint(t, b""),
+        "checkpoint {tmp}/weights.pt cannot be read as weights (it is empty)",
+    ),
     Bad(
         "checkpoint/wrong-architecture",
         lambda t: checkpoint(t, {"visual.proj": torch.zeros(3, 3), "token_embedding.weight": torch.zeros(2, 2)}),
-        "checkpoint {tmp}/weights.pt does not match the architecture descbench-tiny",
+        "checkpoint {tmp}/weights.pt does not match the architecture descbench-tiny: Error(s) in loading state_dict "
+        "for CLIP: Missing key(s) in state_dict:",
     ),
     Bad(
         "checkpoint/truncated",
         lambda t: after(checkpoint(t, tiny_state()), cut_file(t / "weights.pt")),
-        "{tmp}/weights.pt",
+        "checkpoint {tmp}/weights.pt cannot be read as weights",
     ),
     Bad(
         "bundle/only-model.pt",
@@ -737,7 +750,12 @@ CHECKPOINTS = [
     Bad(
         "bundle/garbage-weights",
         lambda t: bundle(t, {"open_clip_model.safetensors": "garbage"}),
-        "model bundle {tmp}/bundle could not be loaded from open_clip_model.safetensors",
+        "model bundle {tmp}/bundle: the weights file {tmp}/bundle/open_clip_model.safetensors cannot be read as weights",
+    ),
+    Bad(
+        "bundle/weights-of-another-model",
+        lambda t: bundle(t, {"open_clip_model.safetensors": "tiny"}),
+        "model bundle {tmp}/bundle could not be loaded from open_clip_model.safetensors: text pos_embed width",
     ),
     Bad(
         "bundle/named-file-absent",
