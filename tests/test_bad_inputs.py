@@ -429,6 +429,16 @@ IMAGE_FOLDERS = [
         "has no name for folders ['green']",
     ),
     Bad(
+        "folder/names-folder-twice",
+        lambda t: image_folder(t, "red\ta\nblue\tb\nred\tc\ngreen\td\n"),
+        "names.tsv:3: folder 'red' is named again (line 1 named it 'a')",
+    ),
+    Bad(
+        "folder/one-class",
+        lambda t: image_folder(t, "auto", {"red": (200, 0, 0)}),
+        "dataset imagefolder has 1 class(es) ['red thing']: classifying needs at least 2",
+    ),
+    Bad(
         "folder/names-file-missing",
         lambda t: [*image_folder(t, None), f"dataset.builder.class_names={t / 'none.tsv'}"],
         "class-name file not found: {tmp}/none.tsv",
@@ -513,6 +523,11 @@ def truncated_jpeg(path: Path) -> Path:
 
 CUB = [
     Bad(
+        "cub/no-test-image",
+        lambda t: cub(t, train_test_split_txt="1 1\n2 1\n"),
+        "CUB_200_2011/train_test_split.txt puts no image in the test split",
+    ),
+    Bad(
         "cub/bad-index-line",
         lambda t: cub(t, images_txt="1\n"),
         "CUB_200_2011/images.txt:1: expected '<number> <value>'",
@@ -595,6 +610,12 @@ REC_FILES = [
         lambda t: rec_jsonl(t, [rec_line(sentences=[{"tokens": ["x"]}])]),
         "refs.jsonl:1: a sentence must be an object with a 'raw'",
     ),
+    Bad(
+        "rec/no-sentence-at-all",
+        lambda t: rec_jsonl(t, [rec_line(sentences=[]), rec_line(ann_id=11, sentences=[])]),
+        "{tmp}/refs.jsonl gives no referring expression to evaluate",
+    ),
+    Bad("rec/empty-file", lambda t: rec_jsonl(t, b""), "{tmp}/refs.jsonl gives no referring expression to evaluate"),
     Bad("rec/empty-expression", lambda t: rec_jsonl(t, [rec_line(sentences=[{"raw": "  "}])]), "empty expression"),
     Bad(
         "rec/gold-outside-image",
@@ -663,6 +684,11 @@ REC_FILES = [
         "refer/pickle-truncated",
         lambda t: after(rec_refer(t), cut_file(t / "refcoco" / "refs(unc).p")),
         "cannot read the pickle {tmp}/refcoco/refs(unc).p",
+    ),
+    Bad(
+        "refer/no-refs",
+        lambda t: after(rec_refer(t), write(t / "refcoco" / "refs(unc).p", pickle.dumps([], protocol=2))),
+        "{tmp}/refcoco/refs(unc).p holds no record",
     ),
     Bad(
         "refer/refs-not-a-list",

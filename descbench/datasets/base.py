@@ -102,6 +102,11 @@ class EvalDataset(Dataset):
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if len(self.classes) < 2:
+            raise DatasetError(
+                f"dataset {self.name} has {len(self.classes)} class(es) {list(self.classes)}: classifying needs at "
+                "least 2 (add class folders, or check the class-name file)"
+            )
         if self.class_ids is not None and len(self.class_ids) != len(self.classes):
             raise DatasetError(f"dataset {self.name}: {len(self.class_ids)} class ids for {len(self.classes)} classes")
         shared = _warn_duplicate_names(self.name, self.classes)

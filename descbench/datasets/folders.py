@@ -53,15 +53,24 @@ def read_class_names(path: str | Path) -> dict[str, str]:
     """A class-name file: one ``folder<TAB>name`` (or ``folder name...``) per line."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"class-name file not found: {path} (dataset.class_names; one 'folder<TAB>name' per line)")
-    names = {}
+        raise DatasetError(
+            f"class-name file not found: {path} (dataset.builder.class_names; one 'folder<TAB>name' per line)"
+        )
+    names: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, line in enumerate(read_text_file(path, "class-name file", DatasetError).splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t") if "\t" in line else line.split(maxsplit=1)
         if len(parts) != 2:
             raise DatasetError(f"{path}:{number}: expected 'folder<TAB>class name', got {line!r}")
-        names[parts[0].strip()] = parts[1].strip()
+        folder = parts[0].strip()
+        if folder in names:
+            raise DatasetError(
+                f"{path}:{number}: folder {folder!r} is named again (line {lines[folder]} named it {names[folder]!r}): "
+                "keep one line per folder"
+            )
+        names[folder], lines[folder] = parts[1].strip(), number
     return names
 
 
@@ -172,6 +181,8 @@ def load_cub(root: str, transform=None) -> EvalDataset:
         )
     ids = list(read_cub_index(base / "classes.txt").values())
     test = _CUBTest(base)
+    if not test.samples:
+        raise DatasetError(f"dataset cub: {base / 'train_test_split.txt'} puts no image in the test split (0)")
     beyond = sorted({label + 1 for _, label in test.samples if label >= len(ids)})
     if beyond:
         raise DatasetError(

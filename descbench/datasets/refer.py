@@ -38,6 +38,8 @@ def _check_images(paths: Mapping[str, Path], source: str) -> None:
 
 
 def _select_split(items: list[dict], split: str | None, source: Path, key: str = "split") -> list[dict]:
+    if not items:
+        raise RecDataError(f"{source} holds no record: one referred box per record is expected")
     if split is None:
         return items
     present = list(dict.fromkeys(str(item.get(key)) for item in items))
