@@ -268,8 +268,8 @@ CONFIGS = [
     Bad("config/backend-api", photos("describe=llm", "describe/backend=openai", "describe.backend.api=chatty"), "api"),
     Bad(
         "config/backend-timeout",
-        photos("describe=llm", "describe/backend=openai", "describe.backend.timeout=soon"),
-        "describe.backend.timeout must be a number > 0, got 'soon'",
+        photos("describe=llm", "describe/backend=openai", "describe.backend.timeout=-1"),
+        "describe.backend.timeout must be a number > 0, got -1",
     ),
     Bad(
         "config/rec-limit", rec_photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from descbench.errors import DatasetError
@@ -57,7 +57,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def load_image(path: str) -> Image.Image:
     """Open an image file and convert it with :func:`to_rgb` (the loader of every folder dataset)."""
     with open(path, "rb") as f:
-        image = Image.open(f)
+        try:
+            image = Image.open(f)
+        except UnidentifiedImageError:  # its own message names the file object, not the file
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
         image.load()
     return to_rgb(image)
 

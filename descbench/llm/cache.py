@@ -2,7 +2,7 @@
 
 One JSON file per key, ``<cache_dir>/<key>.json``, where the key is the sha256 of the
 backend identity (backend, model, sampling parameters) and the exact prompt. Files are
-written atomically (a temporary file in the same directory, then ``os.replace``), so a
+written atomically (:func:`descbench.files.write_atomic`: a temporary file, then a rename), so a
 killed process leaves either the complete file or none; a reader never sees half a file.
 """
 
@@ -27,11 +27,6 @@ def cache_key(identity: dict[str, Any], prompt: str) -> str:
     """sha256 of the canonical JSON of (backend identity, exact prompt)."""
     payload = json.dumps({"identity": identity, "prompt": prompt}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (:func:`descbench.files.write_atomic`)."""
-    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
 
 
 class DescriptionCache:
@@ -90,7 +85,7 @@ class DescriptionCache:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         try:
-            write_json_atomic(self.path(key), record)
+            write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
         except OSError as err:  # a read-only or full cache dir: keep the answer for this run, say so once
             if self.writable:
                 log.warning(

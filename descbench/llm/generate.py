@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -14,8 +15,9 @@ from tqdm.auto import tqdm
 from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule
 from descbench.descriptions.sources import build_set
 from descbench.descriptions.types import DescriptionError, DescriptionSet
+from descbench.files import write_atomic
 from descbench.llm.backends import Backend, BackendError
-from descbench.llm.cache import DescriptionCache, cache_key, write_json_atomic
+from descbench.llm.cache import DescriptionCache, cache_key
 from descbench.llm.parse import parse_descriptors
 from descbench.llm.prompts import DEFAULT_BANK, build_prompt, load_bank, prompt_continues_bullet, resolve_num_examples
 
@@ -274,5 +276,5 @@ def export_descriptors(descriptions: DescriptionSet, path: str | os.PathLike[str
             len(descriptions.classes) - len(out),
         )
     path = Path(path)
-    write_json_atomic(path, out)
+    write_atomic(path, json.dumps(out, indent=2, ensure_ascii=False))
     return path

@@ -101,12 +101,10 @@ class RecDataset:
 
     def limited(self, count: int | None) -> RecDataset:
         """The first ``count`` expressions (all when None)."""
-        if count is None:
+        if count is None or count >= len(self):
             return self
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise RecDataError(f"dataset.limit must be null or an integer >= 1, got {count!r}")
-        if count >= len(self):
-            return self
+        if count < 1:
+            raise RecDataError(f"dataset.limit must be >= 1, got {count}")
         subset = self._copy()
         subset.expressions = self.expressions[:count]
         return subset
