@@ -245,33 +245,6 @@ def bundle_weights_file(path: Path, weights_file: str | None = None) -> Path:
     )
 
 
-def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
-    """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named)."""
-    path = Path(model.removeprefix("local-dir:"))
-    if not (path / "open_clip_config.json").is_file():
-        raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
-    chosen = bundle_weights_file(path, weights_file)
-    check_weights_file(chosen, f"model bundle {path}: the weights file")
-    try:
-        # the architecture from the bundle, random weights at first; then the chosen file, strictly
-        clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
-        open_clip.load_checkpoint(clip, str(chosen), strict=True)
-    except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
-        raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_flat(err)}") from err
-    import json
-
-    name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
-    return Backbone(
-        clip,
-        preprocess,
-        open_clip.get_tokenizer(model),
-        name=name,
-        pretrained=str(chosen),
-        weights="pretrained",
-        identity=f"{path.name}:{file_identity(chosen)}",
-    )
-
-
 def check_weights_file(path: Path, what: str) -> None:
     """A weights file must be readable as one before it is loaded: a safetensors file with a whole header, a
     PyTorch zip archive with its central directory, or a legacy pickle; else one line saying what it is not.
@@ -308,6 +281,33 @@ def _flat(err: BaseException, limit: int = 400) -> str:
     """The whole message on one line, cut at ``limit`` characters (torch lists the keys that differ)."""
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
+    """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named)."""
+    path = Path(model.removeprefix("local-dir:"))
+    if not (path / "open_clip_config.json").is_file():
+        raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
+    chosen = bundle_weights_file(path, weights_file)
+    check_weights_file(chosen, f"model bundle {path}: the weights file")
+    try:
+        # the architecture from the bundle, random weights at first; then the chosen file, strictly
+        clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
+        open_clip.load_checkpoint(clip, str(chosen), strict=True)
+    except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
+        raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_flat(err)}") from err
+    import json
+
+    name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
+    return Backbone(
+        clip,
+        preprocess,
+        open_clip.get_tokenizer(model),
+        name=name,
+        pretrained=str(chosen),
+        weights="pretrained",
+        identity=f"{path.name}:{file_identity(chosen)}",
+    )
 
 
 def _first_line(err: BaseException) -> str:
