@@ -2,7 +2,9 @@
 
 Types and key names are checked by Hydra itself against the schemas (:mod:`descbench.schemas`) while
 it composes; what is left is what a type cannot say: a required value not given, a name outside its
-choices, an option added with ``+`` that the schema does not know, and DDP inside a multirun.
+choices, an option added with ``+`` that the schema does not know (or, for a node without a schema, that
+what the node builds does not take), an integer out of its range, Lightning Trainer values (and that the
+accelerator is there), and DDP inside a multirun.
 """
 
 from __future__ import annotations
