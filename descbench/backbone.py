@@ -186,6 +186,8 @@ def build_backbone(
         is_file = os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
         if is_file and not Path(pretrained).is_file():
             raise BackboneError(f"checkpoint file not found: {pretrained} (backbone.pretrained)")
+        if is_file:
+            check_weights_file(Path(pretrained), "checkpoint")
         if not is_file and pretrained not in open_clip.list_pretrained_tags_by_model(model):
             raise BackboneError(
                 f"unknown pretrained tag {pretrained!r} for {model}: known tags are "
@@ -199,8 +201,7 @@ def build_backbone(
         except Exception as err:  # a bad file raises RuntimeError, UnpicklingError, SafetensorError, ...
             if is_file:
                 raise BackboneError(
-                    f"checkpoint {pretrained} does not match the architecture {model} or is not a checkpoint: "
-                    f"{_first_line(err)}"
+                    f"checkpoint {pretrained} does not match the architecture {model}: {_flat(err)}"
                 ) from err
             if "download" in str(err).lower() or "connection" in str(err).lower():
                 raise BackboneError(
@@ -249,19 +250,58 @@ def bundle_weights_file(path: Path, weights_file: str | None = None) -> Path:
     )
 
 
+def check_weights_file(path: Path, what: str) -> None:
+    """A weights file must be readable as one before it is loaded: a safetensors file with a whole header, a
+    PyTorch zip archive with its central directory, or a legacy pickle; else one line saying what it is not.
+
+    Reads only headers, so that a garbled file is told apart from weights of another architecture.
+    """
+    import zipfile
+
+    problem = None
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        if not head:
+            problem = "it is empty"
+        elif path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt"):
+                pass
+        elif zipfile.is_zipfile(path):
+            zipfile.ZipFile(path).close()
+        elif not head.startswith(b"\x80"):  # neither a zip archive nor a pickle: not torch.save's output
+            problem = "it is neither a safetensors file nor a PyTorch checkpoint (a zip archive or a pickle)"
+    except Exception as err:  # safetensors/zipfile raise several types for a cut or garbled file
+        problem = _first_line(err)
+    if problem is not None:
+        raise BackboneError(
+            f"{what} {path} cannot be read as weights ({problem}): is it whole, and a file written by "
+            "torch.save or safetensors?"
+        )
+
+
+def _flat(err: BaseException, limit: int = 400) -> str:
+    """The whole message on one line, cut at ``limit`` characters (torch lists the keys that differ)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
     """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named)."""
     path = Path(model.removeprefix("local-dir:"))
     if not (path / "open_clip_config.json").is_file():
         raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
     chosen = bundle_weights_file(path, weights_file)
+    check_weights_file(chosen, f"model bundle {path}: the weights file")
     try:
         # the architecture from the bundle, random weights at first; then the chosen file, strictly
         with _quiet_open_clip_logs("initialized randomly"):  # the weights come right after, from the chosen file
             clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
         open_clip.load_checkpoint(clip, str(chosen), strict=True)
     except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
-        raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_first_line(err)}") from err
+        raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_flat(err)}") from err
     import json
 
     name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name

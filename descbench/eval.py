@@ -77,12 +77,27 @@ def build_logger(cfg: DictConfig, context: RunContext):
 
 
 def prepare_run_dir(run_dir: Path) -> None:
-    """Create the run dir, or say in one line why it cannot be written."""
+    """Create the run dir, or say in one line why it cannot be written.
+
+    A dir used again (the same ``hydra.run.dir``) loses the ``results.json`` and ``error.txt`` of the earlier
+    job first, so that what it holds after this job is this job's outcome, never an older one.
+    """
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from descbench.results import RESULTS_FILE
+
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        if getattr(rank_zero_only, "rank", 0) == 0:
+            if (run_dir / RESULTS_FILE).is_file():
+                log.warning(
+                    "run dir %s holds the results.json of an earlier job: removed, this job replaces it", run_dir
+                )
+            for name in (RESULTS_FILE, ERROR_FILE):
+                (run_dir / name).unlink(missing_ok=True)
     except OSError as err:
         raise UserError(
             f"cannot write to the run dir {run_dir} ({err.strerror or err}): choose another with hydra.run.dir=..."
@@ -165,13 +180,35 @@ class FailedJobs(Callback):
         sys.exit(2)
 
 
+def hydra_error_message(err: BaseException) -> str:
+    """Hydra's message for a config it could not compose (with OmegaConf's cause), as one line."""
+    text = str(err).split("Config search path:")[0].replace("\n\t", ", ").replace(":, ", ": ")
+    cause = err.__cause__
+    if cause is not None and type(cause).__module__.startswith("omegaconf") and str(cause) not in text:
+        text = f"{text.rstrip()}: {cause}"
+    return " ".join(text.split()) or type(err).__name__
+
+
 def main() -> None:
+    from hydra.errors import CompactHydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from descbench.cli import prepare_argv
     from descbench.config import hydra_entry
 
     prepare_argv()
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    hydra_entry(_main, "eval")()
+    # Hydra prints a config it cannot compose on several lines with exit code 1; asked to raise it instead,
+    # it becomes one error line with code 2 like every other user error (HYDRA_FULL_ERROR=1: Hydra's own way)
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_entry(_main, "eval")()
+    except (CompactHydraException, OmegaConfBaseException) as err:
+        if full_error:
+            raise
+        print(f"error: {hydra_error_message(err)}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

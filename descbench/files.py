@@ -37,3 +37,26 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes | Writer, *, fs
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def read_text_file(path: str | os.PathLike[str], what: str, error: type[Exception] = ValueError) -> str:
+    """The UTF-8 text of ``path`` (a byte-order mark dropped); a file that is not UTF-8 raises ``error`` with one line
+    naming ``what`` and the path, never the file's bytes."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise error(
+            f"{what} {path} is not UTF-8 text (undecodable byte at offset {err.start}); save it as UTF-8"
+        ) from None
+
+
+def read_json_file(path: str | os.PathLike[str], what: str, error: type[Exception] = ValueError) -> object:
+    """The JSON value of ``path`` (:func:`read_text_file`); invalid JSON raises ``error`` naming the line and column."""
+    import json
+
+    text = read_text_file(path, what, error)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"{what} {path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None

@@ -28,6 +28,7 @@ class Reply:
     text: str | None = None  # the answer text (status 200)
     delay: float = 0.0
     body: Any = None  # a raw JSON body to send instead (malformed answers)
+    raw: bytes | None = None  # bytes to send as they are (a body that is not JSON)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class OpenAIStubServer:
                         "model": body.get("model", "stub"),
                         "choices": [{"index": 0, "finish_reason": "stop", "text": reply.text, "logprobs": None}],
                     }
-                data = json.dumps(payload).encode()
+                data = reply.raw if reply.raw is not None else json.dumps(payload).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")

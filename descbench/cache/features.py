@@ -18,13 +18,15 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from descbench.files import write_atomic
 
 log = logging.getLogger("descbench")
 CACHE_VERSION = 2
+#: cache dirs found not writable in this process: each is warned about once, whatever the kind of cache
+_UNWRITABLE: set[Path] = set()
 
 
 def digest(parts: dict) -> str:
@@ -61,7 +63,8 @@ class FeatureStore:
     """Checked safetensors files under ``root/kind``, one per key."""
 
     def __init__(self, root: str | Path, kind: str) -> None:
-        self.root = Path(root) / kind
+        self.cache_dir = Path(root)
+        self.root = self.cache_dir / kind
         self.kind = kind.replace("_", " ")
         self.writable = True
 
@@ -95,19 +98,19 @@ class FeatureStore:
         meta = {"key": _key_text(key), "sha256": tensors_sha256(plain), **(extra or {})}
         try:
             write_atomic(path, lambda tmp: save_file(plain, str(tmp), metadata=meta))
-        except OSError as err:
+        except (OSError, SafetensorError) as err:  # safetensors reports a full disk as its own error
             self._unwritable(err)
             return None
         return path
 
-    def _unwritable(self, err: OSError) -> None:
-        if self.writable:
+    def _unwritable(self, err: OSError | SafetensorError) -> None:
+        if self.writable and self.cache_dir not in _UNWRITABLE:
+            _UNWRITABLE.add(self.cache_dir)
             log.warning(
-                "%s cache under %s is not writable (%s): continuing without caching (set DESCBENCH_CACHE_DIR or "
-                "cache.features=false)",
-                self.kind,
-                self.root,
-                err.strerror or err,
+                "cache dir %s cannot be written (%s): continuing without caching (set DESCBENCH_CACHE_DIR or "
+                "paths.cache_dir to a writable dir, or cache.features=false cache.text=false)",
+                self.cache_dir,
+                getattr(err, "strerror", None) or str(err).splitlines()[0][:200],
             )
         self.writable = False
 

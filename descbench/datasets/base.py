@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from descbench.errors import DatasetError
@@ -57,7 +57,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def load_image(path: str) -> Image.Image:
     """Open an image file and convert it with :func:`to_rgb` (the loader of every folder dataset)."""
     with open(path, "rb") as f:
-        image = Image.open(f)
+        try:
+            image = Image.open(f)
+        except UnidentifiedImageError:  # its own message names the file object, not the file
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
         image.load()
     return to_rgb(image)
 
@@ -102,6 +105,11 @@ class EvalDataset(Dataset):
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if len(self.classes) < 2:
+            raise DatasetError(
+                f"dataset {self.name} has {len(self.classes)} class(es) {list(self.classes)}: classifying needs at "
+                "least 2 (add class folders, or check the class-name file)"
+            )
         if self.class_ids is not None and len(self.class_ids) != len(self.classes):
             raise DatasetError(f"dataset {self.name}: {len(self.class_ids)} class ids for {len(self.classes)} classes")
         shared = _warn_duplicate_names(self.name, self.classes)
@@ -141,10 +149,12 @@ class EvalDataset(Dataset):
         sample while it has them. The subset keeps the dataset order; ``provenance`` records
         ``limit``, ``limit_seed``, the per-class counts and a fingerprint of the chosen indices.
         """
-        if count is None or count >= len(self):
+        if count is None:
             return self
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise DatasetError(f"dataset.limit must be null or an integer >= 1, got {count!r}")
+        if count >= len(self):
+            return self
         chosen = stratified_indices(self.labels(), count, seed)
         ids = self.identity()
         picked = [ids[i] for i in chosen]

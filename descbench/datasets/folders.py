@@ -7,6 +7,7 @@ from pathlib import Path
 from torchvision.datasets import ImageFolder
 
 from descbench.datasets.base import ALPHA_BACKGROUND, DatasetError, EvalDataset, load_image, read_curated_names
+from descbench.files import read_json_file, read_text_file
 
 IMAGENET_LAYOUT = "<root>/val/<wnid>/*.JPEG (1000 folders such as n01440764)"
 
@@ -52,15 +53,24 @@ def read_class_names(path: str | Path) -> dict[str, str]:
     """A class-name file: one ``folder<TAB>name`` (or ``folder name...``) per line."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"class-name file not found: {path} (dataset.class_names; one 'folder<TAB>name' per line)")
-    names = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        raise DatasetError(
+            f"class-name file not found: {path} (dataset.builder.class_names; one 'folder<TAB>name' per line)"
+        )
+    names: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(read_text_file(path, "class-name file", DatasetError).splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t") if "\t" in line else line.split(maxsplit=1)
         if len(parts) != 2:
             raise DatasetError(f"{path}:{number}: expected 'folder<TAB>class name', got {line!r}")
-        names[parts[0].strip()] = parts[1].strip()
+        folder = parts[0].strip()
+        if folder in names:
+            raise DatasetError(
+                f"{path}:{number}: folder {folder!r} is named again (line {lines[folder]} named it {names[folder]!r}): "
+                "keep one line per folder"
+            )
+        names[folder], lines[folder] = parts[1].strip(), number
     return names
 
 
@@ -89,13 +99,15 @@ def load_image_folder(
         classes = [table[c] for c in folder.classes]
     native = None
     if descriptors is not None:
-        import json
-
         path = Path(descriptors)
         if not path.is_file():
             raise DatasetError(f"descriptor file not found: {path} (dataset.builder.descriptors)")
-        native = json.loads(path.read_text(encoding="utf-8"))
-        if set(native) != {"words", "sentences"} or any(set(classes) - set(native[k]) for k in native):
+        native = read_json_file(path, "descriptor file", DatasetError)
+        if (
+            not isinstance(native, dict)
+            or set(native) != {"words", "sentences"}
+            or any(not isinstance(native[k], dict) or set(classes) - set(native[k]) for k in native)
+        ):
             raise DatasetError(
                 f"{path} must hold {{'words': {{class: [...]}}, 'sentences': {{class: [...]}}}} for every class"
             )
@@ -113,13 +125,38 @@ def load_image_folder(
     )
 
 
+def read_cub_index(path: Path) -> dict[str, str]:
+    """``{id: value}`` from a CUB index file (``<id> <value>`` per line); a bad line names the file and line."""
+    table: dict[str, str] = {}
+    for number, line in enumerate(read_text_file(path, "CUB index file", DatasetError).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise DatasetError(
+                f"{path}:{number}: expected '<number> <value>', got {line[:80]!r} (the CUB_200_2011 files)"
+            )
+        table[parts[0]] = parts[1].strip()
+    return table
+
+
 class _CUBTest:
     def __init__(self, root: Path) -> None:
-        images = dict(line.split() for line in (root / "images.txt").read_text().splitlines() if line.strip())
-        labels = dict(
-            line.split() for line in (root / "image_class_labels.txt").read_text().splitlines() if line.strip()
-        )
-        split = dict(line.split() for line in (root / "train_test_split.txt").read_text().splitlines() if line.strip())
+        images = read_cub_index(root / "images.txt")
+        labels = read_cub_index(root / "image_class_labels.txt")
+        split = read_cub_index(root / "train_test_split.txt")
+        for name, table in (("image_class_labels.txt", labels), ("train_test_split.txt", split)):
+            absent = [i for i in images if i not in table]
+            if absent:
+                raise DatasetError(
+                    f"dataset cub: {root / name} has no line for {len(absent)} image(s) of images.txt "
+                    f"(first ids: {absent[:5]}): use the files of one CUB_200_2011 archive"
+                )
+        bad = [i for i in images if not labels[i].isdigit() or int(labels[i]) < 1]
+        if bad:
+            raise DatasetError(
+                f"dataset cub: {root / 'image_class_labels.txt'}: image {bad[0]} has label {labels[bad[0]]!r}"
+            )
         self.samples = [
             (str(root / "images" / images[i]), int(labels[i]) - 1) for i in sorted(images, key=int) if split[i] == "0"
         ]
@@ -142,11 +179,20 @@ def load_cub(root: str, transform=None) -> EvalDataset:
             f"dataset cub: {base} lacks {missing} (expected the CUB_200_2011 archive layout: "
             "images.txt, classes.txt, image_class_labels.txt, train_test_split.txt, images/)"
         )
-    ids = [line.split(maxsplit=1)[1] for line in (base / "classes.txt").read_text().splitlines() if line.strip()]
+    ids = list(read_cub_index(base / "classes.txt").values())
+    test = _CUBTest(base)
+    if not test.samples:
+        raise DatasetError(f"dataset cub: {base / 'train_test_split.txt'} puts no image in the test split (0)")
+    beyond = sorted({label + 1 for _, label in test.samples if label >= len(ids)})
+    if beyond:
+        raise DatasetError(
+            f"dataset cub: {base / 'image_class_labels.txt'} uses class numbers {beyond[:5]} beyond the "
+            f"{len(ids)} classes of {base / 'classes.txt'}"
+        )
     return EvalDataset(
         name="cub",
         classes=[cub_class_name(c) for c in ids],
-        base=_CUBTest(base),
+        base=test,
         transform=transform,
         class_ids=ids,
         provenance={"class_names": "CUB classes.txt cleaned (number prefix dropped, '_' as spaces)"},

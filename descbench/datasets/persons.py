@@ -28,6 +28,7 @@ import yaml
 from PIL import Image, ImageOps
 
 from descbench.bias import BiasPhrase, PersonDataset, PersonImage
+from descbench.datasets.base import load_image
 from descbench.datasets.photos import load_photo
 from descbench.errors import DatasetError
 from descbench.keypoints import check_box
@@ -88,7 +89,7 @@ def _files(name: str, images: list[PersonImage], paths: dict[str, Path], source:
     return PersonDataset(
         name=name,
         images=images,
-        image_loader=lambda image_id: Image.open(paths[image_id]),
+        image_loader=lambda image_id: load_image(str(paths[image_id])),  # 16-bit, palette, alpha handled
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
         stats=stats,
     )

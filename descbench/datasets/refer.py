@@ -19,7 +19,9 @@ from typing import Any
 
 from PIL import Image
 
+from descbench.datasets.base import load_image
 from descbench.errors import RecDataError
+from descbench.files import read_json_file, read_text_file
 from descbench.rec.types import RecDataset, RefExpression, check_expressions, parse_box
 
 log = logging.getLogger("descbench")
@@ -36,6 +38,8 @@ def _check_images(paths: Mapping[str, Path], source: str) -> None:
 
 
 def _select_split(items: list[dict], split: str | None, source: Path, key: str = "split") -> list[dict]:
+    if not items:
+        raise RecDataError(f"{source} holds no record: one referred box per record is expected")
     if split is None:
         return items
     present = list(dict.fromkeys(str(item.get(key)) for item in items))
@@ -53,10 +57,7 @@ def load_detections(path: str | Path) -> dict[str, list[list[float]]]:
     path = Path(path)
     if not path.is_file():
         raise RecDataError(f"proposals file not found: {path} (expected JSON {{image_id: [[x, y, w, h], ...]}})")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise RecDataError(f"proposals file {path} is not valid JSON: {err}") from err
+    data = read_json_file(path, "proposals file", RecDataError)
     if not isinstance(data, dict):
         raise RecDataError(f"proposals file {path} must hold an object {{image_id: [[x, y, w, h], ...]}}")
     out = {}
@@ -80,7 +81,7 @@ def _proposals(
 
 def _sentence_text(sentence: Any, where: str) -> str:
     """The text of a sentence entry (``{raw: ...}`` or ``{sent: ...}``); anything else is an error."""
-    if isinstance(sentence, dict):
+    if isinstance(sentence, dict) and ("raw" in sentence or "sent" in sentence):
         text = sentence.get("raw") or sentence.get("sent") or ""
         if isinstance(text, str):
             return text
@@ -92,6 +93,36 @@ def _note_no_sentences(count: int, what: str, source: Path) -> None:
         log.warning(
             "%s: %d %s have an empty sentence list and give no expression (counted in the results)", source, count, what
         )
+
+
+def _declared_size(item: Mapping[str, Any], where: str) -> tuple[int, int]:
+    """An image's ``(width, height)`` as its record declares them: two positive integers, else an error."""
+    width, height = item.get("width"), item.get("height")
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    if not ok:
+        raise RecDataError(
+            f"{where}: width {width!r} and height {height!r} must both be positive integers (pixels), or both absent"
+        )
+    return int(width), int(height)
+
+
+def _size_reader(paths: Mapping[str, Path], sizes: dict[str, tuple[int, int]]) -> Callable[[str], tuple[int, int]]:
+    """``image id -> (width, height)``: the declared size, else read from the file's header (an unreadable file
+    is a :class:`RecDataError` naming it)."""
+
+    def image_size(image_id: str) -> tuple[int, int]:
+        if image_id not in sizes:
+            try:
+                with Image.open(paths[image_id]) as im:
+                    sizes[image_id] = im.size
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+                raise RecDataError(
+                    f"cannot read image {paths[image_id]} ({type(err).__name__}: {reason}): replace or remove the file"
+                ) from None
+        return sizes[image_id]
+
+    return image_size
 
 
 def _image_file(root: Path, file_name: str) -> Path:
@@ -147,7 +178,7 @@ def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, propos
     return RecDataset(
         name=name,
         expressions=expressions,
-        image_loader=lambda image_id: Image.open(paths[image_id]),
+        image_loader=lambda image_id: load_image(str(paths[image_id])),  # 16-bit, palette, alpha handled
         proposals=proposals,
         stats=stats,
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
@@ -183,10 +214,18 @@ def load_refer(
         if refs and key not in refs[0]:
             raise RecDataError(f"{refs_path} is not a REFER refs file: its refs have no {key!r}")
     refs = _select_split(refs, split, refs_path)
-    try:
-        instances = json.loads(instances_path.read_text())
-    except json.JSONDecodeError as err:
-        raise RecDataError(f"{instances_path} is not valid JSON: {err}") from err
+    instances = read_json_file(instances_path, "instances file", RecDataError)
+    if not isinstance(instances, dict) or not all(
+        isinstance(instances.get(k, []), list) and all(isinstance(x, dict) for x in instances.get(k, []))
+        for k in ("images", "annotations")
+    ):
+        raise RecDataError(
+            f"{instances_path} is not a COCO instances file: expected {{'images': [{{id, file_name, ...}}], "
+            "'annotations': [{id, image_id, bbox}]}"
+        )
+    for im in instances.get("images", []):
+        if "id" not in im:
+            raise RecDataError(f"{instances_path}: an image entry lacks 'id': {str(im)[:120]}")
     images = {str(im["id"]): im for im in instances.get("images", [])}
     anns: dict[str, list[dict]] = {}
     ann_box: dict[str, list[float]] = {}
@@ -226,13 +265,8 @@ def load_refer(
                 )
             )
     _check_images(paths, str(refs_path))
-    sizes = {k: (int(images[k]["width"]), int(images[k]["height"])) for k in paths if "width" in images[k]}
-
-    def image_size(image_id: str) -> tuple[int, int]:
-        if image_id not in sizes:
-            with Image.open(paths[image_id]) as im:
-                sizes[image_id] = im.size
-        return sizes[image_id]
+    sizes = {k: _declared_size(images[k], f"{instances_path}, image {k}") for k in paths if "width" in images[k]}
+    image_size = _size_reader(paths, sizes)
 
     _note_no_sentences(no_sentences, "refs", refs_path)
     data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind)
@@ -261,7 +295,7 @@ def load_jsonl(
     if not path.is_file():
         raise RecDataError(f"JSON-lines file not found: {path} (one object per referred box)")
     lines = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text_file(path, "JSON-lines file", RecDataError).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -305,8 +339,8 @@ def load_jsonl(
         anns = [(a.get("id"), parse_box(a["bbox"], f"{where}, ann {a.get('id')}")) for a in item["anns"]]
         boxes = [parse_box(b, f"{where}, boxes") for b in item["boxes"]] if item.get("boxes") else [b for _, b in anns]
         gt.setdefault(image_id, boxes)
-        if "width" in item and "height" in item:
-            sizes[image_id] = (int(item["width"]), int(item["height"]))
+        if "width" in item or "height" in item:
+            sizes[image_id] = _declared_size(item, where)
         wanted = item["ann_id"] if isinstance(item["ann_id"], list) else [item["ann_id"]]
         gold = [b for ann_id, b in anns if ann_id in wanted]
         if not gold:
@@ -337,13 +371,7 @@ def load_jsonl(
             )
     _note_no_sentences(no_sentences, "lines", path)
     _check_images(paths, str(path))
-
-    def image_size(image_id: str) -> tuple[int, int]:
-        if image_id not in sizes:
-            with Image.open(paths[image_id]) as im:
-                sizes[image_id] = im.size
-        return sizes[image_id]
-
+    image_size = _size_reader(paths, sizes)
     data = _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
     data.stats["records_without_sentences"] = no_sentences
     return data

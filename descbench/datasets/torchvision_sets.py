@@ -92,15 +92,18 @@ def load_torchvision(
         kwargs["loader"] = load_image
     if not download and not Path(root).is_dir():
         raise DatasetError(
-            f"dataset {name}: root folder not found: {root} (set dataset.root, or dataset.download=true)"
+            f"dataset {name}: root folder not found: {root} (set dataset.builder.root, or dataset.builder.download=true)"
         )
     try:
         base = cls(**kwargs)
     except (RuntimeError, FileNotFoundError) as err:
         raise DatasetError(
             f"dataset {name}: {root} does not hold it in torchvision's layout ({err}); "
-            "point dataset.root at the folder torchvision would download into, or set dataset.download=true"
+            "point dataset.builder.root at the folder torchvision would download into, or set "
+            "dataset.builder.download=true"
         ) from err
+    if len(base) == 0:
+        raise DatasetError(f"dataset {name}: split {split!r} under {root} holds no image: check dataset.builder.split")
     ids = _class_ids(name, base)
     classes, origin = _class_names(name, ids, names)
     ds = EvalDataset(

@@ -9,7 +9,6 @@ matched to the dataset's classes by name, never by order: exactly, then after no
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from descbench.errors import DescriptionError
+from descbench.files import read_json_file
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +64,7 @@ def read_descriptor_file(path: str | Path, key: str | None = None) -> dict[str, 
     path = Path(path)
     if not path.is_file():
         raise DescriptionError(f"description file not found: {path} (describe.path)")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DescriptionError(
-            f"description file {path} is not UTF-8 text (undecodable byte at offset {err.start}); save it as UTF-8"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DescriptionError(
-            f"description file {path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        ) from None
+    data = read_json_file(path, "description file", DescriptionError)
     if not isinstance(data, dict):
         raise DescriptionError(
             f'description file {path} must hold a JSON object {{"class name": ["descriptor", ...]}}, '

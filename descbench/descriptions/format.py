@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
+from descbench.errors import DescriptionError
+
 Rule = Literal["corrected", "faithful"]
+RULES = ("corrected", "faithful")
 
 # The published convention: "{class}, which (is/has) {descriptor}".
 _VERB_FREE = ("has", "often", "typically", "may", "can")
@@ -26,7 +30,7 @@ def which_clause(descriptor: str, rule: Rule = "corrected") -> str:
             return f"which is {descriptor}"
         return f"which has {descriptor}"
     if rule != "corrected":
-        raise ValueError(f"unknown formatting rule {rule!r}: use 'corrected' or 'faithful' (describe.rule)")
+        raise DescriptionError(f"unknown formatting rule {rule!r}: use 'corrected' or 'faithful' (describe.rule)")
     first = descriptor.split(maxsplit=1)[0].lower() if descriptor.strip() else ""
     if first in ("a", "an", "used"):
         return f"which is {descriptor}"
@@ -40,6 +44,30 @@ def format_description(
 ) -> str:
     """``template`` filled with the class name and the descriptor's which-clause."""
     return template.format(classname=classname, descriptor=which_clause(descriptor, rule))
+
+
+def check_template(template: object, *, fields: tuple[str, ...], required: str, key: str = "describe.template") -> str:
+    """``template`` must be a format string using only ``fields``, ``required`` among them (one line naming ``key``).
+
+    A template without its descriptor (or, for ``describe=classname``, its class name) would give every class the
+    same texts: a run that measures nothing, so it is refused.
+    """
+    shown = ", ".join("{" + f + "}" for f in fields)
+    if not isinstance(template, str):
+        raise DescriptionError(f"{key} must be a text using {shown}, got {template!r}")
+    try:
+        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:
+        raise DescriptionError(f"{key}={template!r} is not a format string ({err}): use {shown}") from None
+    unknown = sorted({name for name in used if name not in fields})
+    if unknown:
+        raise DescriptionError(
+            f"{key}={template!r} uses {', '.join('{' + u + '}' for u in unknown)}: its fields are {shown} "
+            "(write a literal brace as {{ or }})"
+        )
+    if required not in used:
+        raise DescriptionError(f"{key}={template!r} has no {{{required}}}: every class would get the same text")
+    return template
 
 
 TextForm = Literal["which", "as_written", "prefixed"]

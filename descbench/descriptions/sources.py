@@ -24,9 +24,11 @@ from descbench.descriptions.files import match_keys, read_descriptor_file, summa
 from descbench.descriptions.format import (
     DEFAULT_TEMPLATE,
     EMPTY_MODES,
+    RULES,
     EmptyMode,
     Rule,
     TextForm,
+    check_template,
     empty_text,
     render_text,
 )
@@ -100,6 +102,9 @@ def build_set(
     without a descriptor are warned about by name; ``empty="error"`` refuses them.
     """
     check_choice("describe.empty", empty, EMPTY_MODES)
+    check_choice("describe.rule", rule, RULES)
+    if form != "as_written":
+        check_template(template, fields=("classname", "descriptor"), required="descriptor")
     names = list(classes) if names is None else list(names)
     empties = [i for i, d in enumerate(descriptors) if not d]
     if empties:
@@ -153,6 +158,7 @@ def classname(
 ) -> DescriptionSet:
     """One text per class: the class name in ``template``."""
     check_num_desc(num_desc)
+    check_template(template, fields=("classname",), required="classname")
     return DescriptionSet(
         source="classname",
         classes=list(classes),

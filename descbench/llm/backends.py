@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from descbench.errors import BackendError
+from descbench.errors import BackendError, ConfigError
 from descbench.llm.prompts import to_chat_messages
 
 log = logging.getLogger(__name__)
@@ -91,21 +91,21 @@ class OpenAIBackend:
         retry_delay_scale: float = 1.0,
     ) -> None:
         if api not in ("chat", "completions"):
-            raise ValueError(f"OpenAIBackend: api must be 'chat' or 'completions', got {api!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"OpenAIBackend: max_retries must be an integer >= 0, got {max_retries!r}")
+            raise ConfigError(f"describe.backend.api must be 'chat' or 'completions', got {api!r}")
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise ConfigError(f"describe.backend.max_retries must be an integer >= 0, got {max_retries!r}")
         self.model = model
         self.api = api
         self.base_url = base_url
         self.api_key_env = api_key_env
-        self.temperature = float(temperature)
-        self.top_p = None if top_p is None else float(top_p)
-        self.max_tokens = int(max_tokens)
+        self.temperature = _number("temperature", temperature, 0.0)
+        self.top_p = None if top_p is None else _number("top_p", top_p, 0.0)
+        self.max_tokens = int(_number("max_tokens", max_tokens, 1.0, integer=True))
         self.seed = seed
         self.stop = list(stop) if stop else None
-        self.timeout = float(timeout)
+        self.timeout = _number("timeout", timeout, 0.0, strict=True)
         self.max_retries = max_retries
-        self.retry_delay_scale = float(retry_delay_scale)
+        self.retry_delay_scale = _number("retry_delay_scale", retry_delay_scale, 0.0)
         self.continues_prompt = api == "completions"
         self._client: Any = None
         self._lock = threading.Lock()
@@ -157,10 +157,13 @@ class OpenAIBackend:
         try:
             if self.api == "chat":
                 resp = client.chat.completions.create(messages=to_chat_messages(prompt), **params)
-                text = resp.choices[0].message.content if resp.choices else None
             else:
                 resp = client.completions.create(prompt=prompt, **params)
-                text = resp.choices[0].text if resp.choices else None
+        except ValueError:  # the body is not JSON (a proxy's HTML error page, a truncated answer)
+            raise BackendError(
+                f"OpenAIBackend: the server's answer is not JSON (model {self.model!r}, {self.api} API, base_url "
+                f"{self.base_url or 'the OpenAI API'}): is base_url an OpenAI-compatible /v1 endpoint?"
+            ) from None
         except openai.APIStatusError as e:
             raise BackendError(
                 f"OpenAIBackend: the server answered HTTP {e.status_code} after {self.max_retries} retries "
@@ -176,7 +179,37 @@ class OpenAIBackend:
                 f"OpenAIBackend: cannot connect to the server after {self.max_retries} retries "
                 f"(model {self.model!r}, {self.api} API): {_short(str(e))}"
             ) from None
-        return text or ""
+        return self._answer_text(resp)
+
+    def _answer_text(self, resp: Any) -> str:
+        """The text of the first choice ("" for no choice or no content: a failed generation, asked again);
+        an answer that is not a completion of this API is a :class:`BackendError`."""
+        choices = getattr(resp, "choices", None)
+        if isinstance(choices, list) and not choices:
+            return ""
+        first = choices[0] if isinstance(choices, list) else None
+        if self.api == "chat":
+            text = getattr(getattr(first, "message", None), "content", False)  # False: no message or no content key
+        else:
+            text = getattr(first, "text", False)
+        if text is None or isinstance(text, str):
+            return text or ""
+        problem = "no 'choices' list" if first is None else "its first choice has no text"
+        raise BackendError(
+            f"OpenAIBackend: the server's answer is not a {'chat' if self.api == 'chat' else 'text'} completion "
+            f"({problem}; model {self.model!r}, "
+            f"base_url {self.base_url or 'the OpenAI API'}): is base_url an OpenAI-compatible /v1 endpoint, and "
+            "describe.backend.api the API it serves (chat or completions)?"
+        )
+
+
+def _number(key: str, value: Any, least: float, *, strict: bool = False, integer: bool = False) -> float:
+    """``describe.backend.<key>`` as a number >= ``least`` (> with ``strict``), else a one-line :class:`ConfigError`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (not integer or float(value).is_integer())
+    if not ok or value < least or (strict and value == least):
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"describe.backend.{key} must be {kind} {'>' if strict else '>='} {least:g}, got {value!r}")
+    return float(value)
 
 
 def _short(msg: str, n: int = 300) -> str:
@@ -263,10 +296,10 @@ class LocalBackend:
     ) -> None:
         self.model_path = model_path
         self.gguf_file = gguf_file
-        self.max_new_tokens = int(max_new_tokens)
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.seed = int(seed)
+        self.max_new_tokens = int(_number("max_new_tokens", max_new_tokens, 1.0, integer=True))
+        self.temperature = _number("temperature", temperature, 0.0)
+        self.top_p = _number("top_p", top_p, 0.0)
+        self.seed = int(_number("seed", seed, 0.0, integer=True))
         self.chat = bool(chat)
         self.stop = list(stop) if stop else []
         self.stop_on_repeat = bool(stop_on_repeat)

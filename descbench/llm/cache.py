@@ -34,6 +34,7 @@ class DescriptionCache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
+        self.writable = True
 
     def __repr__(self) -> str:
         return f"DescriptionCache({str(self.root)!r})"
@@ -83,5 +84,15 @@ class DescriptionCache:
             "backend": identity,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
+        try:
+            write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
+        except OSError as err:  # a read-only or full cache dir: keep the answer for this run, say so once
+            if self.writable:
+                log.warning(
+                    "description cache dir %s is not writable (%s): answers are kept for this run only "
+                    "(set describe.cache_dir or DESCBENCH_CACHE_DIR to a writable dir)",
+                    self.root,
+                    err.strerror or err,
+                )
+            self.writable = False
         return record

@@ -245,10 +245,11 @@ def _generate_missing(
         bar.close()
     if error is not None:
         missing = [classes[i] for k, i in todo.items() if k not in records and k not in empty]
+        kept = f"cached under {cache.root}" if cache.writable else "not cached (the cache dir cannot be written)"
         raise BackendError(
-            f"llm descriptions: generation stopped, {len(missing)} of {len(classes)} classes missing "
-            f"(first: {missing[:5]}); the {len(todo) - len(missing)} generated in this run are cached "
-            f"under {cache.root} and a rerun resumes from there. Cause: {error}"
+            f"llm descriptions: {error} - generation stopped with {len(missing)} of {len(classes)} classes missing "
+            f"(first: {missing[:5]}); the {len(todo) - len(missing)} generated in this run are {kept}, a rerun "
+            "resumes from there"
         ) from error
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule
+from descbench.descriptions.format import DEFAULT_TEMPLATE, Rule, check_template
 from descbench.descriptions.types import DescriptionError, DescriptionSet
 from descbench.llm.backends import Backend
 from descbench.llm.generate import OnEmpty, export_descriptors, generate_descriptions
@@ -44,6 +44,8 @@ def llm(
     backend's own ``seed`` sets sampling. ``export`` also writes the ``{class: [descriptor,
     ...]}`` file there. ``dry_run`` belongs to ``python -m descbench.describe``.
     """
+    if not detailed or detailed_prefix:  # checked before any model is asked (build_set checks it again)
+        check_template(template, fields=("classname", "descriptor"), required="descriptor")
     if dry_run:
         raise DescriptionError(
             "describe.dry_run=true prints the prompt with python -m descbench.describe (no model is loaded); "

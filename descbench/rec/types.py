@@ -152,6 +152,11 @@ def check_expressions(
             )
         stats["single_candidate"] += len(boxes) == 1
         out.append(replace(e, expression=text, boxes=boxes, gold_box=gold, extra_gold=extra))
+    if not out:
+        raise RecDataError(
+            f"{source} gives no referring expression to evaluate (a record with an empty sentence list gives none, "
+            "and so does an empty file): check the file and dataset.builder.split"
+        )
     if stats["boxes_dropped"] or stats["boxes_clipped"]:
         log.warning(
             "%s: %d candidate boxes clipped to their image, %d dropped (no area inside it)",
