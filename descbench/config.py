@@ -40,6 +40,39 @@ def hydra_entry(task: Callable[[DictConfig], Any], config_name: str) -> Callable
     return hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(task)
 
 
+def hydra_error_message(err: BaseException) -> str:
+    """Hydra's message for a config it could not compose (with OmegaConf's cause), as one line."""
+    text = str(err).split("Config search path:")[0].replace("\n\t", ", ").replace(":, ", ": ")
+    cause = err.__cause__
+    if cause is not None and type(cause).__module__.startswith("omegaconf") and str(cause) not in text:
+        text = f"{text.rstrip()}: {cause}"
+    return " ".join(text.split()) or type(err).__name__
+
+
+def run_entry(task: Callable[[DictConfig], Any], config_name: str) -> None:
+    """An entry point's ``main``: ``a..b`` ranges expanded, Hydra run on the packaged configs, and a config
+    Hydra cannot compose (a misspelled key, a wrong type) reported as one ``error:`` line with exit code 2
+    like every other user error (``HYDRA_FULL_ERROR=1`` set by the user: Hydra's own output)."""
+    import os
+    import sys
+
+    from hydra.errors import CompactHydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from descbench.cli import prepare_argv
+
+    prepare_argv()
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing Hydra's multi-line report
+    try:
+        hydra_entry(task, config_name)()
+    except (CompactHydraException, OmegaConfBaseException) as err:
+        if full_error:
+            raise
+        print(f"error: {hydra_error_message(err)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def build(node: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(node, **kwargs)``, with a user error raised by the built object surfaced as
     itself (Hydra wraps it in ``InstantiationException``, whose message is a repr of the call)."""

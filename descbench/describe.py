@@ -93,12 +93,9 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    from descbench.cli import prepare_argv
+    from descbench.config import run_entry
 
-    prepare_argv()
-    from descbench.config import hydra_entry
-
-    hydra_entry(_main, "generate")()
+    run_entry(_main, "generate")
 
 
 if __name__ == "__main__":

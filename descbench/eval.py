@@ -180,35 +180,11 @@ class FailedJobs(Callback):
         sys.exit(2)
 
 
-def hydra_error_message(err: BaseException) -> str:
-    """Hydra's message for a config it could not compose (with OmegaConf's cause), as one line."""
-    text = str(err).split("Config search path:")[0].replace("\n\t", ", ").replace(":, ", ": ")
-    cause = err.__cause__
-    if cause is not None and type(cause).__module__.startswith("omegaconf") and str(cause) not in text:
-        text = f"{text.rstrip()}: {cause}"
-    return " ".join(text.split()) or type(err).__name__
-
-
 def main() -> None:
-    from hydra.errors import CompactHydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from descbench.config import run_entry
 
-    from descbench.cli import prepare_argv
-    from descbench.config import hydra_entry
-
-    prepare_argv()
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    # Hydra prints a config it cannot compose on several lines with exit code 1; asked to raise it instead,
-    # it becomes one error line with code 2 like every other user error (HYDRA_FULL_ERROR=1: Hydra's own way)
-    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        hydra_entry(_main, "eval")()
-    except (CompactHydraException, OmegaConfBaseException) as err:
-        if full_error:
-            raise
-        print(f"error: {hydra_error_message(err)}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    run_entry(_main, "eval")
 
 
 if __name__ == "__main__":

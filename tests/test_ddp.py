@@ -30,7 +30,7 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     # the ranks encode other batch compositions, which moves a confidence or an entropy in its last float32
     # bits (the metric states themselves are order-free: ECE sums integers); never more than that
     assert two["ece"] == pytest.approx(one["ece"], abs=1e-6)
-    assert two["entropy"] == pytest.approx(one["entropy"], abs=1e-9)
+    assert two["entropy"] == pytest.approx(one["entropy"], abs=1e-6)
     assert runs["one"][1] == runs["two"][1]  # every per-sample prediction, in dataset order
 
 

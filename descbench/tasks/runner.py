@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from descbench.backbone import Backbone
 from descbench.checks import multi_device
 from descbench.config import build
-from descbench.errors import ConfigError
+from descbench.errors import ConfigError, DatasetError
 from descbench.files import write_atomic
 from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors
 
@@ -127,6 +127,10 @@ def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, A
         data, batch_size, workers = cached, job.feature_batch_size or job.batch_size, 0
     else:
         data, batch_size, workers = job.images, job.batch_size, job.num_workers
+    if len(data) == 0:
+        raise DatasetError(
+            f"dataset {cfg.dataset.get('name')!r} has nothing to evaluate: check its files and dataset.limit"
+        )
     datamodule = EvalDataModule(
         data, batch_size=batch_size, num_workers=workers, pin_memory=job.pin_memory, collate_fn=job.collate_fn
     )
