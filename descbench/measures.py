@@ -103,7 +103,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("per_class_acc", (CLASSIFY,), "table", "per-class accuracy"),
     Measure("num_evaluated", (CLASSIFY,), "count", "images scored", description="all but excluded classes'"),
     Measure("describe.stats.<stat>", (CLASSIFY,), "count", "description statistic", description="counts, fallbacks"),
-    Measure("describe.excluded_classes", (CLASSIFY,), "table", "excluded classes"),
+    Measure("describe.excluded_classes", (CLASSIFY,), "bookkeeping", "excluded classes (indices)"),
     Measure(
         "describe.text_form",
         (CLASSIFY,),
@@ -111,7 +111,7 @@ MEASURES: tuple[Measure, ...] = (
         "text form",
         description="follows describe.detailed (and detailed_prefix): which-clause or as written",
     ),
-    Measure("dataset.duplicate_class_names", (CLASSIFY,), "table", "class names shared by several classes"),
+    Measure("dataset.duplicate_class_names", (CLASSIFY,), "bookkeeping", "class names shared by several classes"),
     Measure("dataset.limit_fingerprint", (CLASSIFY,), "bookkeeping", "subset fingerprint"),
     Measure("dataset.limit_per_class_min", (CLASSIFY,), "count", "fewest images of a class in the subset"),
     Measure("dataset.limit_per_class_max", (CLASSIFY,), "count", "most images of a class in the subset"),

@@ -53,12 +53,15 @@ def test_config_columns_exist_in_the_configs_the_runs_log(tmp_path):
         for overrides in (["describe=llm"], ["task=rec"])
     ]
 
-    def present(path: str) -> bool:
+    def present(path: str) -> bool:  # the key exists (its value may be null, e.g. describe.num_examples)
         for config in configs:
-            node = config
+            node, found = config, True
             for part in path.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if node is not None:
+                if not isinstance(node, dict) or part not in node:
+                    found = False
+                    break
+                node = node[part]
+            if found:
                 return True
         return False
 

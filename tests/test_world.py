@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
 
 import numpy as np
 import open_clip
@@ -12,9 +11,8 @@ import pytest
 import torch
 
 from descbench.errors import DatasetError
-from descbench.rec.engine import TextBank, encode_group, group_by_image, prepare_group, run_rec, score_group
-from descbench.rec.geometry import Geometry, render_marked_input
-from descbench.rec.markings import PromptSpec, parse_prompt_specs
+from descbench.rec.engine import make_prediction, run_rec
+from descbench.rec.geometry import Geometry
 from descbench.rec.relations import parse_relation, resolve_relation
 from descbench.world import BUNDLE_DIR, DESCRIPTOR_FILES, MODEL_CONFIG, WEIGHTS, check, relational
 from descbench.world.data import (
@@ -235,17 +233,6 @@ def test_rec_visual_prompts(world_model):
     assert 15 <= none <= 52  # chance 33 %; all candidates tie and the tie-break is random
 
 
-@dataclass(frozen=True)
-class _GeometricSpec(PromptSpec):
-    """A visual prompt rendered straight to the model input under a geometry (until the engine takes
-    ``task.image_processing`` itself, this is how the geometry reaches ``run_rec``)."""
-
-    geometry: Geometry = Geometry()
-
-    def apply(self, image, box, input_size=None):
-        return render_marked_input(image, box, PromptSpec(self.name, dict(self.options)), input_size, self.geometry)
-
-
 @pytest.mark.slow
 def test_mixed_canvases_keep_circle_accuracy_under_squash_and_lose_it_under_crop(world_model):
     """Issue 13: on 4:3 / 3:4 canvases with targets at the edges, the red circle under squash stays within
@@ -253,8 +240,7 @@ def test_mixed_canvases_keep_circle_accuracy_under_squash_and_lose_it_under_crop
     square = run_rec(load_shapes_rec(num_canvases=100, seed=FRESH_SEED), [world_model], "circle").accuracy
     mixed = load_shapes_rec(num_canvases=100, seed=FRESH_SEED, aspect="mixed")
     squash, crop = (
-        run_rec(mixed, [world_model], _GeometricSpec("circle", {}, Geometry(mode))).accuracy
-        for mode in ("squash", "crop")
+        run_rec(mixed, [world_model], "circle", geometry=Geometry(mode)).accuracy for mode in ("squash", "crop")
     )
     assert squash >= square - 0.05, (square, squash)
     assert crop <= squash - 0.04, (squash, crop)
@@ -329,31 +315,16 @@ def test_relations_world_is_solved_by_the_rules_with_perfect_kind_scores():
     assert abs(none - chance) < 0.12 * len(data)
 
 
-def relation_accuracies(dataset, backbone, prompts) -> tuple[float, float]:
-    """(accuracy without relations, with ReCLIP's rules) of the engine's scores on ``dataset``."""
-    specs = parse_prompt_specs(prompts)
-    expressions = dataset.expressions
-    parsed = [parse_relation(e.expression) for e in expressions]
-    heads = [replace(e, expression=p.head or e.expression) for e, p in zip(expressions, parsed)]
-    bank, head_bank = TextBank(expressions, [backbone]), TextBank(heads, [backbone])
-    none = rules = 0
-    for group in group_by_image(expressions):
-        image = dataset.load_image(group.image_id)
-        features = encode_group(prepare_group(image, group.boxes, specs, [backbone]), [backbone], len(specs))
-        for i, full, head in zip(
-            group.indices, score_group(group, features, bank), score_group(group, features, head_bank)
-        ):
-            e = expressions[i]
-            out = resolve_relation(parsed[i], e.boxes, full, head, scale=backbone.logit_scale, key=i)
-            none += e.boxes[out.baseline] == e.gold_box
-            rules += e.boxes[out.index] == e.gold_box
-    return none / len(expressions), rules / len(expressions)
-
-
 @pytest.mark.slow
 def test_relations_world_with_the_shipped_model(world_model):
     """Issue 15: task.relations=none sits near chance among the identical objects; rules >= 80 % and 30 points above."""
     data = load_relations_rec(num_canvases=80, seed=FRESH_SEED)
-    none, rules = relation_accuracies(data, world_model, "crop")
+    run = run_rec(data, [world_model], "crop", relations="rules")
+    rules = run.accuracy
+    baseline = [
+        make_prediction(p.index, data.expressions[p.index], run.resolutions[p.index].baseline, 0.0)
+        for p in run.predictions
+    ]
+    none = sum(b.correct for b in baseline) / len(baseline)
     assert none == pytest.approx(run_rec(data, [world_model], "crop").accuracy)  # the engine's own picks
     assert abs(none - 0.375) < 0.1 and rules >= 0.8 and rules - none >= 0.3, (none, rules)
