@@ -12,11 +12,11 @@ Two designs, both read from ``keypoints.yaml``:
 Instance ``k`` is drawn from ``numpy.random.default_rng([seed, k])`` (any instance can be rebuilt
 on its own: workers, DDP ranks); categories cycle in file order so each has the same count.
 
-Measured with the shipped known-answer model (``scripts/measure_world_keypoints.py``: circle of radius
-0.25 x max(box w, h) around each candidate, "a photo of the {part} of a {category}", 96 instances,
-seed 11, PCK@0.1): ``figures`` PCK 0.696 vs chance 0.308 (312 queries), naming 0.612 vs 0.308,
-left/right-merged 0.708 vs 0.397; the traffic lights 1.00, the left/right pairs near a blind pick
-between the two; unmarked (``none``) 0.285. ``corners``: PCK 0.270 vs chance 0.278 (the model never
+Measured with the shipped known-answer model (``python -m descbench.eval task=keypoints``: circle of
+radius 0.25 x max(box w, h) around each candidate, "a photo of the {part} of a {category}", 96 instances,
+seed 11, PCK@0.1): ``figures`` PCK 0.6955 vs chance 0.3077 (312 queries), naming (``task.mode=naming``)
+0.6122, left/right-merged 0.7083 vs 0.3974; the traffic lights 1.00, the left/right pairs near a blind
+pick between the two. ``corners``: PCK 0.270 vs chance 0.278 (the model never
 learnt "top" or "tip" of a shape: at chance, as expected).
 """
 
