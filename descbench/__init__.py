@@ -18,6 +18,7 @@ PARTS: dict[str, str] = {
     "descbench.errors": "core",
     "descbench.files": "core",
     "descbench.subsets": "core",
+    "descbench.images": "core",
     "descbench.backbone": "core",
     "descbench.head": "core",
     "descbench.metrics": "core",

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from descbench.errors import DatasetError
+from descbench.images import ImagesById
 from descbench.stats import bootstrap_interval
 from descbench.subsets import keep_first
 
@@ -65,7 +65,7 @@ class PersonImage:
         return self.boxes[self.target]
 
 
-class PersonDataset:
+class PersonDataset(ImagesById):
     """Images with person boxes: ``name``, ``images``, ``load_image(image_id)``, ``stats`` (what was skipped)."""
 
     def __init__(
@@ -84,18 +84,6 @@ class PersonDataset:
 
     def __len__(self) -> int:
         return len(self.images)
-
-    def load_image(self, image_id: str) -> Image.Image:
-        """The RGB image ``image_id``; a missing or unreadable file is a :class:`DatasetError` naming it."""
-        try:
-            return self._image_loader(image_id).convert("RGB")
-        except FileNotFoundError as err:
-            raise DatasetError(f"image file not found: {err.filename or self.describe_image(image_id)}") from err
-        except OSError as err:
-            raise DatasetError(f"cannot read image {self.describe_image(image_id)}: {err}") from err
-
-    def describe_image(self, image_id: str) -> str:
-        return self._describe(image_id) if self._describe else f"image {image_id}"
 
     def limited(self, count: int | None) -> PersonDataset:
         """The first ``count`` images (all when None)."""

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from descbench.errors import ConfigError, DatasetError
+from descbench.images import ImagesById
 from descbench.subsets import keep_first
 
 Point = tuple[float, float]
@@ -125,7 +126,7 @@ def mirror_pairs(parts: Sequence[str], declared: Mapping[str, str] | None = None
     return out
 
 
-class KeypointDataset:
+class KeypointDataset(ImagesById):
     """A keypoint evaluation set: ``name``, ``instances``, ordered ``parts``, ``load_image(image_id)``.
 
     ``category_parts`` gives a category its own part list (SPair-71k, the shapes world); otherwise every
@@ -166,18 +167,6 @@ class KeypointDataset:
     def parts_for(self, category: str) -> list[str]:
         """The part names of ``category`` in their fixed order."""
         return self.category_parts.get(category, self.parts)
-
-    def load_image(self, image_id: str) -> Image.Image:
-        """The RGB image ``image_id``; a missing or unreadable file is a :class:`DatasetError` naming it."""
-        try:
-            return self._image_loader(image_id).convert("RGB")
-        except FileNotFoundError as err:
-            raise DatasetError(f"image file not found: {err.filename or self.describe_image(image_id)}") from err
-        except OSError as err:
-            raise DatasetError(f"cannot read image {self.describe_image(image_id)}: {err}") from err
-
-    def describe_image(self, image_id: str) -> str:
-        return self._describe(image_id) if self._describe else f"image {image_id}"
 
     @property
     def splits(self) -> list[str]:

@@ -328,6 +328,22 @@ def _id_order(kp_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------------------- COCO person keypoints
 
 
+def load_coco(annotation_file: Path, what: str, example: str):
+    """A COCO annotation file read through pycocotools (its progress prints silenced); one line when it
+    is missing, not JSON, or not in COCO's layout."""
+    from pycocotools.coco import COCO
+
+    if not annotation_file.is_file():
+        raise DatasetError(f"{what} not found: {annotation_file} (e.g. {example})")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            return COCO(str(annotation_file))
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{annotation_file} is not valid JSON: {err}") from err
+    except (KeyError, TypeError, AssertionError) as err:
+        raise DatasetError(f"{annotation_file} is not a COCO annotation file: {type(err).__name__}: {err}") from err
+
+
 def load_coco_keypoints(
     annotation_file: str | Path,
     image_dir: str | Path,
@@ -339,18 +355,8 @@ def load_coco_keypoints(
     """COCO keypoints (``person_keypoints_<split>.json``) read through pycocotools; one instance per
     annotation with at least ``min_keypoints`` labelled keypoints (crowd annotations skipped unless
     ``include_crowd``). ``split`` names the split in results (default: the file's stem)."""
-    from pycocotools.coco import COCO
-
     annotation_file = Path(annotation_file)
-    if not annotation_file.is_file():
-        raise DatasetError(f"COCO keypoints file not found: {annotation_file} (e.g. person_keypoints_val2017.json)")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            coco = COCO(str(annotation_file))
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{annotation_file} is not valid JSON: {err}") from err
-    except (KeyError, TypeError, AssertionError) as err:
-        raise DatasetError(f"{annotation_file} is not a COCO annotation file: {type(err).__name__}: {err}") from err
+    coco = load_coco(annotation_file, "COCO keypoints file", "person_keypoints_val2017.json")
     categories = {c["id"]: c for c in coco.loadCats(coco.getCatIds()) if c.get("keypoints")}
     if not categories:
         raise DatasetError(f"{annotation_file}: no category lists 'keypoints' names (is it a person_keypoints file?)")

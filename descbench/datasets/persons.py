@@ -16,8 +16,6 @@ The phrase list (:func:`load_bias_phrases`) is ``data/bias_phrases.yaml`` or a f
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from functools import cache
 from importlib import resources
@@ -29,6 +27,7 @@ from PIL import Image, ImageOps
 
 from descbench.bias import BiasPhrase, PersonDataset, PersonImage
 from descbench.datasets.base import load_image
+from descbench.datasets.keypoints import load_coco
 from descbench.datasets.photos import load_photo
 from descbench.errors import DatasetError
 from descbench.keypoints import check_box
@@ -105,18 +104,8 @@ def load_coco_persons(
 ) -> PersonDataset:
     """COCO instances (``instances_<split>.json``) through pycocotools: one probe image per image with a
     ``category`` box (crowd excluded as a target unless ``include_crowd``; target area >= ``min_area``)."""
-    from pycocotools.coco import COCO
-
     annotation_file = Path(annotation_file)
-    if not annotation_file.is_file():
-        raise DatasetError(f"COCO instances file not found: {annotation_file} (e.g. instances_val2017.json)")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            coco = COCO(str(annotation_file))
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{annotation_file} is not valid JSON: {err}") from err
-    except (KeyError, TypeError, AssertionError) as err:
-        raise DatasetError(f"{annotation_file} is not a COCO annotation file: {type(err).__name__}: {err}") from err
+    coco = load_coco(annotation_file, "COCO instances file", "instances_val2017.json")
     cat_ids = coco.getCatIds(catNms=[category])
     if not cat_ids:
         raise DatasetError(f"{annotation_file}: no category named {category!r}")

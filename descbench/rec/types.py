@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from descbench.errors import RecDataError
+from descbench.images import ImagesById
 from descbench.subsets import keep_first
 
 log = logging.getLogger("descbench")
@@ -47,12 +48,14 @@ class RefExpression:
         return [self.gold_box, *self.extra_gold]
 
 
-class RecDataset:
+class RecDataset(ImagesById):
     """A REC evaluation set: ``expressions``, ``load_image(image_id)``, ``name``, ``proposals``.
 
     ``image_loader`` maps an image id to an RGB PIL image; ``describe_image`` names the file for
     error messages. Subclasses (the collages) may override :meth:`load_image` instead.
     """
+
+    image_error = RecDataError
 
     def __init__(
         self,
@@ -75,25 +78,11 @@ class RecDataset:
     def __len__(self) -> int:
         return len(self.expressions)
 
-    def load_image(self, image_id: str) -> Image.Image:
-        """The RGB image ``image_id``; a missing or unreadable file is a :class:`RecDataError` naming it."""
-        if self._image_loader is None:
-            raise NotImplementedError(f"{type(self).__name__} has no image loader")
-        try:
-            return self._image_loader(image_id).convert("RGB")
-        except FileNotFoundError as err:
-            raise RecDataError(f"image file not found: {err.filename or self.describe_image(image_id)}") from err
-        except OSError as err:
-            raise RecDataError(f"cannot read image {self.describe_image(image_id)}: {err}") from err
-
     def image_paths(self, image_ids: Sequence[str]) -> list[str] | None:
         """The files of ``image_ids`` (None for generated data sets): they tie cached features to the files."""
         if self.paths is None:
             return None
         return [str(self.paths[i]) for i in image_ids]
-
-    def describe_image(self, image_id: str) -> str:
-        return self._describe(image_id) if self._describe else f"image {image_id}"
 
     @property
     def splits(self) -> list[str]:

@@ -47,19 +47,11 @@ from descbench.rec.geometry import Geometry
 from descbench.rec.markings import PromptSpec
 from descbench.rec.scoring import pick_candidates, score_candidates
 from descbench.tasks.datamodule import gather_rows
-from descbench.tasks.rec import collate_groups
+from descbench.tasks.rec import Preprocessor, collate_groups
 from descbench.tasks.runner import TaskJob
 
 log = logging.getLogger("descbench")
 MODES = ("localization", "naming")
-
-
-class _Preprocessor:
-    """What a DataLoader worker needs of a backbone: its preprocessing and input size (no weights)."""
-
-    def __init__(self, backbone: Backbone) -> None:
-        self.preprocess = backbone.preprocess
-        self.image_size = backbone.image_size
 
 
 class KeypointImages(Dataset):
@@ -76,7 +68,7 @@ class KeypointImages(Dataset):
     ) -> None:
         self.dataset = dataset
         self.prompts = list(prompts)
-        self.preprocessors = [_Preprocessor(b) for b in backbones]
+        self.preprocessors = [Preprocessor(b) for b in backbones]
         self.radius, self.radius_unit, self.image_processing = radius, radius_unit, image_processing
         self.geometry = Geometry(image_processing)
         self.candidates = [

@@ -49,7 +49,7 @@ from descbench.tasks.runner import TaskJob
 log = logging.getLogger("descbench")
 
 
-class _Preprocessor:
+class Preprocessor:
     """What a DataLoader worker needs of a backbone: its preprocessing and input size (no weights)."""
 
     def __init__(self, backbone: Backbone) -> None:
@@ -70,7 +70,7 @@ class RecImageDataset(Dataset):
         self.dataset = dataset
         self.groups = group_by_image(dataset.expressions)
         self.prompts = list(prompts)
-        self.preprocessors = [_Preprocessor(b) for b in backbones]
+        self.preprocessors = [Preprocessor(b) for b in backbones]
         self.geometry = geometry
 
     def __len__(self) -> int:
