@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class DescriptionCache:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.writable = True
+        self._warn_lock = threading.Lock()  # answers arrive from several worker threads: warn once
 
     def __repr__(self) -> str:
         return f"DescriptionCache({str(self.root)!r})"
@@ -87,12 +89,13 @@ class DescriptionCache:
         try:
             write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
         except OSError as err:  # a read-only or full cache dir: keep the answer for this run, say so once
-            if self.writable:
+            with self._warn_lock:
+                first, self.writable = self.writable, False
+            if first:
                 log.warning(
                     "description cache dir %s is not writable (%s): answers are kept for this run only "
                     "(set describe.cache_dir or DESCBENCH_CACHE_DIR to a writable dir)",
                     self.root,
                     err.strerror or err,
                 )
-            self.writable = False
         return record
