@@ -53,12 +53,13 @@ class BiasPhrase:
 
 @dataclass(frozen=True)
 class PersonImage:
-    """An image with every person box (xywh; crowd and small ones too, for the no-overlap rule) and
-    the index of the ``target`` person to circle."""
+    """An image with every person box (xywh; crowd and small ones too, for the no-overlap rule), the
+    index of the ``target`` person to circle and, when known, the image's size."""
 
     image_id: str
     boxes: list[Box]
     target: int
+    size: tuple[int, int] | None = None  # (w, h) when the annotation gives it: no decode to place the control
 
     @property
     def target_box(self) -> Box:

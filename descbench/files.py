@@ -60,3 +60,22 @@ def read_json_file(path: str | os.PathLike[str], what: str, error: type[Exceptio
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise error(f"{what} {path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+
+
+def read_json_lines(
+    path: str | os.PathLike[str], what: str, error: type[Exception] = ValueError
+) -> list[tuple[int, object]]:
+    """``(line number, JSON value)`` of every non-blank line of ``path`` (:func:`read_text_file`); a line that is
+    not JSON raises ``error`` naming the file and line."""
+    import json
+
+    path = Path(path)
+    out = []
+    for number, line in enumerate(read_text_file(path, what, error).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise error(f"{path}:{number} is not valid JSON: {err}") from None
+    return out

@@ -542,3 +542,14 @@ def test_known_answer_model_localises_the_traffic_lights_and_not_the_corners():
     assert (lights["num_keypoints"], lights["pck"], lights["chance_pck"]) == (12, 1.0, pytest.approx(1 / 3))
     corners = run(load_shapes_keypoints("corners", num_instances=20), {"triangle", "diamond", "square", "star"})
     assert corners["pck"] <= corners["chance_pck"] + 0.15
+
+
+def test_json_lines_readers_name_a_file_that_is_not_utf8(tmp_path):
+    from descbench.datasets.keypoints import load_keypoints_jsonl
+    from descbench.datasets.persons import load_person_jsonl
+
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes('{"file_name": "caf\xe9.png"}\n'.encode("latin-1"))
+    for load in (load_keypoints_jsonl, load_person_jsonl):
+        with pytest.raises(DatasetError, match=r"latin1\.jsonl is not UTF-8 text \(undecodable byte at offset 18\)"):
+            load(bad, tmp_path)

@@ -8,6 +8,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,21 @@ def load_image(path: str) -> Image.Image:
             raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}") from None
         image.load()
     return to_rgb(image)
+
+
+def file_loader(paths: Mapping[str, Any]) -> Callable[[str], Image.Image]:
+    """Image id -> :func:`load_image` of its file (modes handled): the loader of every file-backed image set."""
+    return lambda image_id: load_image(str(paths[image_id]))
+
+
+def check_image_files(paths: Mapping[str, Any], source: str, error: type[DatasetError] = DatasetError) -> None:
+    """Every image file exists, else one line naming the first missing one and how many are missing."""
+    missing = [p for p in paths.values() if not Path(p).is_file()]
+    if missing:
+        raise error(
+            f"{source}: image file not found: {missing[0]} ({len(missing)} of {len(paths)} images missing): "
+            "check the image directory"
+        )
 
 
 def _warn_duplicate_names(name: str, classes: Sequence[str]) -> dict[str, list[int]]:

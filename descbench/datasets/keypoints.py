@@ -30,38 +30,26 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
-from PIL import Image
 
+from descbench.datasets.base import check_image_files, file_loader
 from descbench.errors import DatasetError
+from descbench.files import read_json_file, read_json_lines, read_text_file
 from descbench.keypoints import KeypointDataset, KeypointInstance, check_box, check_point
-
-
-def _open_image(paths: Mapping[str, Path]):
-    return lambda image_id: Image.open(paths[image_id])
-
-
-def _check_images(paths: Mapping[str, Path], source: str) -> None:
-    missing = [p for p in paths.values() if not p.is_file()]
-    if missing:
-        raise DatasetError(
-            f"{source}: image file not found: {missing[0]} ({len(missing)} of {len(paths)} images missing): "
-            "check the image directory"
-        )
 
 
 def _dataset(name, instances, parts, paths, source, **kwargs) -> KeypointDataset:
     if not instances:
         raise DatasetError(f"{source}: no instance with a visible keypoint was read: check the files and the split")
-    _check_images(paths, source)
+    check_image_files(paths, source)
     return KeypointDataset(
         name=name,
         instances=instances,
         parts=parts,
-        image_loader=_open_image(paths),
+        image_loader=file_loader(paths),  # 16-bit, palette, alpha handled
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
         **kwargs,
     )
@@ -84,7 +72,7 @@ CUB_SPLITS = {"train": "1", "test": "0"}
 def _rows(path: Path, columns: int, last_rest: bool = False) -> list[tuple[int, list[str]]]:
     """``(line number, fields)`` of a whitespace-separated file (``last_rest``: the last field takes the rest)."""
     out = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text_file(path, "CUB file", DatasetError).splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split(maxsplit=columns - 1) if last_rest else line.split()
@@ -184,12 +172,9 @@ def load_cub_keypoints(root: str | Path, split: str | None = "test", name: str |
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"file not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path} is not valid JSON: {err}") from err
+    if not path.is_file():
+        raise DatasetError(f"file not found: {path}")
+    data = read_json_file(path, "SPair-71k annotation", DatasetError)
     if not isinstance(data, dict):
         raise DatasetError(f"{path} must hold a JSON object")
     return data
@@ -430,14 +415,8 @@ def load_keypoints_jsonl(
     known = list(parts) if parts is not None else None
     image_root = Path(image_root)
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, item in read_json_lines(path, "keypoints JSON-lines file", DatasetError):
         where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{where} is not valid JSON: {err}") from err
         if not isinstance(item, dict):
             raise DatasetError(f"{where} must be a JSON object {{file_name, category, box, keypoints}}")
         for key in ("file_name", "category", "box", "keypoints"):

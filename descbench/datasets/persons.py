@@ -16,7 +16,6 @@ The phrase list (:func:`load_bias_phrases`) is ``data/bias_phrases.yaml`` or a f
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,10 +25,11 @@ import yaml
 from PIL import Image, ImageOps
 
 from descbench.bias import BiasPhrase, PersonDataset, PersonImage
-from descbench.datasets.base import load_image
+from descbench.datasets.base import check_image_files, file_loader
 from descbench.datasets.keypoints import load_coco
 from descbench.datasets.photos import load_photo
 from descbench.errors import DatasetError
+from descbench.files import read_json_lines
 from descbench.keypoints import check_box
 
 PHRASE_KINDS = ("neutral", "negative")
@@ -72,23 +72,14 @@ def _largest(boxes: list[list[float]]) -> int:
     return areas.index(max(areas))
 
 
-def _check_images(paths: dict[str, Path], source: str) -> None:
-    missing = [p for p in paths.values() if not p.is_file()]
-    if missing:
-        raise DatasetError(
-            f"{source}: image file not found: {missing[0]} ({len(missing)} of {len(paths)} images missing): "
-            "check the image directory"
-        )
-
-
 def _files(name: str, images: list[PersonImage], paths: dict[str, Path], source: str, stats: dict) -> PersonDataset:
     if not images:
         raise DatasetError(f"{source}: no image with a person box to circle was read")
-    _check_images(paths, source)
+    check_image_files(paths, source)
     return PersonDataset(
         name=name,
         images=images,
-        image_loader=lambda image_id: load_image(str(paths[image_id])),  # 16-bit, palette, alpha handled
+        image_loader=file_loader(paths),  # 16-bit, palette, alpha handled
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
         stats=stats,
     )
@@ -124,8 +115,10 @@ def load_coco_persons(
             continue
         target = max(eligible, key=lambda i: boxes[i][2] * boxes[i][3])
         key = str(image_id)
-        paths[key] = image_dir / coco.imgs[image_id]["file_name"]
-        images.append(PersonImage(key, boxes, target))
+        info = coco.imgs[image_id]
+        paths[key] = image_dir / info["file_name"]
+        size = (int(info["width"]), int(info["height"])) if "width" in info and "height" in info else None
+        images.append(PersonImage(key, boxes, target, size))
     return _files(name or f"coco_persons({annotation_file.stem})", images, paths, str(annotation_file), stats)
 
 
@@ -136,14 +129,8 @@ def load_person_jsonl(path: str | Path, image_root: str | Path, name: str | None
         raise DatasetError(f"person JSON-lines file not found: {path} (one {{file_name, boxes}} per line)")
     image_root = Path(image_root)
     images, paths = [], {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, item in read_json_lines(path, "person JSON-lines file", DatasetError):
         where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{where} is not valid JSON: {err}") from err
         if not isinstance(item, dict) or "file_name" not in item or "boxes" not in item:
             raise DatasetError(f"{where} must be an object with 'file_name' and 'boxes' ([[x, y, w, h], ...])")
         if not isinstance(item["boxes"], list) or not item["boxes"]:

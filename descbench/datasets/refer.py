@@ -10,7 +10,6 @@ boxes of the image (``"gt"``, default) or a detector file ``{image_id: [[x, y, w
 from __future__ import annotations
 
 import io
-import json
 import logging
 import pickle
 from collections.abc import Callable, Mapping, Sequence
@@ -19,22 +18,13 @@ from typing import Any
 
 from PIL import Image
 
-from descbench.datasets.base import load_image
+from descbench.datasets.base import check_image_files, file_loader
 from descbench.errors import RecDataError
-from descbench.files import read_json_file, read_text_file
+from descbench.files import read_json_file, read_json_lines
 from descbench.rec.types import RecDataset, RefExpression, check_expressions, parse_box
 
 log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"
-
-
-def _check_images(paths: Mapping[str, Path], source: str) -> None:
-    missing = [p for p in paths.values() if not p.is_file()]
-    if missing:
-        raise RecDataError(
-            f"{source}: image file not found: {missing[0]} ({len(missing)} of {len(paths)} images missing): "
-            "check the image directory"
-        )
 
 
 def _select_split(items: list[dict], split: str | None, source: Path, key: str = "split") -> list[dict]:
@@ -178,7 +168,7 @@ def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, propos
     return RecDataset(
         name=name,
         expressions=expressions,
-        image_loader=lambda image_id: load_image(str(paths[image_id])),  # 16-bit, palette, alpha handled
+        image_loader=file_loader(paths),  # 16-bit, palette, alpha handled
         proposals=proposals,
         stats=stats,
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
@@ -264,7 +254,7 @@ def load_refer(
                     ann_id=ref["ann_id"],
                 )
             )
-    _check_images(paths, str(refs_path))
+    check_image_files(paths, str(refs_path), RecDataError)
     sizes = {k: _declared_size(images[k], f"{instances_path}, image {k}") for k in paths if "width" in images[k]}
     image_size = _size_reader(paths, sizes)
 
@@ -295,13 +285,7 @@ def load_jsonl(
     if not path.is_file():
         raise RecDataError(f"JSON-lines file not found: {path} (one object per referred box)")
     lines = []
-    for number, line in enumerate(read_text_file(path, "JSON-lines file", RecDataError).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise RecDataError(f"{path}:{number} is not valid JSON: {err}") from err
+    for number, item in read_json_lines(path, "JSON-lines file", RecDataError):
         if not isinstance(item, dict):
             raise RecDataError(f"{path}:{number} is not a JSON object")
         for key in ("file_name", "image_id", "anns", "ann_id", "sentences"):
@@ -370,7 +354,7 @@ def load_jsonl(
                 )
             )
     _note_no_sentences(no_sentences, "lines", path)
-    _check_images(paths, str(path))
+    check_image_files(paths, str(path), RecDataError)
     image_size = _size_reader(paths, sizes)
     data = _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
     data.stats["records_without_sentences"] = no_sentences

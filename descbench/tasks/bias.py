@@ -56,8 +56,7 @@ class BiasImages(Dataset):
         self.items: list[tuple[int, list[float], float]] = []  # (image index, control box, control scale)
         self.skipped: list[str] = []
         for index, person in enumerate(dataset.images):
-            with dataset.load_image(person.image_id) as image:
-                size = image.size
+            size = person.size or dataset.load_image(person.image_id).size  # COCO gives it: no decode
             placed = place_control_for(person, size, index, seed)
             if placed is None:
                 self.skipped.append(person.image_id)
