@@ -129,6 +129,11 @@ def encode_group(batches: Sequence[Tensor], backbones: Sequence[Backbone], num_p
     return features
 
 
+def draw_expression_negatives(expressions: Sequence[RefExpression], k: int, seed: int) -> Tensor:
+    """For each expression, ``k`` other expressions of its split (seeded per expression): ``[E, k]`` indices."""
+    return draw_negatives([e.expression for e in expressions], k, seed, [e.split for e in expressions])
+
+
 class TextBank:
     """The expressions' texts encoded once per backbone, and each expression's negatives."""
 
@@ -137,7 +142,7 @@ class TextBank:
         expressions: Sequence[RefExpression],
         backbones: Sequence[Backbone],
         template: str = DEFAULT_TEMPLATE,
-        negatives: int = 0,
+        negatives: int | Tensor = 0,
         seed: int = 0,
         encoders: Sequence[Any] | None = None,
         device: torch.device | str | None = None,
@@ -163,11 +168,10 @@ class TextBank:
                 encode(unique).float().to(device if device is not None else next(b.parameters()).device)
                 for encode, b in zip(encoders, backbones)
             ]
-        self.negatives = (
-            draw_negatives([e.expression for e in expressions], negatives, seed, [e.split for e in expressions])
-            if negatives
-            else None
-        )
+        if isinstance(negatives, Tensor):  # drawn already (the task draws them before any encoding)
+            self.negatives = negatives
+        else:
+            self.negatives = draw_expression_negatives(expressions, negatives, seed) if negatives else None
 
     def for_expressions(self, indices: Sequence[int]) -> tuple[list[Tensor], list[Tensor] | None]:
         """Per backbone: text features [E, D] and (with negatives) negative features [E, K, D]."""

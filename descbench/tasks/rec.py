@@ -31,6 +31,7 @@ from descbench.rec.engine import (
     RecPrediction,
     RelationBanks,
     TextBank,
+    draw_expression_negatives,
     encode_group,
     group_by_image,
     make_prediction,
@@ -142,6 +143,8 @@ class RecTask(L.LightningModule):
         self.subtract = subtract
         self.negatives = negatives
         self.seed = seed
+        # drawn once, before any encoding (too many asked for a split is an error now, not after the images)
+        self.negative_index = draw_expression_negatives(dataset.expressions, negatives, seed) if subtract else None
         self.text_encoders = text_encoders
         self.keep_features = keep_features
         self.splits = dataset.splits
@@ -161,16 +164,6 @@ class RecTask(L.LightningModule):
         self._features: list[list[Tensor]] = []
         self._feature_groups: list[Tensor] = []
 
-    def setup(self, stage: str) -> None:
-        # negatives are drawn for the whole set up front (seeded per expression): errors before any encoding
-        if self.subtract and self.bank is None:
-            from descbench.rec.scoring import draw_negatives
-
-            expressions = self.dataset.expressions
-            draw_negatives(
-                [e.expression for e in expressions], self.negatives, self.seed, [e.split for e in expressions]
-            )
-
     @torch.no_grad()
     def on_test_start(self) -> None:
         # The text side once, on the device: every expression's text and its negatives, per backbone.
@@ -178,7 +171,7 @@ class RecTask(L.LightningModule):
             self.dataset.expressions,
             list(self.backbones),
             self.template,
-            self.negatives if self.subtract else 0,
+            self.negative_index if self.subtract else 0,
             self.seed,
             encoders=self.text_encoders,
             device=self.device,
