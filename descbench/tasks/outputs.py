@@ -8,6 +8,7 @@ it, so two classes that share a name (ImageNet's two "missile" classes) keep two
 from __future__ import annotations
 
 import logging
+from statistics import fmean
 from typing import Any
 
 from descbench.measures import format_value, interval_of
@@ -74,7 +75,7 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
             "seed": cfg.seed,
             "overrides": context.name,
             "per_class_acc": [
-                {"index": i, "class": name, "acc": _mean([acc[i] for acc in module.per_class_acc])}
+                {"index": i, "class": name, "acc": fmean(acc[i] for acc in module.per_class_acc)}
                 for i, name in enumerate(dataset.classes)
             ],
         }
@@ -83,10 +84,6 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
         results["note"] = "random weights: a pipeline check, not a result"
     results.update(published_fields(results))
     return results
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def prediction_rows(module, dataset) -> list[list[Any]]:
