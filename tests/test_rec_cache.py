@@ -211,3 +211,15 @@ def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
     for a, b in zip(files["a"], files["b"]):
         assert all(torch.equal(t, load_file(str(b))[k]) for k, t in load_file(str(a)).items())
     assert runs["two"] == runs["one"] == runs["two_warm"]
+
+
+def test_the_data_part_of_the_key_ignores_where_the_reader_lives():
+    """Moving a reader's module changes ``_target_``, never the cache key; its options do change it."""
+    from descbench.tasks.rec import dataset_source
+
+    options = {"root": "/data/refcoco", "split": "val"}
+    here = dataset_source("refcoco", {"_target_": "descbench.datasets.refer.load_refer", **options})
+    moved = dataset_source("refcoco", {"_target_": "descbench.readers.refer.load_refer", **options})
+    assert here == moved
+    assert dataset_source("refcoco", {**options, "split": "testA"}) != here
+    assert dataset_source("refcocog", options) != here

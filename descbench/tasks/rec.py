@@ -382,6 +382,16 @@ class RecTaskSpec:
         )
 
 
+def dataset_source(name: str, builder: Mapping[str, Any]) -> str:
+    """The data part of a candidate-cache key: the data set's name and the reader's options.
+
+    Hydra's own keys (``_target_``, ``_convert_``) are left out: they name where the reader's code lives,
+    and moving that code must not invalidate every cache file.
+    """
+    options = {k: v for k, v in builder.items() if not str(k).startswith("_")}
+    return f"{name}:{digest(options)}"
+
+
 class CandidateFeatures:
     """The marked-candidate cache of one REC job: one file per (backbone, visual prompt)."""
 
@@ -394,7 +404,7 @@ class CandidateFeatures:
         self.offsets = group_offsets(images.groups)
         layout = [(g.image_id, g.boxes) for g in images.groups]
         dataset = images.dataset
-        source = f"{dataset.name}:{digest(OmegaConf.to_container(cfg.dataset.builder, resolve=True))}"
+        source = dataset_source(dataset.name, OmegaConf.to_container(cfg.dataset.builder, resolve=True))
         paths = dataset.image_paths([g.image_id for g in images.groups])
         files = files_fingerprint(paths, content=cfg.cache.verify == "content") if paths else None
         self.keys = [
