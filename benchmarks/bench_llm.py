@@ -9,7 +9,7 @@ import argparse
 import tempfile
 import time
 
-from descbench.llm import LocalBackend, generate_descriptions
+from descbench.descriptions.llm import LocalBackend, generate_descriptions
 
 CLASSES = ["tiger", "coffee mug", "stop sign", "goldfish", "pineapple", "fire truck", "violin", "sea turtle"]
 

@@ -59,7 +59,7 @@ def write_image_folder(root: Path, count: int, side: int = 480) -> tuple[list[st
 
 def compose_eval(model: str, folder: Path, cache: Path, out: Path, *extra: str):
     """The eval config of one job on the JPEG folder with a random-weight ``model``."""
-    from descbench.config import compose_config
+    from descbench.shell.config import compose_config
 
     return compose_config(
         [
@@ -78,7 +78,7 @@ def compose_eval(model: str, folder: Path, cache: Path, out: Path, *extra: str):
 
 def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[float, list[float]]:
     """The 14 jobs through ``evaluate`` in this process, as a multirun runs them, with a fresh cache."""
-    from descbench.backbone import _LOADED
+    from descbench.core.backbone import _LOADED
     from descbench.eval import RunContext, evaluate
 
     _LOADED.clear()  # a fresh process would start without the model
@@ -113,7 +113,7 @@ def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]
 
 def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int) -> tuple[float, float]:
     """images/s of the full loop (files -> features, cache off) and of the bare forward on loaded tensors."""
-    from descbench.backbone import load_backbone
+    from descbench.core.backbone import load_backbone
     from descbench.eval import RunContext, evaluate
 
     backbone = load_backbone(model, random_init=True, seed=0)
@@ -138,7 +138,7 @@ def peak_memory_mb(count: int, work: Path) -> float:
     code = (
         "import resource, sys; sys.path.insert(0, %r)\n"
         "from pathlib import Path\n"
-        "from descbench.config import compose_config\n"
+        "from descbench.shell.config import compose_config\n"
         "from descbench.eval import RunContext, evaluate\n"
         "w = Path(%r)\n"
         "cfg = compose_config(['dataset=imagefolder', f'dataset.builder.root={w}/imgs', 'backbone=tiny',"

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from descbench.backbone import build_backbone
-from descbench.descriptions.format import format_description
+from descbench.core.backbone import build_backbone
+from descbench.core.description_text import format_description
 
 
 def naive_job(

@@ -1,42 +1,25 @@
 """descbench: training-free zero-shot CLIP evaluation — classification by description and visual prompting.
 
-The package has five parts; an arrow says which other parts a part may import (``tests/test_layers.py``
-parses every import with ``ast`` and fails on one that breaks them; see ARCHITECTURE.md):
+The package has five parts, one folder each; an arrow says which other parts a part may import
+(``tests/test_layers.py`` parses every import with ``ast`` and fails on one that breaks them; see
+ARCHITECTURE.md):
 
-- **core** → nothing: errors, atomic files, backbones, the description head, metrics, statistics, result
-  records, feature caches, description formatting and types, REC types/markings/geometry/scoring/engine,
-  keypoint and bias computations. No Lightning, no Hydra.
-- **data** → core: the data-set readers (``datasets/``: folders, torchvision sets, photos, REC readers, collages).
-- **describe** → core: description sources and language models (``descriptions/``, ``llm/``).
-- **world** → core, data: the shapes world, its known-answer model and its data sets (``world/``).
-- **shell** → all: Hydra configs and schemas, checks, the task runner and LightningModules (``tasks/``),
-  the entry points (``eval``, ``describe``, ``report``, ``dashboard``), tracking.
+- **core** (``core/``) → nothing: errors, atomic files, backbones, the description head, metrics,
+  statistics, result records, feature caches, description texts, and the marking engine
+  (``core/marking/``: visual prompts, geometry, scoring, REC expressions and relations, keypoint and
+  bias computations). No Lightning, no Hydra.
+- **data** (``datasets/``) → core: the data-set readers.
+- **describe** (``descriptions/``, with ``descriptions/llm/``) → core: description sources and language models.
+- **world** (``world/``) → core, data: the shapes world, its known-answer model and its data sets.
+- **shell** (everything else: ``shell/``, ``tasks/``, ``report/``, the entry points) → all: Hydra configs and
+  checks, the task runner and the tasks, the report, tracking.
 """
 
-#: module prefix -> part; the longest matching prefix wins (the test reads this table)
+#: folder (module prefix) -> part; the longest matching prefix wins (the test reads this table)
 PARTS: dict[str, str] = {
-    "descbench.errors": "core",
-    "descbench.files": "core",
-    "descbench.subsets": "core",
-    "descbench.images": "core",
-    "descbench.backbone": "core",
-    "descbench.head": "core",
-    "descbench.metrics": "core",
-    "descbench.measures": "core",
-    "descbench.stats": "core",
-    "descbench.results": "core",
-    "descbench.published": "core",
-    "descbench.bias": "core",
-    "descbench.keypoints": "core",
-    "descbench.cache": "core",
-    "descbench.rec": "core",
-    "descbench.descriptions.format": "core",
-    "descbench.descriptions.types": "core",
-    "descbench.data": "core",
-    "descbench.model_configs": "core",
+    "descbench.core": "core",
     "descbench.datasets": "data",
     "descbench.descriptions": "describe",
-    "descbench.llm": "describe",
     "descbench.world": "world",
     "descbench": "shell",
 }

@@ -9,7 +9,7 @@ prints the spec as JSON and contacts nobody.
 The spec is plain data: every key a panel reads is written ``<where>:<key>`` with ``where`` one of
 ``history`` (``wandb.log`` rows), ``summary`` (a run's summary: the numeric results.json entries),
 ``config`` (the resolved Hydra config), ``media`` (logged images) or ``table`` (logged tables).
-Measurement keys come from :mod:`descbench.measures`. Line plots read ``describe.num_desc`` from the
+Measurement keys come from :mod:`descbench.core.measures`. Line plots read ``describe.num_desc`` from the
 history, so they fill once a job logs its results as a history row; the scatter plots read summaries.
 """
 
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from descbench.measures import CI_HIGH, CI_LOW, CLASSIFY, MEASURES, REC, companion, measure, primary
+from descbench.core.measures import CI_HIGH, CI_LOW, CLASSIFY, MEASURES, REC, companion, measure, primary
 
 # Logged by the REC job (tasks/rec_outputs.py, log_examples_to_wandb): images with gold/predicted boxes.
 REC_EXAMPLES = "rec_examples"

@@ -30,8 +30,8 @@ def load_classes(cfg: DictConfig) -> tuple[list[str], list[str] | None, str]:
 
     No image is read or encoded.
     """
-    from descbench.config import build
-    from descbench.llm.source import read_class_list
+    from descbench.shell.config import build
+    from descbench.descriptions.llm.source import read_class_list
 
     listed = cfg.describe.get("classes")
     if listed:
@@ -45,10 +45,10 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
     With ``describe.dry_run=true``: print the prompt of the first class and return without a backend.
     """
-    from descbench.config import build
-    from descbench.files import write_atomic
-    from descbench.llm.generate import export_descriptors
-    from descbench.llm.source import dry_run_prompt
+    from descbench.shell.config import build
+    from descbench.core.files import write_atomic
+    from descbench.descriptions.llm.generate import export_descriptors
+    from descbench.descriptions.llm.source import dry_run_prompt
 
     classes, class_ids, origin = load_classes(cfg)
     if cfg.describe.get("dry_run"):
@@ -82,7 +82,7 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _main(cfg: DictConfig) -> None:
-    from descbench.errors import UserError
+    from descbench.core.errors import UserError
     from descbench.eval import report_user_error
 
     try:
@@ -93,7 +93,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    from descbench.config import run_entry
+    from descbench.shell.config import run_entry
 
     run_entry(_main, "generate")
 

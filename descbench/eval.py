@@ -13,7 +13,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from descbench.errors import UserError
+from descbench.core.errors import UserError
 
 log = logging.getLogger("descbench")
 #: what a failed job leaves in its dir (one line); the end of a sweep lists them
@@ -52,7 +52,7 @@ def build_logger(cfg: DictConfig, context: RunContext):
     """The configured Lightning logger, or None (W&B offline without credentials, in the run dir)."""
     from hydra.utils import instantiate
 
-    from descbench.tracking import redact, wandb_offline
+    from descbench.shell.tracking import redact, wandb_offline
 
     if cfg.get("logger") is None:
         return None
@@ -84,7 +84,7 @@ def prepare_run_dir(run_dir: Path) -> None:
     """
     from lightning.pytorch.utilities import rank_zero_only
 
-    from descbench.results import RESULTS_FILE
+    from descbench.core.results import RESULTS_FILE
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def evaluate(cfg: DictConfig, context: RunContext | None = None) -> tuple[dict[s
     """Run the configured task; returns ``(results, objects)``. Tests call this directly."""
     import lightning as L
 
-    from descbench.checks import check_config
+    from descbench.shell.checks import check_config
     from descbench.tasks.runner import run_task
 
     context = context or runtime_context(cfg)
@@ -138,7 +138,7 @@ def report_user_error(err: UserError, run_dir: Path | None) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
     if run_dir is not None and run_dir.is_dir():
         try:
-            from descbench.files import write_atomic
+            from descbench.core.files import write_atomic
 
             write_atomic(run_dir / ERROR_FILE, message + "\n")
         except OSError:
@@ -181,7 +181,7 @@ class FailedJobs(Callback):
 
 
 def main() -> None:
-    from descbench.config import run_entry
+    from descbench.shell.config import run_entry
 
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     run_entry(_main, "eval")

@@ -17,7 +17,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 def compose_config(overrides: list[str], tmp_path: Path):
     """The eval config as the command line would compose it, writing under ``tmp_path``."""
-    from descbench.config import compose_config
+    from descbench.shell.config import compose_config
 
     return compose_config(
         ["logger=none", f"paths.cache_dir={tmp_path / 'cache'}", f"paths.output_dir={tmp_path / 'run'}", *overrides]

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from descbench.cache.features import tensors_sha256
+from descbench.core.feature_cache import tensors_sha256
 from descbench.eval import ERROR_FILE, RunContext, run_reporting
 from tests.conftest import ROOT, compose_config, run_eval
 from tests.openai_server import OpenAIStubServer, Reply
@@ -137,7 +137,7 @@ def rec_refer(tmp: Path, *extra: str, refs: list | None = None, annotations: lis
 
 
 def tiny_state(seed: int = 3) -> dict[str, torch.Tensor]:
-    from descbench.backbone import build_backbone
+    from descbench.core.backbone import build_backbone
 
     return build_backbone("descbench-tiny", random_init=True, seed=seed).model.state_dict()
 
@@ -997,7 +997,7 @@ def test_two_jobs_started_in_the_same_second_keep_two_run_dirs(tmp_path):
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from descbench.files import write_atomic
+from descbench.core.files import write_atomic
 
 def slow(tmp: Path) -> None:
     with open(tmp, "wb") as handle:

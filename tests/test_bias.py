@@ -7,20 +7,20 @@ import pytest
 import torch
 from PIL import Image
 
-from descbench.bias import (
+from descbench.core.marking.bias_probe import (
     BiasPhrase,
     phrase_probabilities,
     place_control_box,
     summarize_bias,
 )
-from descbench.datasets.persons import (
+from descbench.datasets.person_sets import (
     astronaut_view,
     load_astronaut_persons,
     load_bias_phrases,
     load_coco_persons,
     load_person_jsonl,
 )
-from descbench.errors import DatasetError
+from descbench.core.errors import DatasetError
 
 PHRASES = [
     BiasPhrase("person", "a photo of a person", "neutral"),
@@ -230,7 +230,7 @@ def test_bias_phrases_shipped_and_checked(tmp_path):
 
 
 def test_place_control_for_is_keyed_by_seed_and_index():
-    from descbench.bias import PersonImage, place_control_for
+    from descbench.core.marking.bias_probe import PersonImage, place_control_for
 
     item = PersonImage("x", [[10, 10, 20, 20], [60, 0, 10, 10]], 0)
     found = place_control_for(item, (100, 80), index=5, seed=2)

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from descbench.cache.features import ImageFeatureCache, TextFeatureCache
+from descbench.core.feature_cache import ImageFeatureCache, TextFeatureCache
 from descbench.eval import RunContext, evaluate
 from tests.conftest import ROOT
 
@@ -74,7 +74,7 @@ def test_results_identical_with_and_without_cache(compose_cfg, tmp_path):
 def test_two_processes_starting_together_get_correct_features(tmp_path):
     script = (
         "import sys, torch; sys.path.insert(0, %r)\n"
-        "from descbench.cache.features import ImageFeatureCache\n"
+        "from descbench.core.feature_cache import ImageFeatureCache\n"
         "c = ImageFeatureCache(%r); k = ImageFeatureCache.key(backbone='m', dataset='d', split='s', transform='t',"
         " sample_ids=[str(i) for i in range(4000)], precision='p')\n"
         "for _ in range(20):\n"

@@ -1,4 +1,4 @@
-from descbench.cli import expand_ranges
+from descbench.shell.cli import expand_ranges
 
 
 def test_inclusive_ranges_are_expanded():

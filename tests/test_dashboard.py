@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from descbench import dashboard
-from descbench.measures import resolve
+from descbench.core.measures import resolve
 
 
 def _spec(**kwargs) -> dict:

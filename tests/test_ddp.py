@@ -56,7 +56,7 @@ def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
 
 
 def test_submitit_launcher_config_composes_without_a_cluster():
-    from descbench.config import compose_config
+    from descbench.shell.config import compose_config
 
     cfg = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
     launcher = cfg.hydra.launcher

@@ -12,7 +12,7 @@ NATIVE = {"words": {"cat": ["fur", "whiskers"], "dog": ["paws", "a tail"]}, "sen
 def test_prompt_options_preset_uses_the_study_bank(compose_cfg):
     cfg = compose_cfg(["experiment=prompt_options"])
     assert cfg.describe.bank == "study" and cfg.describe.num_examples == 2
-    assert cfg.describe._target_ == "descbench.llm.source.llm" and cfg.describe.on_empty == "error"
+    assert cfg.describe._target_ == "descbench.descriptions.llm.source.llm" and cfg.describe.on_empty == "error"
 
 
 @pytest.mark.parametrize("name", MENON)

@@ -108,7 +108,7 @@ def test_corrupt_image_is_named(tmp_path):
 
 
 def test_checkpoint_that_does_not_match_the_architecture(compose_cfg, tmp_path):
-    from descbench.backbone import BackboneError, load_backbone
+    from descbench.core.backbone import BackboneError, load_backbone
 
     other = load_backbone("descbench-tiny", random_init=True)
     state = {k: v for k, v in other.model.state_dict().items() if not k.startswith("visual.")}
@@ -120,7 +120,7 @@ def test_checkpoint_that_does_not_match_the_architecture(compose_cfg, tmp_path):
 
 
 def test_checkpoint_saved_by_a_test_loads_and_is_identified(tmp_path):
-    from descbench.backbone import load_backbone
+    from descbench.core.backbone import load_backbone
 
     source = load_backbone("descbench-tiny", random_init=True, seed=5)
     path = tmp_path / "tiny.pt"
@@ -132,7 +132,7 @@ def test_checkpoint_saved_by_a_test_loads_and_is_identified(tmp_path):
 
 
 def test_named_model_without_weights_is_refused():
-    from descbench.backbone import BackboneError, load_backbone
+    from descbench.core.backbone import BackboneError, load_backbone
 
     with pytest.raises(BackboneError, match="backbone 'ViT-B-32' has no weights"):
         load_backbone("ViT-B-32")

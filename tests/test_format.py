@@ -1,6 +1,6 @@
 import pytest
 
-from descbench.descriptions.format import empty_text, format_description, render_text, which_clause
+from descbench.core.description_text import empty_text, format_description, render_text, which_clause
 
 TABLE = [
     # descriptor, corrected, faithful

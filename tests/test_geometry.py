@@ -7,8 +7,8 @@ import pytest
 from open_clip.transform import image_transform
 from PIL import Image
 
-from descbench.errors import ConfigError
-from descbench.rec.geometry import (
+from descbench.core.errors import ConfigError
+from descbench.core.marking.geometry import (
     PAD_FILL,
     Geometry,
     box_to_input,
@@ -18,7 +18,7 @@ from descbench.rec.geometry import (
     render_marked_input,
     to_model_input,
 )
-from descbench.rec.markings import PromptSpec, circle, marked_crop
+from descbench.core.marking.visual_prompts import PromptSpec, circle, marked_crop
 
 RED = np.array([255, 0, 0])
 

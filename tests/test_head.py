@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from descbench.backbone import load_backbone
-from descbench.head import DescriptionHead, ragged_class_index
+from descbench.core.backbone import load_backbone
+from descbench.core.head import DescriptionHead, ragged_class_index
 
 
 def slow_reference(images, per_class, aggregation):

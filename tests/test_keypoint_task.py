@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from descbench.eval import RunContext, evaluate
-from descbench.keypoints import pck_threshold, point_box, point_distance
-from descbench.rec.scoring import pick_candidates
+from descbench.core.marking.points import pck_threshold, point_box, point_distance
+from descbench.core.marking.scoring import pick_candidates
 from tests.conftest import run_eval
 
 FEW = ["task=keypoints", "dataset.builder.num_instances=12", "task.num_workers=0", "task.batch_size=5"]
@@ -76,7 +76,7 @@ def test_the_known_answer_model_localises_the_world_parts_above_chance(compose_c
 
 
 def test_bad_keypoint_options_are_one_line_errors(compose_cfg, tmp_path):
-    from descbench.errors import ConfigError
+    from descbench.core.errors import ConfigError
 
     for override, message in [
         ("task.mode=find", "task.mode='find': use one of localization, naming"),

@@ -8,14 +8,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from descbench.datasets.keypoints import (
+from descbench.datasets.keypoint_sets import (
     load_coco_keypoints,
     load_cub_keypoints,
     load_keypoints_jsonl,
     load_spair_keypoints,
 )
-from descbench.errors import ConfigError, DatasetError
-from descbench.keypoints import (
+from descbench.core.errors import ConfigError, DatasetError
+from descbench.core.marking.points import (
     KeypointDataset,
     KeypointInstance,
     check_box,
@@ -29,7 +29,7 @@ from descbench.keypoints import (
     summarize_localization,
     summarize_naming,
 )
-from descbench.rec.markings import apply_visual_prompt
+from descbench.core.marking.visual_prompts import apply_visual_prompt
 
 # ---------------------------------------------------------------------------- geometry
 
@@ -464,8 +464,8 @@ def test_missing_image_is_named(tmp_path):
 
 
 def test_world_keypoints_are_deterministic_and_on_their_parts():
-    from descbench.world.datasets import load_shapes_keypoints
-    from descbench.world.keypoints import keypoint_categories
+    from descbench.world.builders import load_shapes_keypoints
+    from descbench.world.figures import keypoint_categories
     from descbench.world.lexicon import RGB
 
     data = load_shapes_keypoints("figures", num_instances=8, seed=3)
@@ -485,14 +485,14 @@ def test_world_keypoints_are_deterministic_and_on_their_parts():
 
 
 def test_world_unknown_design_names_the_choices():
-    from descbench.world.datasets import load_shapes_keypoints
+    from descbench.world.builders import load_shapes_keypoints
 
     with pytest.raises(ConfigError, match=r"^unknown keypoint design 'edges' .*: use one of figures, corners$"):
         load_shapes_keypoints("edges")
 
 
 def test_world_corner_keypoints_lie_on_the_drawn_shape():
-    from descbench.world.datasets import load_shapes_keypoints
+    from descbench.world.builders import load_shapes_keypoints
 
     data = load_shapes_keypoints("corners", num_instances=10, seed=5)
     for inst in data.instances:
@@ -511,9 +511,9 @@ def test_known_answer_model_localises_the_traffic_lights_and_not_the_corners():
     import torch
 
     import descbench.world
-    from descbench.backbone import build_backbone
-    from descbench.rec.scoring import pick_candidates
-    from descbench.world.datasets import load_shapes_keypoints
+    from descbench.core.backbone import build_backbone
+    from descbench.core.marking.scoring import pick_candidates
+    from descbench.world.builders import load_shapes_keypoints
 
     backbone = build_backbone("local-dir:" + str(descbench.world.BUNDLE_DIR))
 
@@ -545,8 +545,8 @@ def test_known_answer_model_localises_the_traffic_lights_and_not_the_corners():
 
 
 def test_json_lines_readers_name_a_file_that_is_not_utf8(tmp_path):
-    from descbench.datasets.keypoints import load_keypoints_jsonl
-    from descbench.datasets.persons import load_person_jsonl
+    from descbench.datasets.keypoint_sets import load_keypoints_jsonl
+    from descbench.datasets.person_sets import load_person_jsonl
 
     bad = tmp_path / "latin1.jsonl"
     bad.write_bytes('{"file_name": "caf\xe9.png"}\n'.encode("latin-1"))

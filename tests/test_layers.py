@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 import descbench
-from descbench import ALLOWED, SHELL_ONLY, part_of
+from descbench import ALLOWED, PARTS, SHELL_ONLY, part_of
 
 PACKAGE = Path(descbench.__file__).parent
 
@@ -55,22 +55,33 @@ def test_no_import_crosses_the_layers():
 
 def test_the_check_finds_a_crossing(tmp_path, monkeypatch):
     """A core module importing the shell, or Lightning, is reported (the check can fail)."""
-    bad = PACKAGE / "rec" / "_layer_probe.py"
+    bad = PACKAGE / "core" / "marking" / "_layer_probe.py"
     bad.write_text("from descbench.tasks.runner import run_task\nimport lightning\n")
     try:
         found = violations()
     finally:
         bad.unlink()
     assert any(
-        "rec/_layer_probe.py:1: core module descbench.rec._layer_probe imports descbench.tasks.runner" in p
+        "core/marking/_layer_probe.py:1: core module descbench.core.marking._layer_probe imports descbench.tasks.runner" in p
         for p in found
     )
     assert any("imports the framework lightning" in p for p in found)
 
 
 def test_parts_table():
-    assert part_of("descbench.rec.engine") == "core"
+    assert part_of("descbench.core.marking.engine") == "core"
     assert part_of("descbench.descriptions.sources") == "describe"
-    assert part_of("descbench.descriptions.format") == "core"
-    assert part_of("descbench.world.datasets") == "world"
-    assert part_of("descbench.tasks.rec") == "shell"
+    assert part_of("descbench.core.description_text") == "core"
+    assert part_of("descbench.world.builders") == "world"
+    assert part_of("descbench.tasks.rec.module") == "shell"
+
+
+def test_folders_are_the_parts():
+    """Every part but the shell is one folder; the package root holds only the entry points."""
+    for prefix, part in PARTS.items():
+        if part != "shell":
+            assert (PACKAGE.parent / prefix.replace(".", "/")).is_dir(), prefix
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__", "dashboard", "describe", "eval"]
+    assert part_of("descbench.shell.checks") == "shell"
+    assert part_of("descbench.report.compare") == "shell"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from descbench.llm import DescriptionCache, OpenAIBackend, cache_key, export_descriptors, generate_descriptions
+from descbench.descriptions.llm import DescriptionCache, OpenAIBackend, cache_key, export_descriptors, generate_descriptions
 from tests.openai_server import OpenAIStubServer, Reply, bullets_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_duplicate_class_names_asked_once(tmp_path):
 def test_offline_lists_missing_classes(tmp_path):
     generate_descriptions(CLASSES[:3], backend=CountingBackend(), cache_dir=tmp_path, **OPTS)
     never = CountingBackend()
-    from descbench.descriptions.types import DescriptionError
+    from descbench.core.description_set import DescriptionError
 
     with pytest.raises(DescriptionError, match=r"offline: 2 class\(es\).*'class 3', 'class 4'"):
         generate_descriptions(CLASSES[:5], backend=never, cache_dir=tmp_path, offline=True, **OPTS)
@@ -110,7 +110,7 @@ CHILD = textwrap.dedent(
     """
     import logging, sys
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    from descbench.llm import OpenAIBackend, generate_descriptions
+    from descbench.descriptions.llm import OpenAIBackend, generate_descriptions
     backend = OpenAIBackend("stub-model", base_url=sys.argv[1], max_retries=0, timeout=30)
     generate_descriptions([f"class {i}" for i in range(8)], backend=backend, cache_dir=sys.argv[2],
                           num_desc=2, detailed=True, instruction="rule", num_examples=2, concurrency=1, progress=True)

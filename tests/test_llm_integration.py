@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hydra.utils import instantiate
 
-from descbench.llm import build_prompt
+from descbench.descriptions.llm import build_prompt
 from tests.conftest import ROOT, run_eval
 from tests.openai_server import OpenAIStubServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from descbench.llm import LocalBackend, default_gguf_path, generate_descriptions
+from descbench.descriptions.llm import LocalBackend, default_gguf_path, generate_descriptions
 
 try:
     default_gguf_path()

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from descbench.errors import DescriptionError
-from descbench.llm import BackendError, OpenAIBackend, generate_descriptions
+from descbench.core.errors import DescriptionError
+from descbench.descriptions.llm import BackendError, OpenAIBackend, generate_descriptions
 from tests.openai_server import OpenAIStubServer, Reply, bullets_for, canned
 
 OPTS = dict(num_desc=3, detailed=False, instruction="none", num_examples=2, progress=False)

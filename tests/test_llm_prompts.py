@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from descbench.errors import DescriptionError
-from descbench.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
-from descbench.llm.prompts import bank_limits, render_instruction
+from descbench.core.errors import DescriptionError
+from descbench.descriptions.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
+from descbench.descriptions.llm.prompts import bank_limits, render_instruction
 
 GOLDEN = Path(__file__).parent / "golden" / "llm"
 
@@ -97,7 +97,7 @@ def test_study_bank_texts_and_order():
 
 def test_bank_from_a_file_and_unknown_bank(tmp_path):
     path = tmp_path / "mine.yaml"
-    text = (resources.files("descbench.llm.banks") / "study.yaml").read_text()
+    text = (resources.files("descbench.descriptions.llm.banks") / "study.yaml").read_text()
     path.write_text(text.replace("name: study", "name: mine"))
     assert build_prompt("tench", num_desc=4, detailed=False, bank=str(path)) == build_prompt(
         "tench", num_desc=4, detailed=False, bank="study"

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from descbench.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
+from descbench.core.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
 
 
 def test_minmax_scale_maps_each_row_to_minus_ten_ten():
@@ -60,7 +60,7 @@ def test_unknown_scale_is_refused():
 def test_calibration_error_equals_torchmetrics_and_ignores_sample_order():
     from torchmetrics.classification import MulticlassCalibrationError
 
-    from descbench.metrics import CalibrationError
+    from descbench.core.metrics import CalibrationError
 
     gen = torch.Generator().manual_seed(3)
     probs = torch.softmax(torch.randn(301, 7, generator=gen) * 3, dim=1)

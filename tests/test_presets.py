@@ -1,6 +1,6 @@
 """Experiment presets compose to the study's layout."""
 
-from descbench.config import compose_config
+from descbench.shell.config import compose_config
 
 
 def _compose(overrides):
@@ -9,7 +9,7 @@ def _compose(overrides):
 
 def test_prompt_options_preset_is_the_14_job_grid_with_llm_descriptions():
     cfg = _compose(["experiment=prompt_options"])
-    assert cfg.describe._target_ == "descbench.llm.source.llm"
+    assert cfg.describe._target_ == "descbench.descriptions.llm.source.llm"
     assert dict(cfg.hydra.sweeper.params) == {"describe.detailed": "true,false", "num_desc": "range(1,8)"}
 
 

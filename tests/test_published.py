@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from descbench.errors import ConfigError
-from descbench.published import load_published, match_published, published_fields
+from descbench.core.errors import ConfigError
+from descbench.core.published import load_published, match_published, published_fields
 from descbench.report import write_report
 
 MENON = "Menon & Vondrick, Visual Classification via Description from Large Language Models, ICLR 2023"
@@ -155,5 +155,5 @@ def test_a_malformed_entry_is_a_one_line_error(tmp_path):
         load_published(path)
     assert str(err.value) == f"{path}: entry #0 lacks value (every entry needs ('source', 'metric', 'value'))"
     path.write_text("entries:\n  - {source: x, metric: accuracy, value: 1}\n")
-    with pytest.raises(ConfigError, match="metric 'accuracy', not a key of descbench.measures"):
+    with pytest.raises(ConfigError, match="metric 'accuracy', not a key of descbench.core.measures"):
         load_published(path)

@@ -6,11 +6,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from descbench.backbone import load_backbone
-from descbench.cache.features import CandidateFeatureCache
+from descbench.core.backbone import load_backbone
+from descbench.core.feature_cache import CandidateFeatureCache
 from descbench.datasets.collages import Collages
 from descbench.eval import RunContext, evaluate
-from descbench.rec.engine import encode_group, group_by_image, prepare_group
+from descbench.core.marking.engine import encode_group, group_by_image, prepare_group
 from tests.test_rec_task import COLLAGES
 
 TINY = [*COLLAGES, "dataset.builder.num_canvases=4", "task.batch_size=2"]
@@ -215,7 +215,7 @@ def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
 
 def test_the_data_part_of_the_key_ignores_where_the_reader_lives():
     """Moving a reader's module changes ``_target_``, never the cache key; its options do change it."""
-    from descbench.tasks.rec import dataset_source
+    from descbench.tasks.rec.module import dataset_source
 
     options = {"root": "/data/refcoco", "split": "val"}
     here = dataset_source("refcoco", {"_target_": "descbench.datasets.refer.load_refer", **options})

@@ -9,7 +9,7 @@ from PIL import Image
 
 from descbench.datasets.collages import load_collages
 from descbench.datasets.refer import from_records, load_jsonl, load_refer, load_restricted_pickle
-from descbench.errors import RecDataError
+from descbench.core.errors import RecDataError
 
 IMAGES = {1: (64, 48), 2: (80, 60)}  # image id -> (width, height)
 
@@ -254,7 +254,7 @@ def test_jsonl_layout(tmp_path):
 
 
 def test_world_records_are_compatible():
-    from descbench.world.data import ShapesREC
+    from descbench.world.samples import ShapesREC
 
     world = ShapesREC(num_canvases=3, seed=1)
     data = from_records("shapes", world.expressions, world.load_image)
@@ -319,8 +319,8 @@ def test_jsonl_inputs_are_checked_strictly(tmp_path):
 
 
 def test_a_pick_is_correct_on_any_gold_box_above_half_iou():
-    from descbench.rec.engine import make_prediction
-    from descbench.rec.types import RefExpression
+    from descbench.core.marking.engine import make_prediction
+    from descbench.core.marking.expressions import RefExpression
 
     e = RefExpression("i", "a man", [[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10]], [0, 0, 10, 10], "val")
     e.extra_gold = [[20, 0, 10, 10]]

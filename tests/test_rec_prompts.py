@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from descbench.rec.markings import (
+from descbench.core.marking.visual_prompts import (
     VISUAL_PROMPTS,
     VisualPromptError,
     apply_visual_prompt,

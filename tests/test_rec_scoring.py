@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from descbench.backbone import build_backbone
+from descbench.core.backbone import build_backbone
 from descbench.datasets.collages import load_collages
-from descbench.rec.engine import group_by_image, run_rec
-from descbench.rec.geometry import render_marked_input
-from descbench.rec.markings import parse_prompt_specs
-from descbench.rec.scoring import (
+from descbench.core.marking.engine import group_by_image, run_rec
+from descbench.core.marking.geometry import render_marked_input
+from descbench.core.marking.visual_prompts import parse_prompt_specs
+from descbench.core.marking.scoring import (
     NegativesError,
     draw_negatives,
     iou_xywh,

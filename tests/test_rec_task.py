@@ -5,8 +5,8 @@ import json
 import pytest
 
 from descbench.eval import RunContext, evaluate
-from descbench.rec.engine import group_by_image, run_rec
-from descbench.rec.scoring import NegativesError
+from descbench.core.marking.engine import group_by_image, run_rec
+from descbench.core.marking.scoring import NegativesError
 from tests.conftest import run_eval
 
 COLLAGES = [
@@ -50,7 +50,7 @@ def test_evaluate_writes_results_per_split(compose_cfg, tmp_path):
 
 
 def test_each_candidate_is_encoded_once_per_prompt_and_backbone(compose_cfg, tmp_path):
-    from descbench.backbone import load_backbone
+    from descbench.core.backbone import load_backbone
 
     backbone = load_backbone("descbench-tiny", random_init=True, seed=0)  # the instance the config will get
     calls = []

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from descbench.errors import ConfigError
-from descbench.rec.relations import (
+from descbench.core.errors import ConfigError
+from descbench.core.marking.relations import (
     LEXICON_FILE,
     Lexicon,
     check_relations_mode,
@@ -18,7 +18,7 @@ from descbench.rec.relations import (
     parse_relation,
     resolve_relation,
 )
-from descbench.rec.scoring import pick_candidates
+from descbench.core.marking.scoring import pick_candidates
 
 # ---------------------------------------------------------------------------- parser
 

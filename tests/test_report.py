@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from descbench.errors import ReportError
+from descbench.core.errors import ReportError
 from descbench.report import _with_gaps, build_rec_series, build_series, expected_sweep_points, main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,7 +355,7 @@ def test_report_on_a_real_multirun(tmp_path):
         label = f"detailed={str(run.results['describe.detailed']).lower()}"
         [point] = [p for p in series[label] if p[0] == run.results["describe.num_desc"]]
         assert point[1:] == pytest.approx((run.results["top1"] * 100, 0.0, 1))
-    assert report.warnings == []  # every measurement key the jobs write is declared in descbench.measures
+    assert report.warnings == []  # every measurement key the jobs write is declared in descbench.core.measures
     # the paired comparison reads each job's predictions.csv: its accuracies are the jobs' own top-1
     report = write_report(sweep, compare=[("describe.detailed=false", "describe.detailed=true")])
     [comparison] = report.comparisons
@@ -422,7 +422,7 @@ def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option
     tmp_path, monkeypatch, capsys
 ):
     """``foo_score`` varies per run: undeclared it is an option (a line each, and a warning); declared, a measure."""
-    from descbench import measures
+    from descbench.core import measures
     from descbench.report import grouping_keys
 
     results = []
@@ -440,7 +440,7 @@ def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option
     assert main([str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert (
-        "warning: results key 'foo_score' holds fractional numbers and is not declared in descbench/measures.py: "
+        "warning: results key 'foo_score' holds fractional numbers and is not declared in descbench/core/measures.py: "
         "the report treats it as an option (a line of its own); declare it there if it is a measurement"
     ) in err
 
@@ -459,7 +459,7 @@ def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option
 
 
 def test_registry_declares_todays_measurement_keys_and_leaves_options_open():
-    from descbench.measures import is_declared, is_option, primary, resolve
+    from descbench.core.measures import is_declared, is_option, primary, resolve
 
     measured = [
         # classification
@@ -576,7 +576,7 @@ def make_paired_sweep(root: Path, outcomes=OUTCOMES, extra: dict | None = None) 
 
 
 def test_compare_prints_paired_delta_interval_mcnemar_holm_and_the_mean(tmp_path, capsys):
-    from descbench.stats import mean_paired_delta, paired_comparison
+    from descbench.core.stats import mean_paired_delta, paired_comparison
 
     sweep = make_paired_sweep(tmp_path / "sweep")
     result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=false", "describe.detailed=true"])

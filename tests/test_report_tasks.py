@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_report import _write_job, assert_png, classification_result, rec_result, write_multirun_yaml
 
-from descbench.errors import ReportError
+from descbench.core.errors import ReportError
 from descbench.report import write_report
 from descbench.report.groups import bias_rows, keypoint_columns, keypoint_mode
 

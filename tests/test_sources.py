@@ -8,7 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from descbench.descriptions import sources
-from descbench.descriptions.types import DescriptionError
+from descbench.core.description_set import DescriptionError
 
 CLASSES = ["cat", "ladybird", "rocket"]
 NATIVE = {

@@ -1,4 +1,4 @@
-"""descbench.stats: intervals and paired tests against hand-computed values and exact enumerations."""
+"""descbench.core.stats: intervals and paired tests against hand-computed values and exact enumerations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from descbench import stats
+from descbench.core import stats
 
 Z = 1.959963984540054  # the 97.5 % point of the standard normal
 
@@ -148,7 +148,7 @@ def test_interval_fields_choose_the_method_from_the_registry():
     assert (fields["acc.val.ci_low"], fields["acc.val.ci_high"]) == stats.wilson_interval(3, 4)
     assert fields["entropy.ci_method"] == "bootstrap"
     assert (fields["entropy.ci_low"], fields["entropy.ci_high"]) == stats.bootstrap_interval(entropy)
-    with pytest.raises(ValueError, match="'ece' is a statistic in descbench.measures"):
+    with pytest.raises(ValueError, match="'ece' is a statistic in descbench.core.measures"):
         stats.interval_fields({"ece": [0.1, 0.2]})
     with pytest.raises(KeyError, match="not a declared measure"):
         stats.interval_fields({"colour": [1, 0]})

@@ -10,19 +10,19 @@ import open_clip
 import pytest
 import torch
 
-from descbench.errors import DatasetError
-from descbench.rec.engine import make_prediction, run_rec
-from descbench.rec.geometry import Geometry
-from descbench.rec.relations import parse_relation, resolve_relation
+from descbench.core.errors import DatasetError
+from descbench.core.marking.engine import make_prediction, run_rec
+from descbench.core.marking.geometry import Geometry
+from descbench.core.marking.relations import parse_relation, resolve_relation
 from descbench.world import BUNDLE_DIR, DESCRIPTOR_FILES, MODEL_CONFIG, WEIGHTS, check, relational
-from descbench.world.data import (
+from descbench.world.samples import (
     ShapesClassification,
     ShapesREC,
     load_classes,
     load_descriptor_file,
     world_descriptors,
 )
-from descbench.world.datasets import load_relations_rec, load_shapes_rec
+from descbench.world.builders import load_relations_rec, load_shapes_rec
 from descbench.world.lexicon import CUES
 from descbench.world.relational import FAMILIES, ShapesRelations
 from descbench.world.scene import random_spec, render_scene, sample_training_example

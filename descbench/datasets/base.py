@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from descbench.errors import DatasetError
+from descbench.core.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def read_curated_names(dataset: str) -> dict[str, str]:
     """``{class id: curated name}`` from ``data/class_names/<dataset>.tsv`` (the one reader of those tables)."""
     from importlib import resources
 
-    folder = resources.files("descbench.datasets.data.class_names")
+    folder = resources.files("descbench.datasets.class_names")
     entry = folder.joinpath(f"{dataset}.tsv")
     if not entry.is_file():
         known = sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".tsv"))

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from descbench.datasets.photos import load_photo, photo_table
-from descbench.rec.types import RecDataset, RefExpression, check_expressions
+from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions
 
 COLLAGE_SPLITS = ("val", "testA", "testB")
 

@@ -16,7 +16,7 @@ from descbench.datasets.base import EvalDataset
 @cache
 def photo_table() -> dict[str, dict]:
     """The shipped photo list (``data/photos.yaml``): ``classify`` {loader: class}, ``collages`` {loader: expressions}."""
-    return yaml.safe_load(resources.files("descbench.datasets.data").joinpath("photos.yaml").read_text())
+    return yaml.safe_load(resources.files("descbench.datasets").joinpath("photos.yaml").read_text())
 
 
 @cache
@@ -58,7 +58,7 @@ class _Views:
 
 def load_photos(views: int = 6, transform=None) -> EvalDataset:
     """12 classes x ``views`` views of the scikit-image photographs; ships word descriptors."""
-    notes = json.loads(resources.files("descbench.datasets.data").joinpath("photos_descriptors.json").read_text())
+    notes = json.loads(resources.files("descbench.datasets").joinpath("photos_descriptors.json").read_text())
     return EvalDataset(
         name="photos",
         classes=list(photo_table()["classify"].values()),

@@ -4,7 +4,7 @@ Layouts: the REFER layout (``refs(<splitBy>).p`` + ``instances.json`` + COCO tra
 the pickle is untrusted and read with :class:`RestrictedUnpickler`) and the JSON-lines layout of
 earlier zero-shot work; plus :func:`from_records` for generated sets. Proposals: the ground-truth
 boxes of the image (``"gt"``, default) or a detector file ``{image_id: [[x, y, w, h], ...]}``;
-``RecDataset.proposals`` records which. Every reader applies :func:`descbench.rec.types.check_expressions`.
+``RecDataset.proposals`` records which. Every reader applies :func:`descbench.core.marking.expressions.check_expressions`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 from PIL import Image
 
 from descbench.datasets.base import check_image_files, file_loader
-from descbench.errors import RecDataError
-from descbench.files import read_json_file, read_json_lines
-from descbench.rec.types import RecDataset, RefExpression, check_expressions, parse_box
+from descbench.core.errors import RecDataError
+from descbench.core.files import read_json_file, read_json_lines
+from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions, parse_box
 
 log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"

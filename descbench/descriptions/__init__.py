@@ -1,5 +1,5 @@
 """Description sources: what texts represent each class."""
 
-from descbench.descriptions.types import DescriptionError, DescriptionSet
+from descbench.core.description_set import DescriptionError, DescriptionSet
 
 __all__ = ["DescriptionSet", "DescriptionError"]

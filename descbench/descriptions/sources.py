@@ -20,8 +20,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from descbench.descriptions.files import match_keys, read_descriptor_file, summarise_matches
-from descbench.descriptions.format import (
+from descbench.descriptions.descriptor_files import match_keys, read_descriptor_file, summarise_matches
+from descbench.core.description_text import (
     DEFAULT_TEMPLATE,
     EMPTY_MODES,
     RULES,
@@ -32,7 +32,7 @@ from descbench.descriptions.format import (
     empty_text,
     render_text,
 )
-from descbench.descriptions.types import DescriptionError, DescriptionSet, count_stats, derangement
+from descbench.core.description_set import DescriptionError, DescriptionSet, count_stats, derangement
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def file(
 ) -> DescriptionSet:
     """Descriptors from a JSON file: GPT-3 descriptor files, or CuPL sentences with ``sentences=True``.
 
-    Keys are matched to ``classes`` by name (:func:`~descbench.descriptions.files.match_keys`);
+    Keys are matched to ``classes`` by name (:func:`~descbench.descriptions.descriptor_files.match_keys`);
     matches other than exact are logged and listed in ``meta["key_matches"]``. Every descriptor
     of a class is used, as published; with ``truncate`` only the first ``num_desc`` (a class
     with fewer is an error unless ``allow_fewer``). ``names="key"``

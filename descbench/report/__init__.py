@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from descbench.errors import ReportError
+from descbench.core.errors import ReportError
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
 from descbench.report.figures import bias_data, classification_data, keypoint_data, rec_data
 from descbench.report.groups import (
@@ -85,7 +85,7 @@ def _undeclared_warnings(by_task: dict[str, list[dict]]) -> list[str]:
         for _, panel in [p for rs in groups for p in split_panels(rs)]:
             keys += [k for k in undeclared_measurements(panel, first, exclude) if k not in keys]
     return [
-        f"results key {key!r} holds fractional numbers and is not declared in descbench/measures.py: the report "
+        f"results key {key!r} holds fractional numbers and is not declared in descbench/core/measures.py: the report "
         "treats it as an option (a line of its own); declare it there if it is a measurement"
         for key in keys
     ]
@@ -167,7 +167,7 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     if comparisons:
         report.data["comparisons"] = comparison_data(comparisons)
 
-    from descbench.files import write_atomic
+    from descbench.core.files import write_atomic
 
     write_atomic(out / "report_data.json", json.dumps(report.data, indent=2))
     write_atomic(out / "report.md", "\n".join(lines).rstrip() + "\n")

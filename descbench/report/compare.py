@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from descbench.errors import ReportError
-from descbench.measures import primary
+from descbench.core.errors import ReportError
+from descbench.core.measures import primary
 from descbench.report.groups import NOT_APPLICABLE, display, group_label, grouping_keys, option_keys
 from descbench.report.runs import Run
-from descbench.stats import (
+from descbench.core.stats import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
     PairedResult,

@@ -4,7 +4,7 @@ Keypoint runs: columns per part (``<rate>.<part>``) beside the overall rate; mar
 phrase and per phrase kind (``bias.<name>.<condition>.prob``, ``bias.<name>.shift_<a>_<b>``).
 
 Whether a results key is an option (a grouping axis) or a measurement is the registry's call
-(:mod:`descbench.measures`): declared keys never group runs; every other key is an option. Runs of
+(:mod:`descbench.core.measures`): declared keys never group runs; every other key is an option. Runs of
 one cell that differ only by ``seed`` (bookkeeping) are repetitions: the cell is their mean ± sample
 std with the count; a run that records ``<measure>.reps`` contributes each repetition.
 """
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from descbench.measures import REPS, companion, interval_of, is_option, resolve
+from descbench.core.measures import REPS, companion, interval_of, is_option, resolve
 from descbench.report.runs import natural_key
-from descbench.stats import mean_std
+from descbench.core.stats import mean_std
 
 NOT_APPLICABLE = "n/a"
 MISSING = object()  # an option a run does not record at all

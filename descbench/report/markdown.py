@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from descbench.measures import format_value, interval_of, measure
-from descbench.published import match_published
+from descbench.core.measures import format_value, interval_of, measure
+from descbench.core.published import match_published
 from descbench.report.groups import (
     ALL_PARTS,
     NOT_APPLICABLE,
@@ -203,7 +203,7 @@ def published_markdown(runs: Sequence[Run]) -> list[str]:
         return []
     lines = ["## Published numbers", ""]
     lines += [
-        "Runs whose setting matches an entry of `descbench/data/published.yaml`: task, dataset, split, "
+        "Runs whose setting matches an entry of `descbench/core/published.yaml`: task, dataset, split, "
         "backbone (open_clip name; an ensemble as a set), pretrained tag and the entry's setting keys must "
         "equal the run's results (fields an entry leaves out do not constrain it). Δ = ours − published, in points.",
         "",

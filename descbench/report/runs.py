@@ -94,7 +94,7 @@ def expected_sweep_points(multirun_yaml: Path) -> list[list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import Override
 
-    from descbench.cli import expand_ranges
+    from descbench.shell.cli import expand_ranges
 
     config = yaml.safe_load(multirun_yaml.read_text(encoding="utf-8")) or {}
     hydra_cfg = config.get("hydra") or {}

@@ -29,11 +29,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
-from descbench.backbone import Backbone
-from descbench.checks import multi_device
-from descbench.config import build
-from descbench.errors import ConfigError, DatasetError
-from descbench.files import write_atomic
+from descbench.core.backbone import Backbone
+from descbench.shell.checks import multi_device
+from descbench.shell.config import build
+from descbench.core.errors import ConfigError, DatasetError
+from descbench.core.files import write_atomic
 from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors
 
 log = logging.getLogger("descbench")

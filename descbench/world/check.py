@@ -3,10 +3,10 @@
     python -m descbench.world.check [--bundle DIR] [--write-card]
 
 Every number goes through the pieces ``descbench.eval`` runs: the backbone loader
-(:func:`descbench.backbone.build_backbone` on ``local-dir:<bundle>``), the descriptions' "which is/has"
-formatting rule (:func:`~descbench.descriptions.format.format_description`), the ragged
-:class:`~descbench.head.DescriptionHead`, the classification metrics and min-max entropy of :mod:`descbench.metrics`, the derangement of the
-``swapped`` control, and the REC engine (:func:`descbench.rec.engine.run_rec` with the registered
+(:func:`descbench.core.backbone.build_backbone` on ``local-dir:<bundle>``), the descriptions' "which is/has"
+formatting rule (:func:`~descbench.core.description_text.format_description`), the ragged
+:class:`~descbench.core.head.DescriptionHead`, the classification metrics and min-max entropy of :mod:`descbench.core.metrics`, the derangement of the
+``swapped`` control, and the REC engine (:func:`descbench.core.marking.engine.run_rec` with the registered
 visual prompts). This module only holds the scenario list and the text of the model card.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from descbench.backbone import Backbone, build_backbone
-from descbench.descriptions.format import format_description
-from descbench.descriptions.types import derangement
-from descbench.head import DescriptionHead, ragged_class_index
-from descbench.metrics import MeanEntropy, build_classification_metrics, scale_scores
-from descbench.rec.engine import run_rec
+from descbench.core.backbone import Backbone, build_backbone
+from descbench.core.description_text import format_description
+from descbench.core.description_set import derangement
+from descbench.core.head import DescriptionHead, ragged_class_index
+from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
+from descbench.core.marking.engine import run_rec
 from descbench.world import BUNDLE_DIR
-from descbench.world.data import load_classes
-from descbench.world.datasets import load_shapes, load_shapes_rec
+from descbench.world.samples import load_classes
+from descbench.world.builders import load_shapes, load_shapes_rec
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPE_NOUNS, SHAPES
 from descbench.world.scene import render_scene
 

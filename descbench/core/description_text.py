@@ -1,0 +1,107 @@
+"""Turning a class name and a descriptor into the text that CLIP encodes (SPEC §2)."""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from descbench.core.errors import DescriptionError
+
+Rule = Literal["corrected", "faithful"]
+RULES = ("corrected", "faithful")
+
+# The published convention: "{class}, which (is/has) {descriptor}".
+_VERB_FREE = ("has", "often", "typically", "may", "can")
+DEFAULT_TEMPLATE = "{classname}, {descriptor}"
+
+
+def which_clause(descriptor: str, rule: Rule = "corrected") -> str:
+    """The "which is/has ..." clause for ``descriptor``.
+
+    ``faithful`` reproduces the reference code, which tests raw string prefixes and so
+    also turns "antennae" into "which is antennae"; ``corrected`` tests the first word.
+    """
+    if rule == "faithful":
+        if descriptor.startswith("a") or descriptor.startswith("an"):
+            return f"which is {descriptor}"
+        if descriptor.startswith(_VERB_FREE):
+            return f"which {descriptor}"
+        if descriptor.startswith("used"):
+            return f"which is {descriptor}"
+        return f"which has {descriptor}"
+    if rule != "corrected":
+        raise DescriptionError(f"unknown formatting rule {rule!r}: use 'corrected' or 'faithful' (describe.rule)")
+    first = descriptor.split(maxsplit=1)[0].lower() if descriptor.strip() else ""
+    if first in ("a", "an", "used"):
+        return f"which is {descriptor}"
+    if first in _VERB_FREE:
+        return f"which {descriptor}"
+    return f"which has {descriptor}"
+
+
+def format_description(
+    classname: str, descriptor: str, *, rule: Rule = "corrected", template: str = DEFAULT_TEMPLATE
+) -> str:
+    """``template`` filled with the class name and the descriptor's which-clause."""
+    return template.format(classname=classname, descriptor=which_clause(descriptor, rule))
+
+
+def check_template(template: object, *, fields: tuple[str, ...], required: str, key: str = "describe.template") -> str:
+    """``template`` must be a format string using only ``fields``, ``required`` among them (one line naming ``key``).
+
+    A template without its descriptor (or, for ``describe=classname``, its class name) would give every class the
+    same texts: a run that measures nothing, so it is refused.
+    """
+    shown = ", ".join("{" + f + "}" for f in fields)
+    if not isinstance(template, str):
+        raise DescriptionError(f"{key} must be a text using {shown}, got {template!r}")
+    try:
+        used = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:
+        raise DescriptionError(f"{key}={template!r} is not a format string ({err}): use {shown}") from None
+    unknown = sorted({name for name in used if name not in fields})
+    if unknown:
+        raise DescriptionError(
+            f"{key}={template!r} uses {', '.join('{' + u + '}' for u in unknown)}: its fields are {shown} "
+            "(write a literal brace as {{ or }})"
+        )
+    if required not in used:
+        raise DescriptionError(f"{key}={template!r} has no {{{required}}}: every class would get the same text")
+    return template
+
+
+TextForm = Literal["which", "as_written", "prefixed"]
+EmptyMode = Literal["classname", "menon", "error"]
+TEXT_FORMS = ("which", "as_written", "prefixed")
+EMPTY_MODES = ("classname", "menon", "error")
+
+
+def render_text(
+    classname: str, descriptor: str, *, form: TextForm, rule: Rule = "corrected", template: str = DEFAULT_TEMPLATE
+) -> str:
+    """The encoded text of one descriptor.
+
+    ``which``: ``template`` with the which-clause (word-style descriptors, the published
+    convention); ``as_written``: the descriptor itself (full sentences, CuPL-style);
+    ``prefixed``: ``template`` with the descriptor as written (``"{class}, {sentence}"``).
+    """
+    if form == "which":
+        return format_description(classname, descriptor, rule=rule, template=template)
+    if form == "as_written":
+        return descriptor
+    if form == "prefixed":
+        return template.format(classname=classname, descriptor=descriptor)
+    raise ValueError(f"unknown text form {form!r}: use one of {TEXT_FORMS}")
+
+
+def empty_text(classname: str, mode: EmptyMode, template: str = DEFAULT_TEMPLATE) -> str:
+    """The one text of a class without descriptors.
+
+    ``classname``: the class name alone; ``menon``: what Menon & Vondrick's code encodes for
+    an empty list (its descriptor ``""`` becomes ``"which has "``: ``"{class}, which has "``).
+    """
+    if mode == "classname":
+        return classname
+    if mode == "menon":
+        return template.format(classname=classname, descriptor=which_clause("", "faithful"))
+    raise ValueError(f"no text for an empty list under empty={mode!r}")

@@ -1,0 +1,270 @@
+"""Every measurement key a job writes, declared once.
+
+The job-output writers, the printed end-of-run table, the report and the W&B dashboard read this
+registry; nothing keeps a second list. A ``results.json`` key is one of:
+
+- a **measure** declared below (``top1``, ``acc.<split>``, ``bias.<phrase>.<condition>.prob``, ...);
+- a **companion** of a measure: ``<measure>.<suffix>`` with a suffix from :data:`SUFFIXES`
+  (its interval, its repetitions, the published number it is compared with);
+- an **option**: anything else. Options are open-ended (every config key a job records), so
+  they are not listed; a key that is not declared here is an option, the setting that produced
+  the numbers. A measurement that is missing here would therefore become a grouping option of the
+  report: the report warns when an undeclared key with a fractional number is used to group runs.
+
+Pattern keys hold ``<name>`` placeholders that match one dotted segment (``acc.<split>`` matches
+``acc.val`` but not ``acc.val.ci_low``, which is a companion of ``acc.val``). Companion suffixes are
+reserved words: no split, part or phrase may be named ``ci_low``, ``std``, ``reps`` ...
+
+Interval naming scheme (written by the job outputs, read by the report and the dashboard)::
+
+    top1                 0.6208      the measure (a fraction for rates)
+    top1.ci_low          0.5760      lower end of its 95 % interval (same unit as the measure)
+    top1.ci_high         0.6640      upper end
+    top1.ci_method       "wilson"    how: "wilson" (rates: k of n) | "bootstrap" (means over images)
+    top1.reps            [...]       per-repetition values (when the run repeats a random control)
+    top1.std             0.004       sample std over the repetitions (the measure is then their mean)
+    num_reps             3           how many repetitions the run made
+    top1.published       62.97       a published number whose setting this run matches (percent)
+    top1.published.delta -0.89       ours - published, in points
+    top1.published.source "Menon & Vondrick ..."
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+Kind = Literal["rate", "mean", "statistic", "reference", "count", "derived", "bookkeeping", "table"]
+
+CI_LOW, CI_HIGH, CI_METHOD = "ci_low", "ci_high", "ci_method"
+REPS, STD = "reps", "std"
+PUBLISHED, PUBLISHED_DELTA, PUBLISHED_SOURCE = "published", "published.delta", "published.source"
+# What may follow a measure's key; longest first so that ``published.delta`` wins over ``published``.
+SUFFIXES = (PUBLISHED_DELTA, PUBLISHED_SOURCE, PUBLISHED, CI_LOW, CI_HIGH, CI_METHOD, REPS, STD)
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measurement key (or key pattern) of ``results.json``.
+
+    ``kind``: ``rate`` (a proportion of per-sample 0/1 outcomes: Wilson interval, McNemar-pairable),
+    ``mean`` (a mean of per-sample values: bootstrap interval over images), ``statistic`` (measured but not
+    a per-sample mean, e.g. ECE, mean per-class accuracy: no interval is written), ``reference`` (a chance level),
+    ``count`` (sizes and statistics of the data), ``derived`` (follows an option, e.g. ``top5_k``),
+    ``bookkeeping`` (who/what/when: ``seed``, ``overrides``), ``table`` (a mapping, e.g. per class).
+    ``percent``: shown x100; ``primary``: the tasks whose comparisons and dashboards lead with it.
+    """
+
+    key: str
+    tasks: tuple[str, ...]
+    kind: Kind
+    display: str
+    direction: Literal["higher", "lower"] | None = None
+    percent: bool = False
+    digits: int = 2
+    primary: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def has_interval(self) -> bool:
+        """Whether the job writes ``<key>.ci_low``/``.ci_high`` for it."""
+        return self.kind in ("rate", "mean")
+
+    @property
+    def interval_method(self) -> str | None:
+        """How that interval is computed: Wilson for rates, a bootstrap over images for means."""
+        return {"rate": "wilson", "mean": "bootstrap"}.get(self.kind)
+
+    @property
+    def is_pattern(self) -> bool:
+        return "<" in self.key
+
+
+CLASSIFY, REC, KEYPOINTS, BIAS = "classify", "rec", "keypoints", "marking_bias"
+ALL_TASKS = (CLASSIFY, REC, KEYPOINTS, BIAS)
+
+MEASURES: tuple[Measure, ...] = (
+    # classification
+    Measure("top1", (CLASSIFY,), "rate", "top-1", "higher", percent=True, primary=(CLASSIFY,)),
+    Measure("top5", (CLASSIFY,), "rate", "top-5", "higher", percent=True),
+    Measure("mean_per_class_acc", (CLASSIFY,), "statistic", "mean per-class acc.", "higher", percent=True),
+    Measure("entropy", (CLASSIFY,), "mean", "entropy (nats)", "lower", digits=3),
+    Measure("ece", (CLASSIFY,), "statistic", "ECE", "lower", percent=True),
+    Measure("chance_top1", (CLASSIFY,), "reference", "chance top-1", percent=True),
+    Measure("top5_k", (CLASSIFY,), "derived", "top-k of top-5", description="min(5, number of classes)"),
+    Measure("ece_scale", (CLASSIFY,), "derived", "ECE scale", description="always the entropy scale"),
+    Measure("num_samples", (CLASSIFY,), "count", "images"),
+    Measure("num_classes", (CLASSIFY,), "count", "classes"),
+    Measure("describe.num_texts", (CLASSIFY,), "count", "description texts"),
+    Measure("per_class_acc", (CLASSIFY,), "table", "per-class accuracy"),
+    Measure("num_evaluated", (CLASSIFY,), "count", "images scored", description="all but excluded classes'"),
+    Measure("describe.stats.<stat>", (CLASSIFY,), "count", "description statistic", description="counts, fallbacks"),
+    Measure("describe.excluded_classes", (CLASSIFY,), "bookkeeping", "excluded classes (indices)"),
+    Measure(
+        "describe.text_form",
+        (CLASSIFY,),
+        "derived",
+        "text form",
+        description="follows describe.detailed (and detailed_prefix): which-clause or as written",
+    ),
+    Measure("dataset.duplicate_class_names", (CLASSIFY,), "bookkeeping", "class names shared by several classes"),
+    Measure("dataset.limit_fingerprint", (CLASSIFY,), "bookkeeping", "subset fingerprint"),
+    Measure("dataset.limit_per_class_min", (CLASSIFY,), "count", "fewest images of a class in the subset"),
+    Measure("dataset.limit_per_class_max", (CLASSIFY,), "count", "most images of a class in the subset"),
+    # referring expressions, and keypoint naming (accuracy over named points)
+    Measure("acc", (REC, KEYPOINTS), "rate", "accuracy", "higher", percent=True, primary=(REC,)),
+    Measure(
+        "acc.<split>",
+        (REC, KEYPOINTS),
+        "rate",
+        "accuracy",
+        "higher",
+        percent=True,
+        description="per split (REC), per part (naming)",
+    ),
+    Measure("chance_acc", (REC, KEYPOINTS), "reference", "chance accuracy", percent=True),
+    Measure("acc_no_relations", (REC,), "rate", "accuracy without relations", "higher", percent=True),
+    Measure("acc_no_relations.<split>", (REC,), "rate", "accuracy without relations", "higher", percent=True),
+    Measure("relations.parsed_share", (REC,), "count", "expressions with a relation parsed", digits=3),
+    Measure("relations.changed_share", (REC,), "count", "picks the relations changed", digits=3),
+    Measure("relations.rule_share.<rule>", (REC,), "count", "picks by resolver rule", digits=3),
+    Measure("num_expressions", (REC,), "count", "expressions"),
+    Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
+    Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
+    Measure("correct_rule", (REC,), "derived", "correct when", description="IoU > 0.5 with a gold box"),
+    Measure("backbone_scores", (REC,), "derived", "backbone scores", description="how backbone scores combine"),
+    # keypoints: localisation (PCK) and naming
+    Measure("pck", (KEYPOINTS,), "rate", "PCK", "higher", percent=True, primary=(KEYPOINTS,)),
+    Measure("pck.<part>", (KEYPOINTS,), "rate", "PCK", "higher", percent=True),
+    Measure("chance_pck", (KEYPOINTS,), "reference", "chance PCK", percent=True),
+    Measure("acc_lr_merged", (KEYPOINTS,), "rate", "naming acc. (left/right merged)", "higher", percent=True),
+    Measure("chance_pck.<part>", (KEYPOINTS,), "reference", "chance PCK", percent=True),
+    Measure("chance_acc_lr_merged", (KEYPOINTS,), "reference", "chance (left/right merged)", percent=True),
+    Measure("num_instances", (KEYPOINTS,), "count", "instances"),
+    Measure("pck_reference", (KEYPOINTS,), "derived", "PCK reference size"),
+    Measure("num_keypoints", (KEYPOINTS,), "count", "keypoints"),
+    # marking-bias probe
+    Measure("bias.<phrase>.<condition>.prob", (BIAS,), "mean", "mean probability", digits=4),
+    Measure("bias.<phrase>.shift_circled_unmarked", (BIAS,), "mean", "shift circled - unmarked", digits=4),
+    Measure("bias.<phrase>.shift_circled_control", (BIAS,), "mean", "shift circled - control", digits=4),
+    Measure("num_images_skipped", (BIAS,), "count", "images without room for a control circle"),
+    Measure("bias_resamples", (BIAS,), "derived", "bootstrap resamples"),
+    Measure("bias_confidence", (BIAS,), "derived", "interval confidence"),
+    # shared by several tasks
+    Measure("num_images", (REC, KEYPOINTS, BIAS), "count", "images"),
+    Measure("num_reps", ALL_TASKS, "count", "repetitions"),
+    Measure("task", ALL_TASKS, "bookkeeping", "task"),
+    Measure("seed", ALL_TASKS, "bookkeeping", "seed", description="repetitions differ only by it"),
+    Measure("overrides", ALL_TASKS, "bookkeeping", "overrides"),
+    Measure("note", ALL_TASKS, "bookkeeping", "note"),
+)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A results key read through the registry: its measure and, for a companion, the suffix."""
+
+    key: str
+    measure: Measure
+    stem: str  # the measure's concrete key (``acc.val`` for ``acc.val.ci_low``)
+    suffix: str | None = None
+
+
+def _pattern(key: str) -> re.Pattern[str]:
+    parts = re.split(r"(<[a-z_]+>)", key)
+    return re.compile("".join("[^.]+" if p.startswith("<") else re.escape(p) for p in parts) + r"\Z")
+
+
+@cache
+def _index() -> tuple[dict[str, Measure], tuple[tuple[re.Pattern[str], Measure], ...]]:
+    exact = {m.key: m for m in MEASURES if not m.is_pattern}
+    patterns = tuple((_pattern(m.key), m) for m in MEASURES if m.is_pattern)
+    return exact, patterns
+
+
+def _measure_of(key: str) -> Measure | None:
+    exact, patterns = _index()
+    if key in exact:
+        return exact[key]
+    for pattern, measure in patterns:
+        if pattern.match(key):
+            return measure
+    return None
+
+
+def resolve(key: str) -> Resolved | None:
+    """The declared measure behind ``key`` (itself or a companion), or ``None`` for an option."""
+    for suffix in SUFFIXES:
+        if key.endswith("." + suffix):
+            stem = key[: -len(suffix) - 1]
+            measure = _measure_of(stem)
+            if measure is not None:
+                return Resolved(key, measure, stem, suffix)
+    measure = _measure_of(key)
+    return Resolved(key, measure, key) if measure is not None else None
+
+
+def is_declared(key: str) -> bool:
+    """Whether ``key`` is a measure or a companion of one (never a grouping option)."""
+    return resolve(key) is not None
+
+
+def is_option(key: str, value: Any = None) -> bool:
+    """An option: a key the registry does not declare, holding a plain value (not a table)."""
+    return not is_declared(key) and not isinstance(value, Mapping)
+
+
+def is_measurement(key: str) -> bool:
+    """A measured value itself (a rate or a mean; not its companions, counts or bookkeeping)."""
+    found = resolve(key)
+    return found is not None and found.suffix is None and found.measure.kind in ("rate", "mean", "statistic")
+
+
+def measure(key: str) -> Measure:
+    """The measure declared for ``key``; ``KeyError`` naming the key when there is none."""
+    found = resolve(key)
+    if found is None:
+        raise KeyError(f"{key!r} is not a declared measure (descbench.core.measures.MEASURES)")
+    return found.measure
+
+
+def primary(task: str) -> str:
+    """The key a task's comparisons and dashboards lead with (``top1``, ``acc``, ``pck``)."""
+    for m in MEASURES:
+        if task in m.primary:
+            return m.key
+    raise KeyError(f"task {task!r} has no primary measure in descbench.core.measures.MEASURES")
+
+
+def measures_of(task: str, kinds: tuple[str, ...] = ("rate", "mean", "statistic")) -> list[Measure]:
+    """The declared measures of one task, of the given kinds, in declaration order."""
+    return [m for m in MEASURES if task in m.tasks and m.kind in kinds]
+
+
+def companion(key: str, suffix: str) -> str:
+    """``companion("top1", "ci_low")`` -> ``"top1.ci_low"``: the one spelling of every companion key."""
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unknown companion suffix {suffix!r}: use one of {', '.join(SUFFIXES)}")
+    return f"{key}.{suffix}"
+
+
+def interval_of(results: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    """The recorded ``(ci_low, ci_high)`` of ``key`` in a run's results, or ``None``."""
+    low, high = results.get(companion(key, CI_LOW)), results.get(companion(key, CI_HIGH))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        return float(low), float(high)
+    return None
+
+
+def format_value(key: str, value: float, interval: tuple[float, float] | None = None) -> str:
+    """``62.08 [57.60, 66.40]``: a measure in its display unit, with its interval when given."""
+    m = measure(key)
+    scale = 100.0 if m.percent else 1.0
+    text = f"{value * scale:.{m.digits}f}"
+    if interval is not None:
+        text += f" [{interval[0] * scale:.{m.digits}f}, {interval[1] * scale:.{m.digits}f}]"
+    return text

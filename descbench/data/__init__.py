@@ -1,1 +1,0 @@
-"""Data files shipped with descbench (read with ``importlib.resources``)."""

@@ -1,1 +1,0 @@
-"""Data files of the description sources (key aliases)."""

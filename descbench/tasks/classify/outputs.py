@@ -1,0 +1,212 @@
+"""What a classification job leaves in its run dir (and in W&B), written by rank 0 only.
+
+All files of a job are written together through :class:`descbench.core.results.JobOutputs` (temp name +
+rename each, ``results.json`` last). Per-class outputs are keyed by class index, with the name beside
+it, so two classes that share a name (ImageNet's two "missile" classes) keep two rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from statistics import fmean
+from typing import Any
+
+from descbench.core.measures import format_value, interval_of
+from descbench.core.published import published_fields
+from descbench.core.results import JobOutputs, format_table
+from descbench.core.stats import interval_fields, mean_fields, repetition_fields
+
+log = logging.getLogger("descbench")
+
+
+METRICS = ("top1", "top5", "mean_per_class_acc", "entropy", "ece")
+
+
+def classification_results(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
+    """The flat results of a job: metrics (with intervals, and repetitions), then every option that produced them."""
+    descriptions = module.descriptions
+    backbone = module.backbone
+    num_classes = len(dataset.classes)
+    pred = module.predictions
+    evaluated = pred["evaluated"].bool()
+    label = pred["label"][evaluated]
+    correct = (pred["pred"][evaluated] == label[:, None]).float()  # [N, reps]
+    in_top5 = (pred["top5"][evaluated] == label[:, None, None]).any(dim=2).float()
+    entropy = pred["entropy"][evaluated].double()
+    results: dict[str, Any] = {"task": "classify"}
+    if module.num_reps == 1:
+        results.update({k: metrics[k] for k in METRICS})
+        # 95 % intervals over the images: Wilson for the rates, a seeded bootstrap for the mean entropy
+        results.update(
+            interval_fields(
+                {"top1": correct[:, 0].numpy(), "top5": in_top5[:, 0].numpy(), "entropy": entropy[:, 0].numpy()}
+            )
+        )
+    else:
+        # a random control repeated: each repetition recorded, the measure is their mean (as WaffleCLIP);
+        # the interval is a bootstrap over images of each image's mean over the repetitions
+        for key in METRICS:
+            results.update(
+                repetition_fields(key, [metrics[module.metric_name(r, key)] for r in range(module.num_reps)])
+            )
+        results["num_reps"] = module.num_reps
+        results.update(mean_fields("top1", correct.mean(dim=1).numpy()))
+        results.update(mean_fields("top5", in_top5.mean(dim=1).numpy()))
+        results.update(mean_fields("entropy", entropy.mean(dim=1).numpy()))
+    results.update(
+        {
+            "top5_k": min(5, num_classes),
+            "entropy_scale": cfg.task.entropy_scale,
+            "ece_scale": cfg.task.entropy_scale,
+            "chance_top1": 1.0 / num_classes,
+            "dataset": dataset.name,
+            "split": dataset.split,
+            "num_samples": len(dataset),
+            "num_evaluated": int(evaluated.sum()),
+            "num_classes": num_classes,
+            **{f"dataset.{k}": v for k, v in dataset.provenance.items()},
+            **backbone.describe(),
+            "describe.source": descriptions.source,
+            **{f"describe.{k}": v for k, v in descriptions.options.items()},
+            **{f"describe.stats.{k}": v for k, v in descriptions.stats.items()},
+            "describe.num_texts": sum(descriptions.counts),
+            "describe.excluded_classes": list(descriptions.excluded),
+            "aggregation": cfg.task.aggregation,
+            "seed": cfg.seed,
+            "overrides": context.name,
+            "per_class_acc": [
+                {"index": i, "class": name, "acc": fmean(acc[i] for acc in module.per_class_acc)}
+                for i, name in enumerate(dataset.classes)
+            ],
+        }
+    )
+    if backbone.weights.startswith("random"):
+        results["note"] = "random weights: a pipeline check, not a result"
+    results.update(published_fields(results))
+    return results
+
+
+def prediction_rows(module, dataset) -> list[list[Any]]:
+    """One row per sample in dataset order (the columns of :data:`PREDICTION_COLUMNS`); with repetitions,
+    the prediction of repetition 0 and, in ``reps_correct``, how many repetitions were right."""
+    pred = module.predictions
+    ids = dataset.identity()
+    classes = dataset.classes
+    rows = []
+    for i in range(len(pred["index"])):
+        index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i, 0])
+        row = [
+            index,
+            ids[index],
+            label,
+            classes[label],
+            guess,
+            classes[guess],
+            " ".join(str(int(t)) for t in pred["top5"][i, 0]),
+            f"{float(pred['confidence'][i, 0]):.6f}",
+            f"{float(pred['entropy'][i, 0]):.6f}",
+            int(guess == label),
+        ]
+        if module.num_reps > 1:
+            row.append(int((pred["pred"][i] == label).sum()))
+        rows.append(row)
+    return rows
+
+
+PREDICTION_COLUMNS = [
+    "index",
+    "sample_id",
+    "label",
+    "label_name",
+    "pred",
+    "pred_name",
+    "top5",
+    "confidence",
+    "entropy",
+    "correct",
+]
+
+
+def prediction_columns(module) -> list[str]:
+    """The columns of ``predictions.csv`` (with repetitions, ``reps_correct`` too)."""
+    return PREDICTION_COLUMNS + (["reps_correct"] if module.num_reps > 1 else [])
+
+
+def write_classification_outputs(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
+    """results.json, predictions.csv, per_class.csv, descriptions.json; W&B table; the printed table."""
+    results = classification_results(cfg, context, module, dataset, metrics)
+    outputs = JobOutputs(context.run_dir)
+    outputs.add_json("descriptions.json", module.descriptions.to_json())
+    rows = [r for r, ok in zip(prediction_rows(module, dataset), module.predictions["evaluated"].tolist()) if ok]
+    outputs.add_csv("predictions.csv", prediction_columns(module), rows)
+    outputs.add_csv(
+        "per_class.csv",
+        ["index", "class", "accuracy"],
+        [[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
+    )
+    outputs.commit(results)
+    log_to_wandb(context.logger, results)
+    table = [
+        ("dataset", f"{results['dataset']} ({results['num_samples']} images, {results['num_classes']} classes)"),
+        ("backbone", f"{results['backbone']} [{results['weights']}]"),
+        (
+            "descriptions",
+            f"{results['describe.source']} num_desc={results.get('describe.num_desc')} "
+            f"detailed={results.get('describe.detailed')}",
+        ),
+        ("top-1 %", f"{shown(results, 'top1')} (chance {100 * results['chance_top1']:.2f})"),
+        ("top-5 %", shown(results, "top5")),
+        ("mean per-class acc %", shown(results, "mean_per_class_acc")),
+        (f"entropy ({results['entropy_scale']})", f"{shown(results, 'entropy')} nats"),
+        ("ECE", shown(results, "ece")),
+        ("run dir", str(context.run_dir)),
+    ]
+    table += published_rows(results)
+    if "note" in results:
+        table.append(("note", results["note"]))
+    print(format_table(table), flush=True)
+    return results
+
+
+def shown(results: dict[str, Any], key: str) -> str:
+    """A measure as the report shows it: display unit, digits and its 95 % interval when recorded."""
+    return format_value(key, results[key], interval_of(results, key))
+
+
+def published_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """``published`` rows of the printed table: the paper's number and our Δ, where the setting matches one."""
+    rows = []
+    for key, value in results.items():
+        if key.endswith(".published") and isinstance(value, (int, float)):
+            metric = key.removesuffix(".published")
+            delta = results.get(f"{key}.delta")
+            source = results.get(f"{key}.source", "")
+            rows.append(
+                (
+                    f"published {metric}",
+                    f"{format_value(metric, value)} (ours Δ {format_value(metric, delta)}; {source})",
+                )
+            )
+    return rows
+
+
+def log_summary(logger, results: dict[str, Any]) -> bool:
+    """The numeric results as the W&B run's summary (for sweep views); False without a W&B logger."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger):
+        return False
+    scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    logger.experiment.summary.update(scalars)
+    logger.experiment.log(scalars)  # one history row too: W&B line plots read history, not the summary
+    return True
+
+
+def log_to_wandb(logger, results: dict[str, Any]) -> None:
+    """Summary metrics and the per-class accuracy table."""
+    if log_summary(logger, results):
+        logger.log_table(
+            "per_class_acc",
+            columns=["index", "class", "accuracy"],
+            data=[[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
+        )

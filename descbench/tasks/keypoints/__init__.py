@@ -1,0 +1,1 @@
+"""descbench.tasks.keypoints.module."""
