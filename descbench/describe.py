@@ -30,8 +30,8 @@ def load_classes(cfg: DictConfig) -> tuple[list[str], list[str] | None, str]:
 
     No image is read or encoded.
     """
-    from descbench.shell.config import build
     from descbench.descriptions.llm.source import read_class_list
+    from descbench.shell.config import build
 
     listed = cfg.describe.get("classes")
     if listed:
@@ -45,10 +45,10 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
     With ``describe.dry_run=true``: print the prompt of the first class and return without a backend.
     """
-    from descbench.shell.config import build
     from descbench.core.files import write_atomic
     from descbench.descriptions.llm.generate import export_descriptors
     from descbench.descriptions.llm.source import dry_run_prompt
+    from descbench.shell.config import build
 
     classes, class_ids, origin = load_classes(cfg)
     if cfg.describe.get("dry_run"):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from descbench.core.errors import DatasetError
 from descbench.core.marking.bias_probe import (
     BiasPhrase,
     phrase_probabilities,
@@ -20,7 +21,6 @@ from descbench.datasets.person_sets import (
     load_coco_persons,
     load_person_jsonl,
 )
-from descbench.core.errors import DatasetError
 
 PHRASES = [
     BiasPhrase("person", "a photo of a person", "neutral"),

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from descbench.core.errors import DatasetError
 from descbench.datasets import base as base_module
 from descbench.datasets.base import EvalDataset, load_image, read_curated_names, stratified_indices
 from descbench.datasets.folders import cub_class_name, load_image_folder
 from descbench.datasets.torchvision_sets import load_torchvision, places365_class_name
-from descbench.core.errors import DatasetError
 
 # --------------------------------------------------------------------------- image modes
 

@@ -12,11 +12,11 @@ import logging
 
 import pytest
 
+from descbench.core.errors import DescriptionError
 from descbench.datasets.folders import cub_class_name, imagenet_classes
 from descbench.datasets.torchvision_sets import places365_class_name
 from descbench.descriptions import sources
 from descbench.descriptions.descriptor_files import match_keys, normalise_key, read_descriptor_file
-from descbench.core.errors import DescriptionError
 
 
 def write(tmp_path, data, name="d.json"):

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from descbench.eval import RunContext, evaluate
 from descbench.core.marking.points import pck_threshold, point_box, point_distance
 from descbench.core.marking.scoring import pick_candidates
+from descbench.eval import RunContext, evaluate
 from tests.conftest import run_eval
 
 FEW = ["task=keypoints", "dataset.builder.num_instances=12", "task.num_workers=0", "task.batch_size=5"]

@@ -8,12 +8,6 @@ import pytest
 import yaml
 from PIL import Image
 
-from descbench.datasets.keypoint_sets import (
-    load_coco_keypoints,
-    load_cub_keypoints,
-    load_keypoints_jsonl,
-    load_spair_keypoints,
-)
 from descbench.core.errors import ConfigError, DatasetError
 from descbench.core.marking.points import (
     KeypointDataset,
@@ -30,6 +24,12 @@ from descbench.core.marking.points import (
     summarize_naming,
 )
 from descbench.core.marking.visual_prompts import apply_visual_prompt
+from descbench.datasets.keypoint_sets import (
+    load_coco_keypoints,
+    load_cub_keypoints,
+    load_keypoints_jsonl,
+    load_spair_keypoints,
+)
 
 # ---------------------------------------------------------------------------- geometry
 

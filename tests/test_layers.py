@@ -62,7 +62,8 @@ def test_the_check_finds_a_crossing(tmp_path, monkeypatch):
     finally:
         bad.unlink()
     assert any(
-        "core/marking/_layer_probe.py:1: core module descbench.core.marking._layer_probe imports descbench.tasks.runner" in p
+        "core/marking/_layer_probe.py:1: core module descbench.core.marking._layer_probe imports descbench.tasks.runner"
+        in p
         for p in found
     )
     assert any("imports the framework lightning" in p for p in found)

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from descbench.descriptions.llm import DescriptionCache, OpenAIBackend, cache_key, export_descriptors, generate_descriptions
+from descbench.descriptions.llm import (
+    DescriptionCache,
+    OpenAIBackend,
+    cache_key,
+    export_descriptors,
+    generate_descriptions,
+)
 from tests.openai_server import OpenAIStubServer, Reply, bullets_for
 
 ROOT = Path(__file__).resolve().parent.parent

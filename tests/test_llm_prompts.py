@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from descbench.core.errors import DescriptionError
-from descbench.descriptions.llm import PromptError, build_messages, build_prompt, load_bank, parse_descriptors, to_chat_messages
+from descbench.descriptions.llm import (
+    PromptError,
+    build_messages,
+    build_prompt,
+    load_bank,
+    parse_descriptors,
+    to_chat_messages,
+)
 from descbench.descriptions.llm.prompts import bank_limits, render_instruction
 
 GOLDEN = Path(__file__).parent / "golden" / "llm"

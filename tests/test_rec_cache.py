@@ -8,9 +8,9 @@ from safetensors import safe_open
 
 from descbench.core.backbone import load_backbone
 from descbench.core.feature_cache import CandidateFeatureCache
+from descbench.core.marking.engine import encode_group, group_by_image, prepare_group
 from descbench.datasets.collages import Collages
 from descbench.eval import RunContext, evaluate
-from descbench.core.marking.engine import encode_group, group_by_image, prepare_group
 from tests.test_rec_task import COLLAGES
 
 TINY = [*COLLAGES, "dataset.builder.num_canvases=4", "task.batch_size=2"]

@@ -7,9 +7,9 @@ import pickle
 import pytest
 from PIL import Image
 
+from descbench.core.errors import RecDataError
 from descbench.datasets.collages import load_collages
 from descbench.datasets.refer import from_records, load_jsonl, load_refer, load_restricted_pickle
-from descbench.core.errors import RecDataError
 
 IMAGES = {1: (64, 48), 2: (80, 60)}  # image id -> (width, height)
 

@@ -5,10 +5,8 @@ import torch
 from torch.nn import functional as F
 
 from descbench.core.backbone import build_backbone
-from descbench.datasets.collages import load_collages
 from descbench.core.marking.engine import group_by_image, run_rec
 from descbench.core.marking.geometry import render_marked_input
-from descbench.core.marking.visual_prompts import parse_prompt_specs
 from descbench.core.marking.scoring import (
     NegativesError,
     draw_negatives,
@@ -17,6 +15,8 @@ from descbench.core.marking.scoring import (
     score_candidates,
     subtract_negatives,
 )
+from descbench.core.marking.visual_prompts import parse_prompt_specs
+from descbench.datasets.collages import load_collages
 
 
 def test_iou_hand_computed():

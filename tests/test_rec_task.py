@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from descbench.eval import RunContext, evaluate
 from descbench.core.marking.engine import group_by_image, run_rec
 from descbench.core.marking.scoring import NegativesError
+from descbench.eval import RunContext, evaluate
 from tests.conftest import run_eval
 
 COLLAGES = [

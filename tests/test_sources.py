@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from descbench.descriptions import sources
 from descbench.core.description_set import DescriptionError
+from descbench.descriptions import sources
 
 CLASSES = ["cat", "ladybird", "rocket"]
 NATIVE = {

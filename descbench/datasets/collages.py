@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from descbench.datasets.photos import load_photo, photo_table
 from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions
+from descbench.datasets.photos import load_photo, photo_table
 
 COLLAGE_SPLITS = ("val", "testA", "testB")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from torchvision.datasets import ImageFolder
 
-from descbench.datasets.base import ALPHA_BACKGROUND, DatasetError, EvalDataset, load_image, read_curated_names
 from descbench.core.files import read_json_file, read_text_file
+from descbench.datasets.base import ALPHA_BACKGROUND, DatasetError, EvalDataset, load_image, read_curated_names
 
 IMAGENET_LAYOUT = "<root>/val/<wnid>/*.JPEG (1000 folders such as n01440764)"
 

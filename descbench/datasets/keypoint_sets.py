@@ -35,10 +35,10 @@ from pathlib import Path
 
 import yaml
 
-from descbench.datasets.base import check_image_files, file_loader
 from descbench.core.errors import DatasetError
 from descbench.core.files import read_json_file, read_json_lines, read_text_file
 from descbench.core.marking.points import KeypointDataset, KeypointInstance, check_box, check_point
+from descbench.datasets.base import check_image_files, file_loader
 
 
 def _dataset(name, instances, parts, paths, source, **kwargs) -> KeypointDataset:

@@ -24,13 +24,13 @@ import numpy as np
 import yaml
 from PIL import Image, ImageOps
 
+from descbench.core.errors import DatasetError
+from descbench.core.files import read_json_lines
 from descbench.core.marking.bias_probe import BiasPhrase, PersonDataset, PersonImage
+from descbench.core.marking.points import check_box
 from descbench.datasets.base import check_image_files, file_loader
 from descbench.datasets.keypoint_sets import load_coco
 from descbench.datasets.photos import load_photo
-from descbench.core.errors import DatasetError
-from descbench.core.files import read_json_lines
-from descbench.core.marking.points import check_box
 
 PHRASE_KINDS = ("neutral", "negative")
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from PIL import Image
 
-from descbench.datasets.base import check_image_files, file_loader
 from descbench.core.errors import RecDataError
 from descbench.core.files import read_json_file, read_json_lines
 from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions, parse_box
+from descbench.datasets.base import check_image_files, file_loader
 
 log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"

@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from descbench.descriptions.descriptor_files import match_keys, read_descriptor_file, summarise_matches
+from descbench.core.description_set import DescriptionError, DescriptionSet, count_stats, derangement
 from descbench.core.description_text import (
     DEFAULT_TEMPLATE,
     EMPTY_MODES,
@@ -32,7 +32,7 @@ from descbench.core.description_text import (
     empty_text,
     render_text,
 )
-from descbench.core.description_set import DescriptionError, DescriptionSet, count_stats, derangement
+from descbench.descriptions.descriptor_files import match_keys, read_descriptor_file, summarise_matches
 
 log = logging.getLogger(__name__)
 

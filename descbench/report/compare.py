@@ -25,8 +25,6 @@ import yaml
 
 from descbench.core.errors import ReportError
 from descbench.core.measures import primary
-from descbench.report.groups import NOT_APPLICABLE, display, group_label, grouping_keys, option_keys
-from descbench.report.runs import Run
 from descbench.core.stats import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -36,6 +34,8 @@ from descbench.core.stats import (
     paired_comparison,
     t_interval,
 )
+from descbench.report.groups import NOT_APPLICABLE, display, group_label, grouping_keys, option_keys
+from descbench.report.runs import Run
 
 COMPARE_FILE = "compare.yaml"
 PREDICTIONS = "predictions.csv"

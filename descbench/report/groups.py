@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from descbench.core.measures import REPS, companion, interval_of, is_option, resolve
-from descbench.report.runs import natural_key
 from descbench.core.stats import mean_std
+from descbench.report.runs import natural_key
 
 NOT_APPLICABLE = "n/a"
 MISSING = object()  # an option a run does not record at all

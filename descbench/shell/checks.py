@@ -20,8 +20,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from descbench.core.errors import ConfigError
 from descbench.core.head import check_aggregation
-from descbench.core.metrics import check_entropy_scale
 from descbench.core.marking.visual_prompts import VISUAL_PROMPTS, PromptSpec, parse_prompt_specs
+from descbench.core.metrics import check_entropy_scale
 from descbench.shell.schemas import VISUAL_PROMPT_SCHEMAS
 
 # what to tell a user who left a required (``???``) value out

@@ -173,7 +173,7 @@ class LlmDescribeConfig(DescribeConfig):
 
 @dataclass
 class LocalBackendConfig:
-    _target_: str = "descbench.descriptions.llm.backends.LocalBackend"
+    _target_: str = "descbench.descriptions.llm.backends.local_model.LocalBackend"
     model_path: Any = None
     gguf_file: Any = None
     max_new_tokens: int = 64
@@ -187,7 +187,7 @@ class LocalBackendConfig:
 
 @dataclass
 class OpenAIBackendConfig:
-    _target_: str = "descbench.descriptions.llm.backends.OpenAIBackend"
+    _target_: str = "descbench.descriptions.llm.backends.openai_api.OpenAIBackend"
     model: str = "gpt-3.5-turbo-instruct"
     api: str = "completions"
     base_url: Any = None

@@ -30,10 +30,10 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from descbench.core.backbone import Backbone
-from descbench.shell.checks import multi_device
-from descbench.shell.config import build
 from descbench.core.errors import ConfigError, DatasetError
 from descbench.core.files import write_atomic
+from descbench.shell.checks import multi_device
+from descbench.shell.config import build
 from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors
 
 log = logging.getLogger("descbench")

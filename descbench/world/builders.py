@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from descbench.core.marking.expressions import RecDataset
+from descbench.core.marking.points import KeypointDataset
 from descbench.datasets.base import EvalDataset
 from descbench.datasets.refer import from_records
-from descbench.core.marking.points import KeypointDataset
-from descbench.core.marking.expressions import RecDataset
-from descbench.world.samples import ShapesClassification, ShapesREC, world_descriptors
 from descbench.world.relational import ShapesRelations
+from descbench.world.samples import ShapesClassification, ShapesREC, world_descriptors
 
 
 def load_shapes_keypoints(

@@ -23,15 +23,15 @@ import numpy as np
 import torch
 
 from descbench.core.backbone import Backbone, build_backbone
-from descbench.core.description_text import format_description
 from descbench.core.description_set import derangement
+from descbench.core.description_text import format_description
 from descbench.core.head import DescriptionHead, ragged_class_index
-from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.core.marking.engine import run_rec
+from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.world import BUNDLE_DIR
-from descbench.world.samples import load_classes
 from descbench.world.builders import load_shapes, load_shapes_rec
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPE_NOUNS, SHAPES
+from descbench.world.samples import load_classes
 from descbench.world.scene import render_scene
 
 EVAL_SEED = 90210  # never used in training (training draws from seeds (train seed, step))

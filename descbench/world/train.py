@@ -27,8 +27,8 @@ from torch.nn import functional as F
 
 from descbench.world import BUNDLE_DIR
 from descbench.world.check import write_model_card
-from descbench.world.samples import load_classes
 from descbench.world.lexicon import ATTRIBUTES, vocabulary_words
+from descbench.world.samples import load_classes
 from descbench.world.scene import sample_training_example
 
 log = logging.getLogger(__name__)

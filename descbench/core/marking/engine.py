@@ -16,11 +16,11 @@ from PIL import Image
 from torch import Tensor
 
 from descbench.core.backbone import Backbone
+from descbench.core.marking.expressions import RecDataset, RefExpression
 from descbench.core.marking.geometry import Geometry, render_marked_input
-from descbench.core.marking.visual_prompts import PromptSpec, parse_prompt_specs
 from descbench.core.marking.relations import Resolution, check_relations_mode, parse_relation, resolve_relation
 from descbench.core.marking.scoring import CORRECT_IOU, draw_negatives, iou_xywh, pick_candidates, score_candidates
-from descbench.core.marking.expressions import RecDataset, RefExpression
+from descbench.core.marking.visual_prompts import PromptSpec, parse_prompt_specs
 
 DEFAULT_TEMPLATE = "a photo of {expression}"
 DEFAULT_GEOMETRY = Geometry()

@@ -12,14 +12,21 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
-from descbench.descriptions.sources import build_set
 from descbench.core.description_set import DescriptionError, DescriptionSet
+from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
+from descbench.core.errors import BackendError
 from descbench.core.files import write_atomic
-from descbench.descriptions.llm.backends import Backend, BackendError
+from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.cache import DescriptionCache, cache_key
 from descbench.descriptions.llm.parse import parse_descriptors
-from descbench.descriptions.llm.prompts import DEFAULT_BANK, build_prompt, load_bank, prompt_continues_bullet, resolve_num_examples
+from descbench.descriptions.llm.prompts import (
+    DEFAULT_BANK,
+    build_prompt,
+    load_bank,
+    prompt_continues_bullet,
+    resolve_num_examples,
+)
+from descbench.descriptions.sources import build_set
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from descbench.descriptions.sources import check_num_desc
 from descbench.core.errors import PromptError
+from descbench.descriptions.sources import check_num_desc
 
 BULLET = "- "
 NAMED_INSTRUCTIONS = ("none", "role", "rule")

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from descbench.core.description_text import DEFAULT_TEMPLATE, Rule, check_template
 from descbench.core.description_set import DescriptionError, DescriptionSet
+from descbench.core.description_text import DEFAULT_TEMPLATE, Rule, check_template
 from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.generate import OnEmpty, export_descriptors, generate_descriptions
 from descbench.descriptions.llm.prompts import DEFAULT_BANK, PromptError, build_prompt

@@ -12,11 +12,11 @@ from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.core.backbone import Backbone
-from descbench.core.feature_cache import ImageFeatureCache, TextFeatureCache, files_fingerprint
-from descbench.shell.config import build
 from descbench.core.description_set import DescriptionSet
+from descbench.core.feature_cache import ImageFeatureCache, TextFeatureCache, files_fingerprint
 from descbench.core.head import DescriptionHead, ragged_class_index
 from descbench.core.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
+from descbench.shell.config import build
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.runner import TaskJob
 

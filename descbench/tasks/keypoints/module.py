@@ -27,8 +27,9 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
-from descbench.shell.config import build
 from descbench.core.errors import ConfigError
+from descbench.core.marking.engine import encode_group, prepare_group
+from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.points import (
     DEFAULT_ALPHA,
     RADIUS_UNITS,
@@ -42,10 +43,9 @@ from descbench.core.marking.points import (
     summarize_localization,
     summarize_naming,
 )
-from descbench.core.marking.engine import encode_group, prepare_group
-from descbench.core.marking.geometry import Geometry
-from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.core.marking.scoring import pick_candidates, score_candidates
+from descbench.core.marking.visual_prompts import PromptSpec
+from descbench.shell.config import build
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.rec.module import Preprocessor, collate_groups
 from descbench.tasks.runner import TaskJob

@@ -23,12 +23,18 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
-from descbench.core.marking.bias_probe import CONDITIONS, BiasPhrase, PersonDataset, phrase_probabilities, place_control_for
-from descbench.shell.config import build
 from descbench.core.errors import ConfigError
+from descbench.core.marking.bias_probe import (
+    CONDITIONS,
+    BiasPhrase,
+    PersonDataset,
+    phrase_probabilities,
+    place_control_for,
+)
 from descbench.core.marking.engine import encode_group, prepare_group
 from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.visual_prompts import PromptSpec
+from descbench.shell.config import build
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.rec.module import collate_groups
 from descbench.tasks.runner import TaskJob
@@ -148,8 +154,8 @@ class BiasTaskSpec:
         self.num_examples = num_examples
 
     def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
-        from descbench.shell.checks import build_prompt_specs
         from descbench.datasets.person_sets import load_bias_phrases
+        from descbench.shell.checks import build_prompt_specs
         from descbench.tasks.marking_bias.outputs import write_bias_outputs
 
         if len(backbones) != 1:

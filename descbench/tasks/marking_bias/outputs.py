@@ -10,8 +10,8 @@ from typing import Any
 from PIL import Image
 
 from descbench.core.marking.bias_probe import CONDITIONS, summarize_bias
-from descbench.core.published import published_fields
 from descbench.core.marking.visual_prompts import PromptSpec
+from descbench.core.published import published_fields
 from descbench.core.results import JobOutputs, format_table
 from descbench.tasks.classify.outputs import log_summary
 

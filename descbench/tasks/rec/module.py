@@ -24,7 +24,6 @@ from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
 from descbench.core.feature_cache import CandidateFeatureCache, TextFeatureCache, digest, files_fingerprint
-from descbench.shell.config import build
 from descbench.core.marking.engine import (
     DEFAULT_GEOMETRY,
     ImageGroup,
@@ -40,10 +39,11 @@ from descbench.core.marking.engine import (
     resolve_group,
     score_group,
 )
-from descbench.core.marking.geometry import PAD_FILL, Geometry
-from descbench.core.marking.visual_prompts import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
-from descbench.core.marking.relations import RESOLUTION_RULES, check_relations_mode
 from descbench.core.marking.expressions import RecDataset
+from descbench.core.marking.geometry import PAD_FILL, Geometry
+from descbench.core.marking.relations import RESOLUTION_RULES, check_relations_mode
+from descbench.core.marking.visual_prompts import VISUAL_PROMPTS, PromptSpec, VisualPromptError, parse_prompt_specs
+from descbench.shell.config import build
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.runner import TaskJob
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from descbench.core.published import published_fields
 from descbench.core.marking.engine import make_prediction
-from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.core.marking.relations import RESOLUTION_RULES
+from descbench.core.marking.visual_prompts import PromptSpec
+from descbench.core.published import published_fields
 from descbench.core.results import JobOutputs, format_table
 from descbench.core.stats import interval_fields
 from descbench.tasks.classify.outputs import log_summary, published_rows, shown
