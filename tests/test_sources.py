@@ -8,7 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from descbench.core.description_set import DescriptionError
-from descbench.descriptions import sources
+from descbench.descriptions import controls, sources
 
 CLASSES = ["cat", "ladybird", "rocket"]
 NATIVE = {
@@ -56,7 +56,7 @@ def test_options_without_effect_are_recorded():
     out = sources.classname(CLASSES, num_desc=3, detailed=True)
     assert out.options["detailed"] == "not applicable to source classname"
     assert out.options["num_desc"] == "not applicable to source classname"
-    assert sources.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE).options["detailed"] == (
+    assert controls.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE).options["detailed"] == (
         "not applicable to source waffle"
     )
 
@@ -131,70 +131,70 @@ def test_file_source_errors_name_the_problem(tmp_path):
 
 
 def test_swapped_is_a_seeded_derangement():
-    out = sources.swapped(CLASSES, base=WORLD, num_desc=2, native=NATIVE, seed=1)
+    out = controls.swapped(CLASSES, base=WORLD, num_desc=2, native=NATIVE, seed=1)
     donors = out.meta["taken_from"]
     assert all(i != d for i, d in enumerate(donors)) and sorted(donors) == [0, 1, 2]
     reference = sources.world(CLASSES, num_desc=2, native=NATIVE)
     for i, c in enumerate(CLASSES):
         assert out.descriptors[i] == reference.descriptors[donors[i]]
         assert all(t.startswith(f"{c}, which") for t in out.texts[i])
-    assert sources.swapped(CLASSES, base=WORLD, num_desc=2, native=NATIVE, seed=1).texts == out.texts
+    assert controls.swapped(CLASSES, base=WORLD, num_desc=2, native=NATIVE, seed=1).texts == out.texts
     assert out.repetitions == [] and out.all_repetitions() == [out]
 
 
 def test_shuffled_keeps_counts_and_pool():
     base = sources.world(CLASSES, num_desc=3, native=NATIVE)
-    shuffled = sources.shuffled(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0)
+    shuffled = controls.shuffled(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0)
     assert shuffled.counts == base.counts
     assert sorted(sum(shuffled.descriptors, [])) == sorted(sum(base.descriptors, []))
 
 
 def test_waffle_shape_as_waffleclip():
     # names: "great white shark" (2 spaces, words 5/5/5), "tench" (0 spaces, 5), "ice cream" (1 space, 3/5)
-    shape = sources.waffle_shape(["great white shark", "tench", "ice cream"])
+    shape = controls.waffle_shape(["great white shark", "tench", "ice cream"])
     # words: round(mean(3, 1, 2)) = 2; length: round(mean(5, 5, 4)) = 5
     # groups: round(mean(2, 0, 1)) + 1 = 2; chars: ceil(mean(5, 5, 5)) = 5 -> 5 + 2 - 5 % 2 = 6 -> 3 per group
     assert shape == {"words": 2, "word_length": 5, "groups": 2, "group_chars": 3}
     # already a multiple of the groups: the reference still adds a full group (2 -> 2 + 2 - 0 = 4, 2 per group)
-    assert sources.waffle_shape(["ab cd", "ef gh"]) == {"words": 2, "word_length": 2, "groups": 2, "group_chars": 2}
+    assert controls.waffle_shape(["ab cd", "ef gh"]) == {"words": 2, "word_length": 2, "groups": 2, "group_chars": 2}
 
 
 def test_waffle_shared_by_default_and_per_class_on_request():
-    shared = sources.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0)
+    shared = controls.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0)
     assert shared.counts == [3, 3, 3]
     assert shared.descriptors[0] == shared.descriptors[1] == shared.descriptors[2]
     assert shared.texts[1] == [f"ladybird, {t.split(', ', 1)[1]}" for t in shared.texts[0]]
-    shape = sources.waffle_shape(CLASSES)
+    shape = controls.waffle_shape(CLASSES)
     word, chars, word2 = shared.descriptors[0]
     assert len(word.split(" ")) == shape["words"] and all(len(w) <= shape["word_length"] for w in word.split(" "))
     groups = chars.split(", ")
     assert len(groups) == shape["groups"] and all(len(g) == shape["group_chars"] for g in groups)
     pool = set("".join(d for ds in NATIVE["words"].values() for d in ds[:3]).replace(" ", ""))
     assert set("".join(groups)) <= pool  # characters come from the base's descriptors, as WaffleCLIP's
-    own = sources.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0, shared=False)
+    own = controls.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0, shared=False)
     assert own.descriptors[0] != own.descriptors[1] and own.options["shared"] is False
-    words = sources.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE, kind="words", count=4)
+    words = controls.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE, kind="words", count=4)
     assert words.counts == [4, 4, 4] and all("," not in d for d in words.descriptors[0])
-    letters = sources.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE, kind="chars")
+    letters = controls.waffle(CLASSES, base=WORLD, num_desc=2, native=NATIVE, kind="chars")
     assert all(len(d.split(", ")) == shape["groups"] for d in letters.descriptors[0])
 
 
 def test_repetitions_have_their_own_reproducible_seeds():
-    run = sources.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5, reps=3)
+    run = controls.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5, reps=3)
     seeds = [r.options["seed"] for r in run.repetitions]
     assert seeds[0] == 5 and len(set(seeds)) == 3 and run.stats["rep_seeds"] == seeds
-    assert seeds == [sources.rep_seed(5, r) for r in range(3)]
+    assert seeds == [controls.rep_seed(5, r) for r in range(3)]
     assert [r.options["rep"] for r in run.repetitions] == [0, 1, 2]
     assert len({tuple(r.descriptors[0]) for r in run.repetitions}) == 3  # each repetition draws anew
-    again = sources.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5, reps=3)
+    again = controls.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5, reps=3)
     assert [r.texts for r in again.repetitions] == [r.texts for r in run.repetitions]
-    single = sources.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5)
+    single = controls.waffle(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=5)
     assert single.texts == run.repetitions[0].texts == run.texts and single.repetitions == []
-    assert sources.rep_seed(5, 1) != sources.rep_seed(6, 0) and sources.rep_seed(5, 1) != sources.rep_seed(6, 1)
-    shuffled = sources.shuffled(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0, reps=4)
+    assert controls.rep_seed(5, 1) != controls.rep_seed(6, 0) and controls.rep_seed(5, 1) != controls.rep_seed(6, 1)
+    shuffled = controls.shuffled(CLASSES, base=WORLD, num_desc=3, native=NATIVE, seed=0, reps=4)
     assert len(shuffled.repetitions) == 4 and shuffled.options["reps"] == 4
     with pytest.raises(DescriptionError, match="describe.reps must be an integer >= 1, got 0"):
-        sources.swapped(CLASSES, base=WORLD, num_desc=1, native=NATIVE, reps=0)
+        controls.swapped(CLASSES, base=WORLD, num_desc=1, native=NATIVE, reps=0)
 
 
 def test_controls_get_their_base_from_the_config(compose_cfg):

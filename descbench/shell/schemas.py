@@ -142,7 +142,7 @@ class ControlDescribeConfig(DescribeConfig):
 
 @dataclass
 class WaffleDescribeConfig(ControlDescribeConfig):
-    _target_: str = "descbench.descriptions.sources.waffle"
+    _target_: str = "descbench.descriptions.controls.waffle"
     kind: str = "both"
     shared: bool = True
     count: Any = None

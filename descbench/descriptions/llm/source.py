@@ -11,8 +11,10 @@ from descbench.core.description_text import DEFAULT_TEMPLATE, Rule, check_templa
 from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.generate import OnEmpty, export_descriptors, generate_descriptions
 from descbench.descriptions.llm.prompts import DEFAULT_BANK, PromptError, build_prompt
+from descbench.descriptions.registry import description_source
 
 
+@description_source("llm")
 def llm(
     classes: Sequence[str],
     *,
