@@ -65,7 +65,7 @@ def build_logger(cfg: DictConfig, context: RunContext):
             "offline": wandb_offline(cfg.logger.get("offline", "auto")),
             "name": context.name,
             "group": context.group,
-            "job_type": cfg.task.name,
+            "job_type": task_of(cfg).name,
         }
     elif target:
         extra = {"save_dir": str(context.run_dir)}
@@ -161,8 +161,15 @@ def _main(cfg: DictConfig) -> float | None:
         if context.multirun:
             return None  # the sweep goes on; FailedJobs lists this job at its end
         sys.exit(code)
-    value = results.get("top1", results.get("acc", results.get("pck")))
+    value = results.get(task_of(cfg).primary)  # what a Hydra sweeper optimises
     return None if value is None else float(value)
+
+
+def task_of(cfg: DictConfig):
+    """The definition of the task ``cfg.task`` builds."""
+    from descbench.tasks.definition import definition_of
+
+    return definition_of(str(cfg.task._target_))
 
 
 class FailedJobs(Callback):

@@ -5,17 +5,24 @@ from __future__ import annotations
 import string
 from typing import Literal
 
+from descbench.core.choices import Choice
 from descbench.core.errors import DescriptionError
 
-Rule = Literal["corrected", "faithful"]
-RULES = ("corrected", "faithful")
+
+class Rule(Choice):
+    """The which is/has rule: ``corrected`` tests a word-style descriptor's first word; ``faithful`` reproduces
+    the reference code, which tests raw string prefixes (so "antennae" becomes "which is antennae")."""
+
+    corrected = "corrected"
+    faithful = "faithful"
+
 
 # The published convention: "{class}, which (is/has) {descriptor}".
 _VERB_FREE = ("has", "often", "typically", "may", "can")
 DEFAULT_TEMPLATE = "{classname}, {descriptor}"
 
 
-def which_clause(descriptor: str, rule: Rule = "corrected") -> str:
+def which_clause(descriptor: str, rule: Rule = Rule.corrected) -> str:
     """The "which is/has ..." clause for ``descriptor``.
 
     ``faithful`` reproduces the reference code, which tests raw string prefixes and so
@@ -29,8 +36,7 @@ def which_clause(descriptor: str, rule: Rule = "corrected") -> str:
         if descriptor.startswith("used"):
             return f"which is {descriptor}"
         return f"which has {descriptor}"
-    if rule != "corrected":
-        raise DescriptionError(f"unknown formatting rule {rule!r}: use 'corrected' or 'faithful' (describe.rule)")
+    Rule.parse(rule, "describe.rule")
     first = descriptor.split(maxsplit=1)[0].lower() if descriptor.strip() else ""
     if first in ("a", "an", "used"):
         return f"which is {descriptor}"
@@ -40,17 +46,20 @@ def which_clause(descriptor: str, rule: Rule = "corrected") -> str:
 
 
 def format_description(
-    classname: str, descriptor: str, *, rule: Rule = "corrected", template: str = DEFAULT_TEMPLATE
+    classname: str, descriptor: str, *, rule: Rule = Rule.corrected, template: str = DEFAULT_TEMPLATE
 ) -> str:
     """``template`` filled with the class name and the descriptor's which-clause."""
     return template.format(classname=classname, descriptor=which_clause(descriptor, rule))
 
 
-def check_template(template: object, *, fields: tuple[str, ...], required: str, key: str = "describe.template") -> str:
-    """``template`` must be a format string using only ``fields``, ``required`` among them (one line naming ``key``).
+def check_template(
+    template: object, *, fields: tuple[str, ...], required: str | tuple[str, ...], key: str = "describe.template"
+) -> str:
+    """``template`` must be a format string using only ``fields``, every ``required`` one among them (one line
+    naming ``key``). Used for every text template a user writes (descriptions, REC expressions, keypoint parts).
 
-    A template without its descriptor (or, for ``describe=classname``, its class name) would give every class the
-    same texts: a run that measures nothing, so it is refused.
+    A template without its descriptor (or, for ``describe=classname``, its class name; an expression, a part)
+    would give every class or candidate the same text: a run that measures nothing, so it is refused.
     """
     shown = ", ".join("{" + f + "}" for f in fields)
     if not isinstance(template, str):
@@ -65,19 +74,28 @@ def check_template(template: object, *, fields: tuple[str, ...], required: str, 
             f"{key}={template!r} uses {', '.join('{' + u + '}' for u in unknown)}: its fields are {shown} "
             "(write a literal brace as {{ or }})"
         )
-    if required not in used:
-        raise DescriptionError(f"{key}={template!r} has no {{{required}}}: every class would get the same text")
+    for name in (required,) if isinstance(required, str) else required:
+        if name not in used:
+            raise DescriptionError(f"{key}={template!r} has no {{{name}}}: every text would be the same")
     return template
 
 
 TextForm = Literal["which", "as_written", "prefixed"]
-EmptyMode = Literal["classname", "menon", "error"]
 TEXT_FORMS = ("which", "as_written", "prefixed")
-EMPTY_MODES = ("classname", "menon", "error")
+
+
+class EmptyMode(Choice):
+    """The text of a class whose list is empty: its name alone, what Menon & Vondrick's code encodes
+    (``"{class}, which has "``), or an error."""
+
+    classname = "classname"
+    menon = "menon"
+    error = "error"
+
 
 
 def render_text(
-    classname: str, descriptor: str, *, form: TextForm, rule: Rule = "corrected", template: str = DEFAULT_TEMPLATE
+    classname: str, descriptor: str, *, form: TextForm, rule: Rule = Rule.corrected, template: str = DEFAULT_TEMPLATE
 ) -> str:
     """The encoded text of one descriptor.
 

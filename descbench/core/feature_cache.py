@@ -21,6 +21,7 @@ from filelock import FileLock
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from descbench.core.choices import Choice
 from descbench.core.files import write_atomic
 
 log = logging.getLogger("descbench")
@@ -44,8 +45,16 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def files_fingerprint(paths: Sequence[str | os.PathLike[str]], content: bool = False) -> str:
-    """A hash of the files' sizes and modification times (``content=True``: of their bytes).
+class Verify(Choice):
+    """What ties cached features to the image files (``cache.verify``): their size and modification time
+    (``stat``), or a sha256 of their bytes (``content``: slower, immune to a file rewritten with the same stat)."""
+
+    stat = "stat"
+    content = "content"
+
+
+def files_fingerprint(paths: Sequence[str | os.PathLike[str]], verify: Verify = Verify.stat) -> str:
+    """A hash of the files' sizes and modification times (``verify=content``: of their bytes too).
 
     Part of the image-feature key, so that images replaced in place are never served from the cache.
     """
@@ -53,7 +62,7 @@ def files_fingerprint(paths: Sequence[str | os.PathLike[str]], content: bool = F
     for path in paths:
         stat = os.stat(path)
         h.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-        if content:
+        if Verify.parse(verify, "cache.verify") == Verify.content:
             with open(path, "rb") as handle:
                 h.update(hashlib.sha256(handle.read()).digest())
     return h.hexdigest()

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from descbench.core.errors import ConfigError
-
-Aggregation = Literal["score_mean", "embed_mean", "max"]
-AGGREGATIONS = ("score_mean", "embed_mean", "max")
+from descbench.core.choices import Choice
 
 
-def check_aggregation(aggregation: str) -> str:
-    """``aggregation`` if it is one of :data:`AGGREGATIONS`, else a one-line :class:`ConfigError`."""
-    if aggregation not in AGGREGATIONS:
-        raise ConfigError(
-            f"task.aggregation={aggregation!r} is not an aggregation: use one of {', '.join(AGGREGATIONS)}"
-        )
-    return aggregation
+class Aggregation(Choice):
+    """How a class's description scores become its score: the mean cosine over its descriptions (Menon &
+    Vondrick), the cosine with the renormalised mean embedding (the CuPL/open_clip prototype), or the best."""
+
+    score_mean = "score_mean"
+    embed_mean = "embed_mean"
+    max = "max"
 
 
 def ragged_class_index(counts: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
@@ -38,9 +34,11 @@ class DescriptionHead(nn.Module):
     ``max`` takes the best description. Scores are cosine similarities (no temperature).
     """
 
-    def __init__(self, embeddings: torch.Tensor, class_index: torch.Tensor, num_classes: int, aggregation: str) -> None:
+    def __init__(
+        self, embeddings: torch.Tensor, class_index: torch.Tensor, num_classes: int, aggregation: Aggregation
+    ) -> None:
         super().__init__()
-        check_aggregation(aggregation)
+        aggregation = Aggregation.parse(aggregation, "task.aggregation")
         counts = torch.bincount(class_index, minlength=num_classes)
         if bool((counts == 0).any()):
             raise ValueError(f"classes without descriptions: {torch.nonzero(counts == 0).flatten().tolist()[:10]}")

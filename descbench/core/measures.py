@@ -1,9 +1,10 @@
-"""Every measurement key a job writes, declared once.
+"""Every measurement key a job writes, declared once: the keys every task writes here, each task's own in
+its :class:`~descbench.tasks.definition.TaskDefinition` (registered through :func:`register_measures`).
 
 The job-output writers, the printed end-of-run table, the report and the W&B dashboard read this
 registry; nothing keeps a second list. A ``results.json`` key is one of:
 
-- a **measure** declared below (``top1``, ``acc.<split>``, ``bias.<phrase>.<condition>.prob``, ...);
+- a **measure** declared by a task or below (``top1``, ``acc.<split>``, ``bias.<phrase>.<condition>.prob``, ...);
 - a **companion** of a measure: ``<measure>.<suffix>`` with a suffix from :data:`SUFFIXES`
   (its interval, its repetitions, the published number it is compared with);
 - an **option**: anything else. Options are open-ended (every config key a job records), so
@@ -56,17 +57,15 @@ class Measure:
     a per-sample mean, e.g. ECE, mean per-class accuracy: no interval is written), ``reference`` (a chance level),
     ``count`` (sizes and statistics of the data), ``derived`` (follows an option, e.g. ``top5_k``),
     ``bookkeeping`` (who/what/when: ``seed``, ``overrides``), ``table`` (a mapping, e.g. per class).
-    ``percent``: shown x100; ``primary``: the tasks whose comparisons and dashboards lead with it.
+    ``percent``: shown x100.
     """
 
     key: str
-    tasks: tuple[str, ...]
     kind: Kind
     display: str
     direction: Literal["higher", "lower"] | None = None
     percent: bool = False
     digits: int = 2
-    primary: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -84,84 +83,32 @@ class Measure:
         return "<" in self.key
 
 
-CLASSIFY, REC, KEYPOINTS, BIAS = "classify", "rec", "keypoints", "marking_bias"
-ALL_TASKS = (CLASSIFY, REC, KEYPOINTS, BIAS)
-
-MEASURES: tuple[Measure, ...] = (
-    # classification
-    Measure("top1", (CLASSIFY,), "rate", "top-1", "higher", percent=True, primary=(CLASSIFY,)),
-    Measure("top5", (CLASSIFY,), "rate", "top-5", "higher", percent=True),
-    Measure("mean_per_class_acc", (CLASSIFY,), "statistic", "mean per-class acc.", "higher", percent=True),
-    Measure("entropy", (CLASSIFY,), "mean", "entropy (nats)", "lower", digits=3),
-    Measure("ece", (CLASSIFY,), "statistic", "ECE", "lower", percent=True),
-    Measure("chance_top1", (CLASSIFY,), "reference", "chance top-1", percent=True),
-    Measure("top5_k", (CLASSIFY,), "derived", "top-k of top-5", description="min(5, number of classes)"),
-    Measure("ece_scale", (CLASSIFY,), "derived", "ECE scale", description="always the entropy scale"),
-    Measure("num_samples", (CLASSIFY,), "count", "images"),
-    Measure("num_classes", (CLASSIFY,), "count", "classes"),
-    Measure("describe.num_texts", (CLASSIFY,), "count", "description texts"),
-    Measure("per_class_acc", (CLASSIFY,), "table", "per-class accuracy"),
-    Measure("num_evaluated", (CLASSIFY,), "count", "images scored", description="all but excluded classes'"),
-    Measure("describe.stats.<stat>", (CLASSIFY,), "count", "description statistic", description="counts, fallbacks"),
-    Measure("describe.excluded_classes", (CLASSIFY,), "bookkeeping", "excluded classes (indices)"),
-    Measure(
-        "describe.text_form",
-        (CLASSIFY,),
-        "derived",
-        "text form",
-        description="follows describe.detailed (and detailed_prefix): which-clause or as written",
-    ),
-    Measure("dataset.duplicate_class_names", (CLASSIFY,), "bookkeeping", "class names shared by several classes"),
-    Measure("dataset.limit_fingerprint", (CLASSIFY,), "bookkeeping", "subset fingerprint"),
-    Measure("dataset.limit_per_class_min", (CLASSIFY,), "count", "fewest images of a class in the subset"),
-    Measure("dataset.limit_per_class_max", (CLASSIFY,), "count", "most images of a class in the subset"),
-    # referring expressions, and keypoint naming (accuracy over named points)
-    Measure("acc", (REC, KEYPOINTS), "rate", "accuracy", "higher", percent=True, primary=(REC,)),
-    Measure(
-        "acc.<split>",
-        (REC, KEYPOINTS),
-        "rate",
-        "accuracy",
-        "higher",
-        percent=True,
-        description="per split (REC), per part (naming)",
-    ),
-    Measure("chance_acc", (REC, KEYPOINTS), "reference", "chance accuracy", percent=True),
-    Measure("acc_no_relations", (REC,), "rate", "accuracy without relations", "higher", percent=True),
-    Measure("acc_no_relations.<split>", (REC,), "rate", "accuracy without relations", "higher", percent=True),
-    Measure("relations.parsed_share", (REC,), "count", "expressions with a relation parsed", digits=3),
-    Measure("relations.changed_share", (REC,), "count", "picks the relations changed", digits=3),
-    Measure("relations.rule_share.<rule>", (REC,), "count", "picks by resolver rule", digits=3),
-    Measure("num_expressions", (REC,), "count", "expressions"),
-    Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
-    Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
-    Measure("correct_rule", (REC,), "derived", "correct when", description="IoU > 0.5 with a gold box"),
-    Measure("backbone_scores", (REC,), "derived", "backbone scores", description="how backbone scores combine"),
-    # keypoints: localisation (PCK) and naming
-    Measure("pck", (KEYPOINTS,), "rate", "PCK", "higher", percent=True, primary=(KEYPOINTS,)),
-    Measure("pck.<part>", (KEYPOINTS,), "rate", "PCK", "higher", percent=True),
-    Measure("chance_pck", (KEYPOINTS,), "reference", "chance PCK", percent=True),
-    Measure("acc_lr_merged", (KEYPOINTS,), "rate", "naming acc. (left/right merged)", "higher", percent=True),
-    Measure("chance_pck.<part>", (KEYPOINTS,), "reference", "chance PCK", percent=True),
-    Measure("chance_acc_lr_merged", (KEYPOINTS,), "reference", "chance (left/right merged)", percent=True),
-    Measure("num_instances", (KEYPOINTS,), "count", "instances"),
-    Measure("pck_reference", (KEYPOINTS,), "derived", "PCK reference size"),
-    Measure("num_keypoints", (KEYPOINTS,), "count", "keypoints"),
-    # marking-bias probe
-    Measure("bias.<phrase>.<condition>.prob", (BIAS,), "mean", "mean probability", digits=4),
-    Measure("bias.<phrase>.shift_circled_unmarked", (BIAS,), "mean", "shift circled - unmarked", digits=4),
-    Measure("bias.<phrase>.shift_circled_control", (BIAS,), "mean", "shift circled - control", digits=4),
-    Measure("num_images_skipped", (BIAS,), "count", "images without room for a control circle"),
-    Measure("bias_resamples", (BIAS,), "derived", "bootstrap resamples"),
-    Measure("bias_confidence", (BIAS,), "derived", "interval confidence"),
-    # shared by several tasks
-    Measure("num_images", (REC, KEYPOINTS, BIAS), "count", "images"),
-    Measure("num_reps", ALL_TASKS, "count", "repetitions"),
-    Measure("task", ALL_TASKS, "bookkeeping", "task"),
-    Measure("seed", ALL_TASKS, "bookkeeping", "seed", description="repetitions differ only by it"),
-    Measure("overrides", ALL_TASKS, "bookkeeping", "overrides"),
-    Measure("note", ALL_TASKS, "bookkeeping", "note"),
+#: the keys every task writes
+SHARED: tuple[Measure, ...] = (
+    Measure("num_reps", "count", "repetitions"),
+    Measure("task", "bookkeeping", "task"),
+    Measure("task_module", "bookkeeping", "the module that defines the task"),
+    Measure("seed", "bookkeeping", "seed", description="repetitions differ only by it"),
+    Measure("overrides", "bookkeeping", "overrides"),
+    Measure("note", "bookkeeping", "note"),
+    Measure("num_images", "count", "images"),
 )
+#: task name -> its measures (:func:`register_measures`)
+TASK_MEASURES: dict[str, tuple[Measure, ...]] = {}
+
+
+def register_measures(task: str, measures: tuple[Measure, ...]) -> None:
+    """Declare the measures of ``task`` (its definition does, when the task registers)."""
+    TASK_MEASURES[task] = tuple(measures)
+    _index.cache_clear()
+
+
+def all_measures() -> tuple[Measure, ...]:
+    """The shared measures, then every registered task's, each key once (the first declaration wins)."""
+    seen: dict[str, Measure] = {}
+    for m in (*SHARED, *(m for ms in TASK_MEASURES.values() for m in ms)):
+        seen.setdefault(m.key, m)
+    return tuple(seen.values())
 
 
 @dataclass(frozen=True)
@@ -181,8 +128,9 @@ def _pattern(key: str) -> re.Pattern[str]:
 
 @cache
 def _index() -> tuple[dict[str, Measure], tuple[tuple[re.Pattern[str], Measure], ...]]:
-    exact = {m.key: m for m in MEASURES if not m.is_pattern}
-    patterns = tuple((_pattern(m.key), m) for m in MEASURES if m.is_pattern)
+    measures = all_measures()
+    exact = {m.key: m for m in measures if not m.is_pattern}
+    patterns = tuple((_pattern(m.key), m) for m in measures if m.is_pattern)
     return exact, patterns
 
 
@@ -232,17 +180,9 @@ def measure(key: str) -> Measure:
     return found.measure
 
 
-def primary(task: str) -> str:
-    """The key a task's comparisons and dashboards lead with (``top1``, ``acc``, ``pck``)."""
-    for m in MEASURES:
-        if task in m.primary:
-            return m.key
-    raise KeyError(f"task {task!r} has no primary measure in descbench.core.measures.MEASURES")
-
-
 def measures_of(task: str, kinds: tuple[str, ...] = ("rate", "mean", "statistic")) -> list[Measure]:
     """The declared measures of one task, of the given kinds, in declaration order."""
-    return [m for m in MEASURES if task in m.tasks and m.kind in kinds]
+    return [m for m in TASK_MEASURES.get(task, ()) if m.kind in kinds]
 
 
 def companion(key: str, suffix: str) -> str:

@@ -16,16 +16,25 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 
+from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet, derangement
 from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
 from descbench.descriptions.registry import description_source
-from descbench.descriptions.sources import build_set, check_choice, not_applicable
+from descbench.descriptions.sources import build_set, not_applicable
 
 #: What a control receives as ``base``: a source with everything but the sweep options bound.
 BaseSource = Callable[..., DescriptionSet]
-WaffleKind = Literal["words", "chars", "both"]
+
+
+class WaffleKind(Choice):
+    """WaffleCLIP's random descriptors: random words, random character strings, or both alternating."""
+
+    words = "words"
+    chars = "chars"
+    both = "both"
+
 
 
 def check_reps(reps: Any) -> int:
@@ -129,11 +138,11 @@ def waffle(
     num_desc: int,
     detailed: bool = False,
     seed: int = 0,
-    kind: WaffleKind = "both",
+    kind: WaffleKind = WaffleKind.both,
     shared: bool = True,
     count: int | None = None,
     reps: int = 1,
-    rule: Rule = "corrected",
+    rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
     native: Mapping | None = None,
     class_ids: Sequence[str] | None = None,
@@ -150,7 +159,7 @@ def waffle(
     characters are those of the base's descriptors (a-z when it has none), as WaffleCLIP's.
     Texts follow the published convention ("{class}, which has {noise}").
     """
-    check_choice("describe.kind", kind, ("words", "chars", "both"))
+    kind = WaffleKind.parse(kind, "describe.kind")
     check_reps(reps)
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise DescriptionError(f"describe.count must be null or an integer >= 1, got {count!r}")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
+from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet, count_stats
 from descbench.core.description_text import (
     DEFAULT_TEMPLATE,
-    EMPTY_MODES,
-    RULES,
     EmptyMode,
     Rule,
     TextForm,
@@ -41,11 +40,19 @@ def check_num_desc(num_desc: Any) -> int:
     return num_desc
 
 
-def check_choice(key: str, value: Any, choices: Sequence[Any]) -> Any:
-    """``value`` must be one of ``choices`` (one line naming the config key)."""
-    if value not in choices:
-        raise DescriptionError(f"{key} must be one of {list(choices)}, got {value!r}")
-    return value
+class Ensemble(Choice):
+    """CLIP's prompt-template ensembles: the 80 ImageNet templates of the CLIP paper, or its short list."""
+
+    openai = "openai"
+    simple = "simple"
+
+
+class KeyNames(Choice):
+    """The class name written in a descriptor file's texts: the data set's (curated) name, or the file's key
+    (as Menon & Vondrick's code)."""
+
+    dataset = "dataset"
+    key = "key"
 
 
 def take_first(
@@ -75,9 +82,9 @@ def build_set(
     descriptors: Sequence[Sequence[str]],
     *,
     form: TextForm,
-    rule: Rule = "corrected",
+    rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
-    empty: EmptyMode = "classname",
+    empty: EmptyMode = EmptyMode.classname,
     warn_empty: bool = True,
     num_desc: int | None,
     names: Sequence[str] | None = None,
@@ -90,8 +97,8 @@ def build_set(
     ``names`` are the class names written into the texts (default: ``classes``). Classes
     without a descriptor are warned about by name; ``empty="error"`` refuses them.
     """
-    check_choice("describe.empty", empty, EMPTY_MODES)
-    check_choice("describe.rule", rule, RULES)
+    empty = EmptyMode.parse(empty, "describe.empty")
+    rule = Rule.parse(rule, "describe.rule")
     if form != "as_written":
         check_template(template, fields=("classname", "descriptor"), required="descriptor")
     names = list(classes) if names is None else list(names)
@@ -171,7 +178,7 @@ def templates(
     num_desc: int = 1,
     detailed: bool = False,
     seed: int = 0,
-    ensemble: str = "openai",
+    ensemble: Ensemble = Ensemble.openai,
     native: Mapping | None = None,
     class_ids: Sequence[str] | None = None,
 ) -> DescriptionSet:
@@ -180,7 +187,7 @@ def templates(
 
     check_num_desc(num_desc)
     table = {"openai": open_clip.OPENAI_IMAGENET_TEMPLATES, "simple": open_clip.SIMPLE_IMAGENET_TEMPLATES}
-    check_choice("describe.ensemble", ensemble, sorted(table))
+    ensemble = Ensemble.parse(ensemble, "describe.ensemble")
     fns = table[ensemble]
     return DescriptionSet(
         source="templates",
@@ -210,10 +217,10 @@ def file(
     sentences: bool = False,
     truncate: bool = False,
     allow_fewer: bool = False,
-    rule: Rule = "corrected",
+    rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
-    empty: EmptyMode = "classname",
-    names: Literal["dataset", "key"] = "dataset",
+    empty: EmptyMode = EmptyMode.classname,
+    names: KeyNames = KeyNames.dataset,
     native: Mapping | None = None,
     class_ids: Sequence[str] | None = None,
 ) -> DescriptionSet:
@@ -227,7 +234,7 @@ def file(
     class name, as Menon & Vondrick's code does (it takes the class names from the file).
     """
     check_num_desc(num_desc)
-    check_choice("describe.names", names, ("dataset", "key"))
+    names = KeyNames.parse(names, "describe.names")
     if path is None or str(path).strip() in ("", "???"):
         raise DescriptionError(
             "describe=file needs a descriptor file: add describe.path=/path/to/descriptors.json "
@@ -291,7 +298,7 @@ def world(
     detailed: bool = False,
     seed: int = 0,
     allow_fewer: bool = False,
-    rule: Rule = "corrected",
+    rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
     native: Mapping | None = None,
     class_ids: Sequence[str] | None = None,

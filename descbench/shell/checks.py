@@ -1,10 +1,10 @@
 """Checks of a composed config, run before anything is built or loaded (one ``error:`` line each).
 
-Types and key names are checked by Hydra itself against the schemas (:mod:`descbench.shell.schemas`) while
-it composes; what is left is what a type cannot say: a required value not given, a name outside its
-choices, an option added with ``+`` that the schema does not know (or, for a node without a schema, that
-what the node builds does not take), an integer out of its range, Lightning Trainer values (and that the
-accelerator is there), and DDP inside a multirun.
+Key names, types and choices are checked by Hydra itself against the schemas (:mod:`descbench.shell.schemas`,
+derived from signatures) while it composes. What is left is what composition cannot know: a required value
+not given; an option added with ``+`` to a node that has no schema, against the signature of what the node
+builds; the ranges those signatures (and the primary schema) declare in their annotations; the visual prompt;
+Lightning Trainer values (and that the accelerator is there); and DDP inside a multirun.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from descbench.core.choices import check_arguments, check_value
 from descbench.core.errors import ConfigError
-from descbench.core.head import check_aggregation
-from descbench.core.marking.visual_prompts import VISUAL_PROMPTS, PromptSpec, parse_prompt_specs
-from descbench.core.metrics import check_entropy_scale
-from descbench.shell.schemas import VISUAL_PROMPT_SCHEMAS
+from descbench.shell.schemas import EvalConfig
 
 # what to tell a user who left a required (``???``) value out
 REQUIRED_HINTS = {
@@ -32,45 +30,30 @@ REQUIRED_HINTS = {
 }
 
 
-#: the least value of an integer option (the schemas give their types, not their ranges)
-MINIMA = {
-    "task.batch_size": 1,
-    "task.feature_batch_size": 1,
-    "task.num_workers": 0,
-    "task.num_examples": 0,
-    "task.negatives": 1,
-    "trainer.num_nodes": 1,
-}
-#: integers that the primary config and the dataset configs hold (no schema types them)
-INTEGERS = ("seed", "dataset.limit_seed")
-CACHE_VERIFY = ("stat", "content")
-
-
 def check_config(cfg: DictConfig, multirun: bool = False) -> None:
     """Every check below, in order; raises :class:`ConfigError` with one line naming the key and the fix."""
     check_required(cfg)
     check_options(cfg)
-    check_values(cfg)
+    check_declared(cfg, EvalConfig)
     if "num_desc" in cfg:
         from descbench.descriptions.sources import check_num_desc
 
         check_num_desc(cfg.num_desc)
-    task = cfg.get("task") or {}
-    if "aggregation" in task:
-        check_aggregation(task.aggregation)
-    if "entropy_scale" in task:
-        check_entropy_scale(task.entropy_scale)
     if cfg.get("visual_prompt") is not None:
-        build_prompt_specs(cfg.visual_prompt)
+        from descbench.tasks.marking import visual_prompts_of
+
+        visual_prompts_of(cfg.visual_prompt, "this")
     check_trainer(cfg.get("trainer"))
     check_distributed(cfg, multirun)
 
 
 def check_options(cfg: DictConfig) -> None:
-    """Every option of a node that is built (``_target_``) must be a parameter of what it builds.
+    """Every option of a node that is built (``_target_``) must be a parameter of what it builds, with a value
+    its annotation allows (a range, a choice: checked here, before anything is built).
 
-    A key added with ``+`` (``+describe.nmu_desc=3``) is otherwise passed on and ends in Hydra's
-    "Error in call to target" wrapper, or, for a callable taking ``**kwargs``, is silently ignored.
+    A key added with ``+`` to a node without a schema (``+dataset.builder.nmu=3``) is otherwise passed on and
+    ends in Hydra's "Error in call to target" wrapper, or, for a callable taking ``**kwargs``, is silently
+    ignored.
     """
     tree = OmegaConf.to_container(cfg, resolve=False)
     tree.pop("hydra", None)
@@ -85,6 +68,11 @@ def check_options(cfg: DictConfig) -> None:
         except Exception as err:  # an import error, or a target that is not callable
             raise ConfigError(f"{path}._target_={target!r} cannot be imported ({err})") from None
         params = signature.parameters
+        given = {k: v for k, v in node.items() if not k.startswith("_") and k in params}
+        try:
+            check_arguments(built if not inspect.isclass(built) else built.__init__, given, path)
+        except NameError:  # an annotation that names what its module imports lazily: types are Hydra's job
+            pass
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             continue
         unknown = sorted(k for k in node if not k.startswith("_") and k not in params)
@@ -114,25 +102,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_values(cfg: DictConfig) -> None:
-    """Integers and their ranges, ``dataset.limit`` and ``cache.verify``: one line naming the key."""
-    for key in INTEGERS:
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and not _is_int(value):
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-    for key, least in MINIMA.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and (not _is_int(value) or value < least):
-            raise ConfigError(f"{key} must be an integer >= {least}, got {value!r}")
-    limit = OmegaConf.select(cfg, "dataset.limit", default=None)
-    if limit is not None and (not _is_int(limit) or limit < 1):
-        raise ConfigError(f"dataset.limit must be null or an integer >= 1, got {limit!r}")
-    verify = OmegaConf.select(cfg, "cache.verify", default="stat")
-    if verify not in CACHE_VERIFY:
-        raise ConfigError(
-            f"cache.verify={verify!r} is not a verification: use stat (size and modification time of each image) "
-            "or content (sha256 of each image's bytes)"
-        )
+def check_declared(cfg: Any, schema: type, prefix: str = "") -> None:
+    """The ranges the primary schema's annotations declare (``dataset.limit`` >= 1, ...), one line naming the key."""
+    hints = typing.get_type_hints(schema, include_extras=True)
+    for f in dataclasses.fields(schema):
+        value = cfg.get(f.name) if isinstance(cfg, (DictConfig, Mapping)) else None
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]) and value is not None:
+            check_declared(value, hints[f.name], key + ".")
+        elif value is not None and not isinstance(value, (DictConfig, ListConfig)):
+            check_value(key, value, hints[f.name])
 
 
 def _choices(literal: Any) -> list[Any]:
@@ -203,30 +182,6 @@ def check_required(cfg: DictConfig) -> None:
         hint = REQUIRED_HINTS.get(key, f"set {key}=...")
         others = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
         raise ConfigError(f"{key} is required by the chosen config: {hint}{others}")
-
-
-def build_prompt_specs(visual_prompt: Any) -> list[PromptSpec]:
-    """The ``visual_prompt`` config (``{circle: {thickness: 2}, crop: {}}``: an ensemble) as checked specs."""
-    if isinstance(visual_prompt, (DictConfig, ListConfig)):
-        visual_prompt = OmegaConf.to_container(visual_prompt, resolve=True)
-    if not visual_prompt:
-        raise ConfigError(
-            "this task needs a visual prompt: visual_prompt=NAME, NAME one of "
-            f"{', '.join(VISUAL_PROMPTS)} (a list is an ensemble: visual_prompt=[circle,crop])"
-        )
-    if not isinstance(visual_prompt, Mapping):
-        return parse_prompt_specs(visual_prompt)
-    for name, options in visual_prompt.items():
-        schema = VISUAL_PROMPT_SCHEMAS.get(name)
-        if schema is None:
-            raise ConfigError(f"unknown visual prompt {name!r}: known ones are {', '.join(VISUAL_PROMPTS)}")
-        known = [f.name for f in dataclasses.fields(schema)]
-        unknown = sorted(set(options or {}) - set(known))
-        if unknown:  # a key added with '+' bypasses the schema
-            raise ConfigError(
-                f"visual_prompt.{name} has no option {', '.join(unknown)}: its options are {', '.join(known) or 'none'}"
-            )
-    return parse_prompt_specs([{"name": key, **(options or {})} for key, options in visual_prompt.items()])
 
 
 def multi_device(cfg: DictConfig) -> bool:

@@ -1,260 +1,56 @@
-"""Structured-config schemas: dataclasses in Hydra's ConfigStore that the YAML files of a group extend.
+"""Structured-config schemas, derived from the signatures of what the configs build, in Hydra's ConfigStore.
 
-A misspelled key (``task.agregation=max``, ``+visual_prompt.circle.thicknes=3``) or a value of the
-wrong type (``task.batch_size=abc``) then fails while Hydra composes the config, with Hydra's own
-message naming the key, before anything is loaded. Values whose meaning is a choice among names
-(``task.aggregation``, ``task.entropy_scale``) are checked right after composition by
-:func:`descbench.shell.checks.check_config`, which prints one ``error:`` line with the allowed values.
+Nothing here lists an option: each schema is computed from a registry whose entries sit on the code they
+describe — the tasks (:mod:`descbench.tasks.definition`), the description sources
+(:mod:`descbench.descriptions.registry`), the language-model backends (:mod:`.llm.backends`), the visual
+prompts (:mod:`descbench.core.marking.visual_prompts`) — with hydra-zen's ``builds(...,
+populate_full_signature=True)``. A misspelled key, a value of the wrong type or a choice outside its ``Enum``
+(``task.aggregation=nope``: the valid values are listed) therefore fails while Hydra composes, naming the key.
 
-Each YAML file names its schema first in its defaults list (``- schema_classify``); a schema is
-registered in the file's own group under a ``schema_`` name.
+Registered names: ``<group>/<name>`` for every entry, except where ``conf/<group>/<name>.yaml`` exists: that
+file is a preset that differs from the defaults (a task's data and model, the ``llm`` source's backend) and
+extends the schema registered as ``<group>/schema_<name>``. The primary configs extend ``schema_eval`` /
+``schema_generate`` (their own keys, typed), so a top-level key nothing reads (``+num_descs=3``) is refused too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field, make_dataclass
+from typing import Annotated, Any
 
 from hydra.core.config_store import ConfigStore
+from hydra_zen import builds
+from omegaconf import MISSING
 
-RED = [255, 0, 0]
+from descbench.core.choices import Count
+from descbench.core.feature_cache import Verify
+from descbench.core.marking.visual_prompts import NOT_OPTIONS, VISUAL_PROMPTS
+from descbench.shell.config import CONFIG_DIR
 
-
-# ------------------------------------------------------------------------------------------- task
-
-
-@dataclass
-class ClassifyTaskConfig:
-    _target_: str = "descbench.tasks.classify.module.ClassifyTask"
-    name: str = "classify"
-    aggregation: str = "score_mean"
-    entropy_scale: Any = "minmax"
-    batch_size: int = 64
-    num_workers: int = 2
-    pin_memory: bool = True
-    feature_batch_size: int = 4096
-    channels_last: bool = False
+#: the options of every description source that a sweep sets at the top level
+SWEEP_OPTIONS = {"num_desc": "${num_desc}", "seed": "${seed}"}
+#: what a description source receives from the data set, never from its config
+DATA_ARGUMENTS = ("classes", "native", "class_ids")
 
 
 @dataclass
-class RecTaskConfig:
-    _target_: str = "descbench.tasks.rec.module.RecTaskSpec"
-    name: str = "rec"
-    template: str = "a photo of {expression}"
-    subtract: bool = False
-    negatives: int = 10
-    extra_backbones: list[Any] = field(default_factory=list)
-    batch_size: int = 8
-    num_workers: int = 2
-    pin_memory: bool = True
-    num_examples: int = 8
-    lowercase: bool = False
-    image_processing: str = "squash"
-    pad_fill: list[int] = field(default_factory=lambda: [123, 117, 104])
-    relations: str = "none"
+class DatasetConfig:
+    """A ``dataset`` group entry: a name, the reader (``builder``, checked against its signature) and a subset."""
 
-
-@dataclass
-class KeypointsTaskConfig:
-    _target_: str = "descbench.tasks.keypoints.module.KeypointTaskSpec"
-    name: str = "keypoints"
-    mode: str = "localization"
-    template: str = "a photo of the {part} of a {category}"
-    radius: float = 0.25
-    radius_unit: str = "box"
-    alpha: float = 0.1
-    image_processing: str = "squash"
-    extra_backbones: list[Any] = field(default_factory=list)
-    batch_size: int = 8
-    num_workers: int = 2
-    pin_memory: bool = True
-    num_examples: int = 8
-
-
-@dataclass
-class MarkingBiasTaskConfig:
-    _target_: str = "descbench.tasks.marking_bias.module.BiasTaskSpec"
-    name: str = "marking_bias"
-    phrases: Any = None
-    image_processing: str = "squash"
-    control_seed: int = 0
-    confidence: float = 0.95
-    resamples: int = 10000
-    batch_size: int = 8
-    num_workers: int = 2
-    pin_memory: bool = True
-    num_examples: int = 2
-
-
-# ------------------------------------------------------------------------------------ describe
-
-
-@dataclass
-class DescribeConfig:
-    """The options every description source takes (so that a sweep composes whatever the source)."""
-
-    _target_: str = "descbench.descriptions.sources.world"
-    num_desc: Any = "${num_desc}"  # checked (one line) by descriptions.sources.check_num_desc
-    detailed: bool = False
-    seed: Any = "${seed}"
-
-
-@dataclass
-class WorldDescribeConfig(DescribeConfig):
-    allow_fewer: bool = False
-    rule: str = "corrected"
-    template: str = "{classname}, {descriptor}"
-
-
-@dataclass
-class ClassnameDescribeConfig(DescribeConfig):
-    _target_: str = "descbench.descriptions.sources.classname"
-    template: str = "{classname}"
-
-
-@dataclass
-class TemplatesDescribeConfig(DescribeConfig):
-    _target_: str = "descbench.descriptions.sources.templates"
-    ensemble: str = "openai"
-
-
-@dataclass
-class FileDescribeConfig(DescribeConfig):
-    _target_: str = "descbench.descriptions.sources.file"
-    path: Any = None
-    key: Any = None
-    sentences: bool = False
-    truncate: bool = False
-    allow_fewer: bool = False
-    empty: str = "classname"
-    names: str = "dataset"
-    rule: str = "corrected"
-    template: str = "{classname}, {descriptor}"
-
-
-@dataclass
-class ControlDescribeConfig(DescribeConfig):
-    """``swapped`` and ``shuffled``: a base source (a partial) and repetitions."""
-
-    reps: int = 1
-    base: Any = None
-
-
-@dataclass
-class WaffleDescribeConfig(ControlDescribeConfig):
-    _target_: str = "descbench.descriptions.controls.waffle"
-    kind: str = "both"
-    shared: bool = True
-    count: Any = None
-    rule: str = "corrected"
-    template: str = "{classname}, {descriptor}"
-
-
-@dataclass
-class LlmDescribeConfig(DescribeConfig):
-    _target_: str = "descbench.descriptions.llm.source.llm"
-    backend: Any = None
-    bank: str = "project"
-    instruction: Any = "none"
-    num_examples: Any = None
-    detailed_prefix: bool = False
-    on_empty: str = "error"
-    exclude_wrong_count: bool = False
-    offline: bool = False
-    concurrency: int = 4
-    progress: bool = True
-    cache_dir: str = "${paths.cache_dir}/llm"
-    rule: str = "corrected"
-    template: str = "{classname}, {descriptor}"
-    export: Any = None
-    dry_run: bool = False
-    classes: Any = None
-
-
-@dataclass
-class LocalBackendConfig:
-    _target_: str = "descbench.descriptions.llm.backends.local_model.LocalBackend"
-    model_path: Any = None
-    gguf_file: Any = None
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-    chat: bool = False
-    stop: list[str] = field(default_factory=lambda: ["\nQ:", "\n\n"])
-    stop_on_repeat: bool = True
-
-
-@dataclass
-class OpenAIBackendConfig:
-    _target_: str = "descbench.descriptions.llm.backends.openai_api.OpenAIBackend"
-    model: str = "gpt-3.5-turbo-instruct"
-    api: str = "completions"
-    base_url: Any = None
-    api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.0
-    top_p: Any = None
-    max_tokens: int = 256
-    seed: int = 0
-    stop: list[str] = field(default_factory=lambda: ["\nQ:"])
-    timeout: float = 60.0
-    max_retries: int = 5
-    retry_delay_scale: float = 1.0
-
-
-# ------------------------------------------------------------------------------------ visual prompts
-
-
-@dataclass
-class OutlineOptions:
-    """``circle`` and ``rectangle``: colour and thickness in pixels at the model's input resolution."""
-
-    colour: list[int] = field(default_factory=lambda: list(RED))
-    thickness: float = 2.0
-
-
-@dataclass
-class MarkedCropOptions:
-    margin: float = 0.5
-    colour: list[int] = field(default_factory=lambda: list(RED))
-    thickness: float = 2.0
-
-
-@dataclass
-class BlurOutsideOptions:
-    sigma: float = 3.0
-    region: str = "box"
-
-
-@dataclass
-class GrayscaleOutsideOptions:
-    region: str = "box"
-
-
-@dataclass
-class NoOptions:
-    """``crop`` and ``none`` take no option."""
-
-
-VISUAL_PROMPT_SCHEMAS: dict[str, type] = {
-    "circle": OutlineOptions,
-    "rectangle": OutlineOptions,
-    "crop": NoOptions,
-    "marked_crop": MarkedCropOptions,
-    "blur_outside": BlurOutsideOptions,
-    "grayscale_outside": GrayscaleOutsideOptions,
-    "none": NoOptions,
-}
-
-
-# ------------------------------------------------------------------------------------ cache, trainer
+    name: str = MISSING
+    builder: Any = MISSING
+    limit: Annotated[int, Count] | None = None  # a seeded subset of N samples spread over the classes (null: all)
+    limit_seed: int = 0
 
 
 @dataclass
 class CacheConfig:
+    """Image features per (backbone, weights, dataset, split, transform, samples, precision); text per string."""
+
     features: bool = True
     text: bool = True
-    verify: str = "stat"
+    verify: Verify = Verify.stat
 
 
 @dataclass
@@ -274,38 +70,90 @@ class TrainerConfig:
     enable_progress_bar: bool = True
 
 
-SCHEMAS: dict[str, dict[str, type]] = {
-    "task": {
-        "classify": ClassifyTaskConfig,
-        "rec": RecTaskConfig,
-        "keypoints": KeypointsTaskConfig,
-        "marking_bias": MarkingBiasTaskConfig,
-    },
-    "describe": {
-        "world": WorldDescribeConfig,
-        "classname": ClassnameDescribeConfig,
-        "templates": TemplatesDescribeConfig,
-        "file": FileDescribeConfig,
-        "swapped": ControlDescribeConfig,
-        "shuffled": ControlDescribeConfig,
-        "waffle": WaffleDescribeConfig,
-        "llm": LlmDescribeConfig,
-    },
-    "describe/backend": {"local": LocalBackendConfig, "openai": OpenAIBackendConfig},
-    "visual_prompt": VISUAL_PROMPT_SCHEMAS,
-    "cache": {"default": CacheConfig},
-    "trainer": {"default": TrainerConfig},
-}
+@dataclass
+class EvalConfig:
+    """``python -m descbench.eval``'s own keys; the groups are filled by the defaults list."""
+
+    dataset: DatasetConfig = MISSING
+    backbone: Any = MISSING
+    task: Any = MISSING
+    describe: Any = None
+    visual_prompt: Any = None
+    trainer: Any = MISSING
+    logger: Any = None
+    paths: Any = MISSING
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    seed: int = 0
+    num_desc: int = 4  # bullets per in-context example / descriptors per class (the describe config reads it)
+    task_name: str = "eval"
+
+
+@dataclass
+class GenerateConfig(EvalConfig):
+    """``python -m descbench.describe``: the eval config and where the descriptor file goes."""
+
+    export: str | None = None  # the {class: [descriptor, ...]} file (null: descriptors.json in the run dir)
+
+
+def signature_schema(target: Any, *, exclude: tuple[str, ...] = (), **defaults: Any) -> type:
+    """The structured config of what ``target`` builds: its full signature (types, defaults) as fields,
+    ``exclude`` left out (what the caller passes itself), ``defaults`` replacing the signature's."""
+    return builds(target, populate_full_signature=True, zen_exclude=exclude, **defaults)
+
+
+def options_schema(fn: Any, name: str) -> type:
+    """A dataclass of the visual prompt ``name``'s options: its signature but the image, box and input size
+    (nothing is built from it: the task reads the options and draws with the registered function)."""
+    built = signature_schema(fn, exclude=NOT_OPTIONS)
+    return make_dataclass(
+        f"{name}_options",
+        [(f.name, f.type, _copy_default(f)) for f in dataclasses.fields(built) if not f.name.startswith("_")],
+    )
+
+
+def _copy_default(f: dataclasses.Field) -> dataclasses.Field:
+    if f.default_factory is not dataclasses.MISSING:
+        return field(default_factory=f.default_factory)
+    return field(default=f.default)
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """``{group: {name: node}}`` of every registered entry (see the module doc for the names)."""
+    from descbench.descriptions.llm.backends import BACKENDS
+    from descbench.descriptions.registry import load_sources
+    from descbench.tasks.definition import load_tasks
+
+    groups: dict[str, dict[str, Any]] = {"task": {}, "describe": {}, "describe/backend": {}, "visual_prompt": {}}
+    for name, definition in load_tasks().items():
+        groups["task"][name] = signature_schema(definition.spec_class())
+    for name, source in load_sources().items():
+        extra = dict(SWEEP_OPTIONS)
+        if getattr(source, "default_base", None):
+            base = load_sources()[source.default_base]
+            extra["base"] = builds(base, zen_partial=True)
+        groups["describe"][name] = signature_schema(source, exclude=DATA_ARGUMENTS, **extra)
+    for name, backend in BACKENDS.items():
+        groups["describe/backend"][name] = signature_schema(backend)
+    for name, fn in VISUAL_PROMPTS.items():
+        groups["visual_prompt"][name] = {name: options_schema(fn, name)}
+    return groups
+
+
 _registered = False
 
 
 def register() -> None:
-    """Register every schema once: ``<group>/schema_<name>``."""
+    """Put every schema into Hydra's ConfigStore (once)."""
     global _registered
     if _registered:
         return
     store = ConfigStore.instance()
-    for group, schemas in SCHEMAS.items():
-        for name, node in schemas.items():
-            store.store(group=group, name=f"schema_{name}", node=node)
+    for group, nodes in schemas().items():
+        for name, node in nodes.items():
+            preset = (CONFIG_DIR / group / f"{name}.yaml").is_file()
+            store.store(group=group, name=f"schema_{name}" if preset else name, node=node)
+    store.store(group="cache", name="default", node=CacheConfig)
+    store.store(group="trainer", name="schema_default", node=TrainerConfig)
+    store.store(name="schema_eval", node=EvalConfig)
+    store.store(name="schema_generate", node=GenerateConfig)
     _registered = True

@@ -107,3 +107,32 @@ def gather_rows(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     from torchmetrics.utilities.distributed import gather_all_tensors
 
     return {k: torch.cat(gather_all_tensors(v)) for k, v in tensors.items()}
+
+
+class RowCollector:
+    """Per-sample rows of one test loop, kept the same way by every task: appended per batch, concatenated,
+    gathered from every rank (uneven shares, no padding), ordered by one column, moved to the CPU.
+
+    ``columns``: name -> ``(trailing shape, dtype)``; a rank that saw no batch (a 1-sample set on 2
+    processes) still takes part in the gather with empty rows of those shapes.
+    """
+
+    def __init__(self, columns: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
+        self.columns = dict(columns)
+        self.rows: dict[str, list[torch.Tensor]] = {name: [] for name in self.columns}
+
+    def add(self, **tensors: torch.Tensor) -> None:
+        """One batch's rows (every column, the same number of rows)."""
+        for name, value in tensors.items():
+            self.rows[name].append(value)
+
+    def collect(self, device: torch.device, order_by: str, stable: bool = False) -> dict[str, torch.Tensor]:
+        """Every rank's rows, sorted by ``order_by`` (``stable``: rows that tie keep their gathered order)."""
+        local = {}
+        for name, (shape, dtype) in self.columns.items():
+            kept = self.rows[name]
+            local[name] = torch.cat(kept) if kept else torch.empty((0, *shape), dtype=dtype, device=device)
+        self.rows = {name: [] for name in self.columns}
+        rows = gather_rows(local)
+        order = torch.argsort(rows[order_by], stable=stable)
+        return {name: value[order].cpu() for name, value in rows.items()}

@@ -18,11 +18,11 @@ from torch import Tensor
 from descbench.core.backbone import Backbone
 from descbench.core.marking.expressions import RecDataset, RefExpression
 from descbench.core.marking.geometry import Geometry, render_marked_input
-from descbench.core.marking.relations import Resolution, check_relations_mode, parse_relation, resolve_relation
+from descbench.core.marking.relations import Relations, Resolution, parse_relation, resolve_relation
 from descbench.core.marking.scoring import CORRECT_IOU, draw_negatives, iou_xywh, pick_candidates, score_candidates
 from descbench.core.marking.visual_prompts import PromptSpec, parse_prompt_specs
 
-DEFAULT_TEMPLATE = "a photo of {expression}"
+EXPRESSION_TEMPLATE = "a photo of {expression}"
 DEFAULT_GEOMETRY = Geometry()
 
 
@@ -141,7 +141,7 @@ class TextBank:
         self,
         expressions: Sequence[RefExpression],
         backbones: Sequence[Backbone],
-        template: str = DEFAULT_TEMPLATE,
+        template: str = EXPRESSION_TEMPLATE,
         negatives: int | Tensor = 0,
         seed: int = 0,
         encoders: Sequence[Any] | None = None,
@@ -229,7 +229,7 @@ class RelationBanks:
         self,
         expressions: Sequence[RefExpression],
         backbones: Sequence[Backbone],
-        template: str = DEFAULT_TEMPLATE,
+        template: str = EXPRESSION_TEMPLATE,
         encoders: Sequence[Any] | None = None,
         device: torch.device | str | None = None,
         lowercase: bool = False,
@@ -270,18 +270,18 @@ def run_rec(
     dataset: RecDataset,
     backbones: Sequence[Backbone],
     prompts: Any,
-    template: str = DEFAULT_TEMPLATE,
+    template: str = EXPRESSION_TEMPLATE,
     subtract: bool = False,
     negatives: int = 10,
     seed: int = 0,
     geometry: Geometry = DEFAULT_GEOMETRY,
-    relations: str = "none",
+    relations: Relations = Relations.none,
 ) -> RecRun:
     """Evaluate ``dataset``: predictions in dataset order plus per-image encoding counts."""
     specs = parse_prompt_specs(prompts)
     expressions = dataset.expressions
     bank = TextBank(expressions, backbones, template, negatives if subtract else 0, seed)
-    banks = RelationBanks(expressions, backbones, template) if check_relations_mode(relations) == "rules" else None
+    banks = RelationBanks(expressions, backbones, template) if Relations.parse(relations, "relations") == "rules" else None
     run = RecRun(predictions=[])
     for group in group_by_image(expressions):
         image = dataset.load_image(group.image_id)

@@ -42,12 +42,19 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from descbench.core.choices import Choice
 from descbench.core.errors import ConfigError
 from descbench.core.marking import visual_prompts
 from descbench.core.marking.visual_prompts import PromptSpec, crop_window, pixel_bounds
 
-GEOMETRIES = ("squash", "pad", "crop")
-DEFAULT_GEOMETRY = "squash"
+
+class GeometryMode(Choice):
+    """How a marked image reaches the model's square input (``task.image_processing``; see the module doc)."""
+
+    squash = "squash"
+    pad = "pad"
+    crop = "crop"
+
 #: round(255 * OPENAI_DATASET_MEAN): a letterbox that is zero after CLIP's normalisation
 PAD_FILL = (123, 117, 104)
 RESAMPLE = Image.BICUBIC
@@ -59,14 +66,11 @@ Box = Sequence[float]
 class Geometry:
     """One geometry option: ``mode`` (squash, pad or crop) and the letterbox ``fill`` colour of ``pad``."""
 
-    mode: str = DEFAULT_GEOMETRY
+    mode: GeometryMode = GeometryMode.squash
     fill: tuple[int, int, int] = PAD_FILL
 
     def __post_init__(self) -> None:
-        if self.mode not in GEOMETRIES:
-            raise ConfigError(
-                f"task.image_processing={self.mode!r} is not a geometry: use one of {', '.join(GEOMETRIES)}"
-            )
+        object.__setattr__(self, "mode", GeometryMode.parse(self.mode, "task.image_processing"))
         fill = tuple(int(c) for c in self.fill)
         if len(fill) != 3 or not all(0 <= c <= 255 for c in fill):
             raise ConfigError(f"task.pad_fill={list(self.fill)} is not an RGB colour: give three integers 0..255")
@@ -77,7 +81,7 @@ class Geometry:
         """A stable identity for results and cache keys: ``squash``, ``crop`` or ``pad(fill=r,g,b)``."""
         if self.mode == "pad":
             return "pad(fill={},{},{})".format(*self.fill)
-        return self.mode
+        return str(self.mode)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class Placement:
         return self.resized[0] / self.image_size[0], self.resized[1] / self.image_size[1]
 
 
-def plan(image_size: tuple[int, int], size: int, mode: str = DEFAULT_GEOMETRY) -> Placement:
+def plan(image_size: tuple[int, int], size: int, mode: GeometryMode = GeometryMode.squash) -> Placement:
     """The resampling and placement of ``mode`` for an image of ``image_size`` (w, h)."""
     width, height = (int(v) for v in image_size)
     mode = Geometry(mode).mode
@@ -126,14 +130,14 @@ def _place(image: Image.Image, placement: Placement, fill: tuple[int, int, int])
 
 
 def to_model_input(
-    image: Image.Image, size: int, mode: str = DEFAULT_GEOMETRY, fill: tuple[int, int, int] = PAD_FILL
+    image: Image.Image, size: int, mode: GeometryMode = GeometryMode.squash, fill: tuple[int, int, int] = PAD_FILL
 ) -> Image.Image:
     """``image`` as the model's ``size`` x ``size`` input under ``mode`` (RGB)."""
     placement = plan(image.size, size, mode)
     return _place(image.convert("RGB").resize(placement.resized, RESAMPLE), placement, fill)
 
 
-def box_to_input(box: Box, image_size: tuple[int, int], size: int, mode: str = DEFAULT_GEOMETRY) -> list[float]:
+def box_to_input(box: Box, image_size: tuple[int, int], size: int, mode: GeometryMode = GeometryMode.squash) -> list[float]:
     """``box`` ``[x, y, w, h]`` of an image of ``image_size`` in the model input's pixels (not clipped:
     under ``crop`` a box near a long-axis edge may reach outside ``[0, size]``)."""
     placement = plan(image_size, size, mode)
@@ -143,7 +147,7 @@ def box_to_input(box: Box, image_size: tuple[int, int], size: int, mode: str = D
 
 
 def point_to_input(
-    point: Sequence[float], image_size: tuple[int, int], size: int, mode: str = DEFAULT_GEOMETRY
+    point: Sequence[float], image_size: tuple[int, int], size: int, mode: GeometryMode = GeometryMode.squash
 ) -> list[float]:
     """A point ``(x, y)`` (pixel-edge coordinates) of an image of ``image_size`` in the model input's pixels."""
     x, y, _, _ = box_to_input([point[0], point[1], 0.0, 0.0], image_size, size, mode)

@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from descbench.core.choices import Choice
 from descbench.core.errors import ConfigError, DatasetError
 from descbench.core.images import ImagesById
+from descbench.core.marking.geometry import GeometryMode
 from descbench.core.subsets import keep_first
 
 Point = tuple[float, float]
@@ -46,8 +48,21 @@ Box = list[float]
 
 DEFAULT_ALPHA = 0.1
 PCK_REFERENCE = "max(box w, h)"
-RADIUS_UNITS = ("input", "box")
-RESIZE_MODES = ("squash", "pad", "crop")  # SPEC §4: how the marked image reaches the square input
+
+
+class RadiusUnit(Choice):
+    """The unit of a keypoint circle's radius: pixels as the model sees them, or a fraction of max(box w, h)."""
+
+    input = "input"
+    box = "box"
+
+
+class KeypointMode(Choice):
+    """``localization``: for each part, pick the marked candidate point (PCK); ``naming``: name each marked point."""
+
+    localization = "localization"
+    naming = "naming"
+
 
 
 # ---------------------------------------------------------------------------- checks
@@ -183,11 +198,11 @@ class KeypointDataset(ImagesById):
 def point_box(
     point: Sequence[float],
     radius: float,
-    unit: str = "input",
+    unit: RadiusUnit = RadiusUnit.input,
     instance_box: Sequence[float] | None = None,
     image_size: tuple[int, int] | None = None,
     input_size: int | None = None,
-    resize: str = "squash",
+    resize: GeometryMode = GeometryMode.squash,
 ) -> Box:
     """The box ``[x, y, w, h]`` whose inscribed ellipse is a circle of ``radius`` around ``point``.
 
@@ -207,6 +222,8 @@ def point_box(
     if image_size is None:
         raise ConfigError("point_box needs the image size (w, h)")
     width, height = float(image_size[0]), float(image_size[1])
+    unit = RadiusUnit.parse(unit, "task.radius_unit")
+    resize = GeometryMode.parse(resize, "task.image_processing")
     if unit == "box":
         if instance_box is None:
             raise ConfigError("radius unit 'box' needs the instance box")
@@ -218,12 +235,8 @@ def point_box(
             rx, ry = radius * width / input_size, radius * height / input_size
         elif resize == "crop":
             rx = ry = radius * min(width, height) / input_size
-        elif resize == "pad":
-            rx = ry = radius * max(width, height) / input_size
         else:
-            raise ConfigError(f"unknown resize {resize!r}: use one of {', '.join(RESIZE_MODES)}")
-    else:
-        raise ConfigError(f"unknown radius unit {unit!r} (task.radius_unit): use one of {', '.join(RADIUS_UNITS)}")
+            rx = ry = radius * max(width, height) / input_size
     px = min(max(float(point[0]), 0.0), width)
     py = min(max(float(point[1]), 0.0), height)
     x0, y0 = max(px - rx, 0.0), max(py - ry, 0.0)

@@ -53,11 +53,19 @@ from typing import Any
 import torch
 import yaml
 
+from descbench.core.choices import Choice
 from descbench.core.errors import ConfigError
 from descbench.core.marking.scoring import pick_candidates
 
 LEXICON_FILE = Path(__file__).with_name("relations.yaml")
-RELATION_MODES = ("none", "rules")
+
+
+class Relations(Choice):
+    """``task.relations``: CLIP's pick as it is, or ReCLIP-style spatial relations resolved after scoring."""
+
+    none = "none"
+    rules = "rules"
+
 #: how a pick came about (:attr:`Resolution.rule`)
 RESOLUTION_RULES = ("none", "superlative", "ordinal", "middle", "comparison", "unresolved")
 PLAUSIBLE = 0.25  # (c): a candidate is plausible for the head phrase within ln(4) = 1.39 logits of the best
@@ -137,13 +145,6 @@ class Lexicon:
 def load_lexicon() -> Lexicon:
     """The shipped lexicon (``relations.yaml`` beside this module)."""
     return Lexicon.from_data(yaml.safe_load(LEXICON_FILE.read_text()), str(LEXICON_FILE))
-
-
-def check_relations_mode(mode: str) -> str:
-    """``task.relations`` must be ``none`` or ``rules``."""
-    if mode not in RELATION_MODES:
-        raise ConfigError(f"task.relations={mode!r} is not a relation mode: use {' or '.join(RELATION_MODES)}")
-    return mode
 
 
 # ---------------------------------------------------------------------------- parser

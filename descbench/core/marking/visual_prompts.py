@@ -5,6 +5,10 @@ Pixel sizes (``thickness``, ``sigma``) are given at the model's input resolution
 scaled by ``original shortest side / input_size``, so a "2 px" circle is 2 px wide as the
 model sees it whatever the photo's size. Without ``input_size`` they are taken as image pixels.
 Boxes are clipped to the image; a box is the pixel block ``[x, x + w) x [y, y + h)``.
+
+A visual prompt is one function decorated with :func:`visual_prompt`: its keyword options, their types,
+defaults and ranges (``Annotated[float, Positive]``) are its config (``visual_prompt=<name>``: the shell
+derives the schema from the signature) and its checks; nothing else lists them.
 """
 
 from __future__ import annotations
@@ -13,14 +17,48 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from descbench.core.errors import VisualPromptError
+from descbench.core.choices import Choice, NonNegative, Positive, check_arguments
+from descbench.core.errors import ConfigError, VisualPromptError
 
 Box = Sequence[float]
 RED = (255, 0, 0)
+#: name -> drawing function, filled by :func:`visual_prompt`
+VISUAL_PROMPTS: dict[str, Callable[..., Image.Image]] = {}
+#: the arguments every drawing function takes that are not options of the prompt
+NOT_OPTIONS = ("image", "box", "input_size")
+
+
+def visual_prompt(fn: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
+    """Function decorator: ``fn`` is the visual prompt named after it (``visual_prompt=<name>``)."""
+    VISUAL_PROMPTS[fn.__name__] = fn
+    return fn
+
+
+class ColourCheck:
+    """Annotation metadata of a colour option: three integers 0..255 or a PIL colour name."""
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, str):
+            return None
+        if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in value):
+            return None
+        return "must be three integers in 0..255, e.g. [255, 0, 0], or a colour name"
+
+
+class Region(Choice):
+    """Where a marking that treats the outside of a candidate leaves the image untouched."""
+
+    box = "box"
+    ellipse = "ellipse"
+
+
+Colour = Annotated[Any, ColourCheck()]
+#: a pixel size at the model's input resolution
+Pixels = Annotated[float, Positive]
 
 
 def pixel_bounds(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -57,30 +95,33 @@ def _outline(shape: str, image: Image.Image, box: Box, colour: Any, thickness: f
     return out
 
 
+@visual_prompt
 def circle(
     image: Image.Image,
     box: Box,
     *,
-    colour: Any = RED,
-    thickness: float = 2,
+    colour: Colour = RED,
+    thickness: Pixels = 2.0,
     input_size: int | None = None,
 ) -> Image.Image:
     """A ``colour`` ellipse inscribed in ``box``, ``thickness`` px wide at input resolution (drawn inwards)."""
     return _outline("ellipse", image, box, colour, thickness, input_size)
 
 
+@visual_prompt
 def rectangle(
     image: Image.Image,
     box: Box,
     *,
-    colour: Any = RED,
-    thickness: float = 2,
+    colour: Colour = RED,
+    thickness: Pixels = 2.0,
     input_size: int | None = None,
 ) -> Image.Image:
     """The outline of ``box`` in ``colour``, ``thickness`` px wide at input resolution (drawn inwards)."""
     return _outline("rectangle", image, box, colour, thickness, input_size)
 
 
+@visual_prompt
 def crop(image: Image.Image, box: Box, *, input_size: int | None = None) -> Image.Image:
     """The box region alone, its aspect kept (the preprocessing then resizes it)."""
     x0, y0, x1, y1 = pixel_bounds(box, image.size)
@@ -96,13 +137,14 @@ def crop_window(box: Box, image_size: tuple[int, int], margin: float = 0.0) -> t
     return max(0, x0 - dx), max(0, y0 - dy), min(image_size[0], x1 + 1 + dx), min(image_size[1], y1 + 1 + dy)
 
 
+@visual_prompt
 def marked_crop(
     image: Image.Image,
     box: Box,
     *,
-    margin: float = 0.5,
-    colour: Any = RED,
-    thickness: float = 2,
+    margin: Annotated[float, NonNegative] = 0.5,
+    colour: Colour = RED,
+    thickness: Pixels = 2.0,
     input_size: int | None = None,
 ) -> Image.Image:
     """A crop around the box with ``margin`` x its size added each side (clipped), the ellipse drawn in it."""
@@ -114,26 +156,23 @@ def marked_crop(
     return circle(region, [x0 - left, y0 - top, w, h], colour=colour, thickness=thickness, input_size=input_size)
 
 
-def region_mask(size: tuple[int, int], box: Box, region: str = "box") -> Image.Image:
+def region_mask(size: tuple[int, int], box: Box, region: Region = Region.box) -> Image.Image:
     """An ``L`` mask, 255 inside ``box`` (``region="box"``) or inside its inscribed ellipse (``"ellipse"``)."""
     mask = Image.new("L", size, 0)
     bounds = pixel_bounds(box, size)
     draw = ImageDraw.Draw(mask)
-    if region == "box":
-        draw.rectangle(bounds, fill=255)
-    elif region == "ellipse":
-        draw.ellipse(bounds, fill=255)
-    else:
-        raise VisualPromptError(f"unknown region {region!r} for a visual prompt: use 'box' or 'ellipse'")
+    shape = draw.rectangle if Region.parse(region, "region") == Region.box else draw.ellipse
+    shape(bounds, fill=255)
     return mask
 
 
+@visual_prompt
 def blur_outside(
     image: Image.Image,
     box: Box,
     *,
-    sigma: float = 3.0,
-    region: str = "box",
+    sigma: Annotated[float, NonNegative] = 3.0,
+    region: Region = Region.box,
     input_size: int | None = None,
 ) -> Image.Image:
     """Gaussian blur (std ``sigma`` px at input resolution) everywhere outside the box or its ellipse."""
@@ -142,8 +181,9 @@ def blur_outside(
     return Image.composite(out, blurred, region_mask(out.size, box, region))
 
 
+@visual_prompt
 def grayscale_outside(
-    image: Image.Image, box: Box, *, region: str = "box", input_size: int | None = None
+    image: Image.Image, box: Box, *, region: Region = Region.box, input_size: int | None = None
 ) -> Image.Image:
     """Grey levels everywhere outside the box or its ellipse; colour inside."""
     out = image.convert("RGB")
@@ -151,20 +191,10 @@ def grayscale_outside(
     return Image.composite(out, grey, region_mask(out.size, box, region))
 
 
+@visual_prompt
 def none(image: Image.Image, box: Box, *, input_size: int | None = None) -> Image.Image:
     """The image unmarked (a control: every candidate looks the same)."""
     return image.convert("RGB").copy()
-
-
-VISUAL_PROMPTS: dict[str, Callable[..., Image.Image]] = {
-    "circle": circle,
-    "rectangle": rectangle,
-    "crop": crop,
-    "marked_crop": marked_crop,
-    "blur_outside": blur_outside,
-    "grayscale_outside": grayscale_outside,
-    "none": none,
-}
 
 
 def _lookup(name: str) -> Callable[..., Image.Image]:
@@ -174,50 +204,24 @@ def _lookup(name: str) -> Callable[..., Image.Image]:
         raise VisualPromptError(f"unknown visual prompt {name!r}: known ones are {', '.join(VISUAL_PROMPTS)}") from None
 
 
-def check_options(name: str, options: Mapping[str, Any]) -> None:
-    """Refuse an unknown prompt, an option it does not take, or a value it cannot draw (one line each)."""
-    accepted = inspect.signature(_lookup(name)).parameters
+def prompt_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options of the visual prompt ``name`` (its keyword parameters but the image, box and input size)."""
+    return {k: p for k, p in inspect.signature(_lookup(name)).parameters.items() if k not in NOT_OPTIONS}
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse an unknown prompt, an option it does not take, or a value outside what its annotation declares
+    (one line each); returns the options with choices as their members."""
+    accepted = prompt_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        allowed = [p for p in accepted if p not in ("image", "box")]
         raise VisualPromptError(
-            f"visual prompt {name!r} has no option {', '.join(unknown)}: its options are {', '.join(allowed)}"
+            f"visual prompt {name!r} has no option {', '.join(unknown)}: its options are {', '.join(accepted) or 'none'}"
         )
-    for key, value in options.items():
-        problem = _OPTION_RULES.get(key, lambda v: None)(value)
-        if problem:
-            raise VisualPromptError(f"visual_prompt.{name}.{key}={value!r}: {problem}")
-
-
-def _number(minimum: float, strict: bool) -> Callable[[Any], str | None]:
-    def rule(value: Any) -> str | None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if ok and (value > minimum if strict else value >= minimum):
-            return None
-        return f"must be a number {'>' if strict else '>='} {minimum:g}"
-
-    return rule
-
-
-def _colour_rule(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None  # a PIL colour name
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 3
-        and all(isinstance(c, int) and 0 <= c <= 255 for c in value)
-    ):
-        return None
-    return "must be three integers in 0..255, e.g. [255, 0, 0], or a colour name"
-
-
-_OPTION_RULES: dict[str, Callable[[Any], str | None]] = {
-    "thickness": _number(0, strict=True),
-    "sigma": _number(0, strict=False),
-    "margin": _number(0, strict=False),
-    "colour": _colour_rule,
-    "region": lambda v: None if v in ("box", "ellipse") else "must be 'box' or 'ellipse'",
-}
+    try:
+        return check_arguments(_lookup(name), options, f"visual_prompt.{name}")
+    except ConfigError as err:
+        raise VisualPromptError(str(err)) from None
 
 
 def apply_visual_prompt(name: str, image: Image.Image, box: Box, **options: Any) -> Image.Image:
@@ -234,7 +238,7 @@ class PromptSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_options(self.name, self.options)
+        object.__setattr__(self, "options", check_options(self.name, self.options))
 
     @property
     def key(self) -> str:

@@ -8,10 +8,11 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet
 from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
 from descbench.core.errors import BackendError
@@ -30,8 +31,15 @@ from descbench.descriptions.sources import build_set
 
 log = logging.getLogger(__name__)
 
-OnEmpty = Literal["classname", "error"]
-ON_EMPTY = ("classname", "error")
+
+
+class OnEmpty(Choice):
+    """An answer with no bullet (after the backend's retries): an error listing the classes, or the class name."""
+
+    error = "error"
+    classname = "classname"
+
+
 
 
 def _missing_message(missing: list[str], cache_dir: Path) -> str:
@@ -57,10 +65,10 @@ def generate_descriptions(
     offline: bool = False,
     concurrency: int = 4,
     progress: bool = True,
-    rule: Rule = "corrected",
+    rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
     detailed_prefix: bool = False,
-    on_empty: OnEmpty = "error",
+    on_empty: OnEmpty = OnEmpty.error,
     exclude_wrong_count: bool = False,
 ) -> DescriptionSet:
     """Descriptions of ``classes`` written by ``backend`` under the prompt options, through the cache.
@@ -86,8 +94,7 @@ def generate_descriptions(
         raise DescriptionError("llm descriptions: no classes given")
     if not isinstance(concurrency, int) or concurrency < 1:
         raise DescriptionError(f"llm descriptions: concurrency must be an integer >= 1, got {concurrency!r}")
-    if on_empty not in ON_EMPTY:
-        raise DescriptionError(f"describe.on_empty must be one of {list(ON_EMPTY)}, got {on_empty!r}")
+    on_empty = OnEmpty.parse(on_empty, "describe.on_empty")
     num_examples = resolve_num_examples(bank, num_examples)
     cache = DescriptionCache(cache_dir)
     identity = backend.identity()

@@ -11,10 +11,10 @@ import logging
 from statistics import fmean
 from typing import Any
 
-from descbench.core.measures import format_value, interval_of
-from descbench.core.published import published_fields
-from descbench.core.results import JobOutputs, format_table
+from descbench.core.results import JobOutputs
 from descbench.core.stats import interval_fields, mean_fields, repetition_fields
+from descbench.tasks.classify import DEFINITION
+from descbench.tasks.job_results import job_results, shown, wandb_table, write_job
 
 log = logging.getLogger("descbench")
 
@@ -25,7 +25,6 @@ METRICS = ("top1", "top5", "mean_per_class_acc", "entropy", "ece")
 def classification_results(cfg, context, module, dataset, metrics: dict[str, float]) -> dict[str, Any]:
     """The flat results of a job: metrics (with intervals, and repetitions), then every option that produced them."""
     descriptions = module.descriptions
-    backbone = module.backbone
     num_classes = len(dataset.classes)
     pred = module.predictions
     evaluated = pred["evaluated"].bool()
@@ -33,7 +32,7 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
     correct = (pred["pred"][evaluated] == label[:, None]).float()  # [N, reps]
     in_top5 = (pred["top5"][evaluated] == label[:, None, None]).any(dim=2).float()
     entropy = pred["entropy"][evaluated].double()
-    results: dict[str, Any] = {"task": "classify"}
+    results: dict[str, Any] = {}
     if module.num_reps == 1:
         results.update({k: metrics[k] for k in METRICS})
         # 95 % intervals over the images: Wilson for the rates, a seeded bootstrap for the mean entropy
@@ -55,6 +54,10 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
         results.update(mean_fields("entropy", entropy.mean(dim=1).numpy()))
     results.update(
         {
+            "per_class_acc": [
+                {"index": i, "class": name, "acc": fmean(acc[i] for acc in module.per_class_acc)}
+                for i, name in enumerate(dataset.classes)
+            ],
             "top5_k": min(5, num_classes),
             "entropy_scale": cfg.task.entropy_scale,
             "ece_scale": cfg.task.entropy_scale,
@@ -65,25 +68,17 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
             "num_evaluated": int(evaluated.sum()),
             "num_classes": num_classes,
             **{f"dataset.{k}": v for k, v in dataset.provenance.items()},
-            **backbone.describe(),
-            "describe.source": descriptions.source,
-            **{f"describe.{k}": v for k, v in descriptions.options.items()},
-            **{f"describe.stats.{k}": v for k, v in descriptions.stats.items()},
-            "describe.num_texts": sum(descriptions.counts),
-            "describe.excluded_classes": list(descriptions.excluded),
-            "aggregation": cfg.task.aggregation,
-            "seed": cfg.seed,
-            "overrides": context.name,
-            "per_class_acc": [
-                {"index": i, "class": name, "acc": fmean(acc[i] for acc in module.per_class_acc)}
-                for i, name in enumerate(dataset.classes)
-            ],
         }
     )
-    if backbone.weights.startswith("random"):
-        results["note"] = "random weights: a pipeline check, not a result"
-    results.update(published_fields(results))
-    return results
+    options = {
+        "describe.source": descriptions.source,
+        **{f"describe.{k}": v for k, v in descriptions.options.items()},
+        **{f"describe.stats.{k}": v for k, v in descriptions.stats.items()},
+        "describe.num_texts": sum(descriptions.counts),
+        "describe.excluded_classes": list(descriptions.excluded),
+        "aggregation": cfg.task.aggregation,
+    }
+    return job_results(cfg, context, DEFINITION.name, [module.backbone], results, options)
 
 
 def prediction_rows(module, dataset) -> list[list[Any]]:
@@ -139,13 +134,8 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
     outputs.add_json("descriptions.json", module.descriptions.to_json())
     rows = [r for r, ok in zip(prediction_rows(module, dataset), module.predictions["evaluated"].tolist()) if ok]
     outputs.add_csv("predictions.csv", prediction_columns(module), rows)
-    outputs.add_csv(
-        "per_class.csv",
-        ["index", "class", "accuracy"],
-        [[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
-    )
-    outputs.commit(results)
-    log_to_wandb(context.logger, results)
+    per_class = [[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]]
+    outputs.add_csv("per_class.csv", PER_CLASS_COLUMNS, per_class)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_samples']} images, {results['num_classes']} classes)"),
         ("backbone", f"{results['backbone']} [{results['weights']}]"),
@@ -159,54 +149,15 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
         ("mean per-class acc %", shown(results, "mean_per_class_acc")),
         (f"entropy ({results['entropy_scale']})", f"{shown(results, 'entropy')} nats"),
         ("ECE", shown(results, "ece")),
-        ("run dir", str(context.run_dir)),
     ]
-    table += published_rows(results)
-    if "note" in results:
-        table.append(("note", results["note"]))
-    print(format_table(table), flush=True)
+    write_job(
+        context,
+        results,
+        outputs,
+        table,
+        wandb_media=lambda: {"per_class_acc": wandb_table(PER_CLASS_COLUMNS, per_class)},
+    )
     return results
 
 
-def shown(results: dict[str, Any], key: str) -> str:
-    """A measure as the report shows it: display unit, digits and its 95 % interval when recorded."""
-    return format_value(key, results[key], interval_of(results, key))
-
-
-def published_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
-    """``published`` rows of the printed table: the paper's number and our Δ, where the setting matches one."""
-    rows = []
-    for key, value in results.items():
-        if key.endswith(".published") and isinstance(value, (int, float)):
-            metric = key.removesuffix(".published")
-            delta = results.get(f"{key}.delta")
-            source = results.get(f"{key}.source", "")
-            rows.append(
-                (
-                    f"published {metric}",
-                    f"{format_value(metric, value)} (ours Δ {format_value(metric, delta)}; {source})",
-                )
-            )
-    return rows
-
-
-def log_summary(logger, results: dict[str, Any]) -> bool:
-    """The numeric results as the W&B run's summary (for sweep views); False without a W&B logger."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    if not isinstance(logger, WandbLogger):
-        return False
-    scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    logger.experiment.summary.update(scalars)
-    logger.experiment.log(scalars)  # one history row too: W&B line plots read history, not the summary
-    return True
-
-
-def log_to_wandb(logger, results: dict[str, Any]) -> None:
-    """Summary metrics and the per-class accuracy table."""
-    if log_summary(logger, results):
-        logger.log_table(
-            "per_class_acc",
-            columns=["index", "class", "accuracy"],
-            data=[[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]],
-        )
+PER_CLASS_COLUMNS = ["index", "class", "accuracy"]

@@ -11,7 +11,7 @@ category, encoded once per backbone. Scores are cosine x logit scale, summed ove
 - ``mode=naming``: each marked keypoint classified among its category's part names (arg-max text).
 
 Per-query outcomes are gathered from every rank in dataset order and summarised on rank 0 by
-:mod:`descbench.core.marking.points`; the running accuracy is also logged as a torchmetrics object.
+:mod:`descbench.core.marking.points` — the one computation of every number the job reports.
 """
 
 from __future__ import annotations
@@ -23,38 +23,30 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torch.utils.data import Dataset
-from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
-from descbench.core.errors import ConfigError
-from descbench.core.marking.engine import encode_group, prepare_group
+from descbench.core.marking.engine import encode_group
 from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.points import (
-    DEFAULT_ALPHA,
-    RADIUS_UNITS,
     KeypointDataset,
+    KeypointMode,
+    RadiusUnit,
     localization_outcomes,
     localization_queries,
     naming_queries,
-    pck_threshold,
     point_box,
-    point_distance,
     summarize_localization,
     summarize_naming,
 )
 from descbench.core.marking.scoring import pick_candidates, score_candidates
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.shell.config import build
-from descbench.tasks.datamodule import gather_rows
-from descbench.tasks.rec.module import Preprocessor, collate_groups
-from descbench.tasks.runner import TaskJob
+from descbench.tasks.datamodule import RowCollector
+from descbench.tasks.marking import MarkedImages
 
 log = logging.getLogger("descbench")
-MODES = ("localization", "naming")
 
 
-class KeypointImages(Dataset):
+class KeypointImages(MarkedImages):
     """Item ``i``: instance ``i`` with its candidate points marked and preprocessed, one batch per backbone."""
 
     def __init__(
@@ -63,14 +55,11 @@ class KeypointImages(Dataset):
         prompts: Sequence[PromptSpec],
         backbones: Sequence[Backbone],
         radius: float,
-        radius_unit: str,
-        image_processing: str,
+        radius_unit: RadiusUnit,
+        geometry: Geometry,
     ) -> None:
-        self.dataset = dataset
-        self.prompts = list(prompts)
-        self.preprocessors = [Preprocessor(b) for b in backbones]
-        self.radius, self.radius_unit, self.image_processing = radius, radius_unit, image_processing
-        self.geometry = Geometry(image_processing)
+        super().__init__(dataset, prompts, backbones, geometry)
+        self.radius, self.radius_unit = radius, radius_unit
         self.candidates = [
             tuple(i.visible_parts(dataset.parts_for(i.category))) for i in dataset.instances
         ]  # every visible keypoint, in the category's part order
@@ -88,7 +77,7 @@ class KeypointImages(Dataset):
                 instance_box=instance.box,
                 image_size=image_size,
                 input_size=input_size,
-                resize=self.image_processing,
+                resize=self.geometry.mode,
             )
             for part in self.candidates[index]
         ]
@@ -96,14 +85,14 @@ class KeypointImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         image = self.dataset.load_image(self.dataset.instances[index].image_id)
         batches = []
-        for pre in self.preprocessors:
-            boxes = self.point_boxes(index, image.size, pre.image_size)
-            batches.extend(prepare_group(image, boxes, self.prompts, [pre], self.geometry))
+        for pre in self.preprocessors:  # the circle's radius may depend on the backbone's input size
+            batches += self.mark(image, self.point_boxes(index, image.size, pre.image_size), preprocessors=[pre])
         return {"instance": index, "inputs": batches}
 
 
 class KeypointTask(L.LightningModule):
-    """Scores each instance's marked keypoints against part texts; accuracy as a torchmetrics object."""
+    """Scores each instance's marked keypoints against part texts; the choices of every query are gathered in
+    query order, and the job's writer summarises them once (:meth:`summary`)."""
 
     def __init__(
         self,
@@ -111,10 +100,10 @@ class KeypointTask(L.LightningModule):
         dataset: KeypointDataset,
         candidates: Sequence[tuple[str, ...]],
         prompts: Sequence[PromptSpec],
-        mode: str = "localization",
-        template: str = "a photo of the {part} of a {category}",
-        alpha: float = DEFAULT_ALPHA,
-        seed: int = 0,
+        mode: KeypointMode,
+        template: str,
+        alpha: float,
+        seed: int,
     ) -> None:
         super().__init__()
         self.backbones = nn.ModuleList(backbones)
@@ -122,7 +111,6 @@ class KeypointTask(L.LightningModule):
         self.candidates = list(candidates)
         self.prompts = list(prompts)
         self.mode, self.template, self.alpha, self.seed = mode, template, alpha, seed
-        self.accuracy = MeanMetric()
         # query ids in dataset order: localisation asks every visible part, naming every visible point
         self.queries = localization_queries(dataset) if mode == "localization" else naming_queries(dataset)
         self.first_query = []
@@ -132,7 +120,7 @@ class KeypointTask(L.LightningModule):
             start += len(candidates)
         self.texts: dict[tuple[str, str], int] = {}
         self.text_features: list[torch.Tensor] = []
-        self._rows: dict[str, list[torch.Tensor]] = {}
+        self.rows: RowCollector | None = None
         self.choices: list[int] | None = None
 
     @torch.no_grad()
@@ -146,7 +134,7 @@ class KeypointTask(L.LightningModule):
         self.texts = {pair: i for i, pair in enumerate(pairs)}
         strings = [self.template.format(part=part, category=category) for category, part in pairs]
         self.text_features = [b.encode_texts(strings).float().to(self.device) for b in self.backbones]
-        self._rows = {"query": [], "choice": []}
+        self.rows = RowCollector({"query": ((), torch.long), "choice": ((), torch.long)})
 
     def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
         scales = [b.logit_scale for b in self.backbones]
@@ -166,32 +154,14 @@ class KeypointTask(L.LightningModule):
                 scores = score_candidates(features, texts, scales=scales).T  # [queries (points), labels]
             keys = [self.first_query[index] + q for q in range(len(candidates))]
             picks = pick_candidates(scores, self.seed, keys=keys)
-            correct = torch.tensor(
-                [self._correct(index, q, pick) for q, pick in enumerate(picks)], device=self.device, dtype=torch.float
+            self.rows.add(
+                query=torch.tensor(keys, device=self.device, dtype=torch.long),
+                choice=torch.tensor(picks, device=self.device, dtype=torch.long),
             )
-            self.accuracy.update(correct)
-            self._rows["query"].append(torch.tensor(keys, device=self.device))
-            self._rows["choice"].append(torch.tensor(picks, device=self.device))
-        name = "pck" if self.mode == "localization" else "acc"
-        self.log(name, self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
-
-    def _correct(self, index: int, query: int, pick: int) -> bool:
-        instance = self.dataset.instances[index]
-        candidates = self.candidates[index]
-        if self.mode == "localization":
-            gold = instance.keypoints[candidates[query]]
-            chosen = instance.keypoints[candidates[pick]]
-            return point_distance(chosen, gold) <= pck_threshold(instance.box, self.alpha)
-        return self.dataset.parts_for(instance.category)[pick] == candidates[query]
 
     def on_test_epoch_end(self) -> None:
         # every rank's (query, choice) rows, in query order: the summary is computed from all of them
-        rows = gather_rows(
-            {k: torch.cat(v) if v else torch.empty(0, device=self.device) for k, v in self._rows.items()}
-        )
-        order = torch.argsort(rows["query"])
-        self.choices = rows["choice"][order].long().cpu().tolist()
-        self._rows = {}
+        self.choices = self.rows.collect(self.device, order_by="query")["choice"].tolist()
 
     def summary(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(results keys, one record per query)`` from the gathered choices."""
@@ -233,67 +203,3 @@ class KeypointTask(L.LightningModule):
             for i, (q, p) in enumerate(zip(self.queries, predicted))
         ]
         return results, records
-
-
-class KeypointTaskSpec:
-    """``task=keypoints``: the options of ``conf/task/keypoints.yaml``."""
-
-    def __init__(
-        self,
-        name: str = "keypoints",
-        mode: str = "localization",
-        template: str = "a photo of the {part} of a {category}",
-        radius: float = 0.25,
-        radius_unit: str = "box",
-        alpha: float = DEFAULT_ALPHA,
-        image_processing: str = "squash",
-        extra_backbones: Sequence[Any] = (),
-        batch_size: int = 8,
-        num_workers: int = 2,
-        pin_memory: bool = True,
-        num_examples: int = 8,
-    ) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"task.mode={mode!r}: use one of {', '.join(MODES)}")
-        if radius_unit not in RADIUS_UNITS:
-            raise ConfigError(f"task.radius_unit={radius_unit!r}: use one of {', '.join(RADIUS_UNITS)}")
-        if not radius > 0:
-            raise ConfigError(f"task.radius={radius!r} must be a positive number")
-        if not alpha > 0:
-            raise ConfigError(f"task.alpha={alpha!r} must be a positive number (PCK@alpha)")
-        for field in ("{part}", "{category}"):
-            if field not in template:
-                raise ConfigError(f"task.template={template!r} must contain {field}")
-        self.name, self.mode, self.template = name, mode, template
-        self.radius, self.radius_unit, self.alpha = float(radius), radius_unit, float(alpha)
-        self.image_processing = image_processing
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.num_examples = num_examples
-
-    def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
-        from descbench.shell.checks import build_prompt_specs
-        from descbench.tasks.keypoints.outputs import write_keypoint_outputs
-
-        prompts = build_prompt_specs(cfg.get("visual_prompt"))
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
-        images = KeypointImages(dataset, prompts, backbones, self.radius, self.radius_unit, self.image_processing)
-        module = KeypointTask(
-            backbones,
-            dataset,
-            images.candidates,
-            prompts,
-            mode=self.mode,
-            template=self.template,
-            alpha=self.alpha,
-            seed=cfg.seed,
-        )
-        return TaskJob(
-            module=module,
-            images=images,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            collate_fn=collate_groups,
-            write_outputs=lambda metrics: write_keypoint_outputs(cfg, context, module, images, self, metrics),
-            objects={"dataset": dataset},
-        )

@@ -19,11 +19,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import Dataset
-from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
-from descbench.core.errors import ConfigError
 from descbench.core.marking.bias_probe import (
     CONDITIONS,
     BiasPhrase,
@@ -31,34 +28,26 @@ from descbench.core.marking.bias_probe import (
     phrase_probabilities,
     place_control_for,
 )
-from descbench.core.marking.engine import encode_group, prepare_group
+from descbench.core.marking.engine import encode_group
 from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.shell.config import build
-from descbench.tasks.datamodule import gather_rows
-from descbench.tasks.rec.module import collate_groups
-from descbench.tasks.runner import TaskJob
+from descbench.tasks.datamodule import RowCollector
+from descbench.tasks.marking import MarkedImages
 
 log = logging.getLogger("descbench")
 
 
-class BiasImages(Dataset):
-    """Item ``i``: image ``i`` marked three ways (unmarked, person circled, control circled), preprocessed.
+class BiasImages(MarkedImages):
+    """Item ``i``: image ``i`` shown three ways (unmarked, the person marked, the control marked), preprocessed.
 
-    Images where no control circle fits (even shrunk) are left out and counted (``skipped``).
+    Images where no control region fits (even shrunk) are left out and counted (``skipped``).
     """
 
     def __init__(
-        self,
-        dataset: PersonDataset,
-        circle: PromptSpec,
-        backbone: Backbone,
-        seed: int,
-        image_processing: str,
+        self, dataset: PersonDataset, marking: PromptSpec, backbone: Backbone, seed: int, geometry: Geometry
     ) -> None:
-        self.dataset, self.circle, self.seed = dataset, circle, seed
-        self.preprocess, self.image_size = backbone.preprocess, backbone.image_size
-        self.geometry = Geometry(image_processing)
+        super().__init__(dataset, [marking], [backbone], geometry)
+        self.marking, self.seed = marking, seed
         self.items: list[tuple[int, list[float], float]] = []  # (image index, control box, control scale)
         self.skipped: list[str] = []
         for index, person in enumerate(dataset.images):
@@ -76,108 +65,34 @@ class BiasImages(Dataset):
         index, control, _ = self.items[item]
         person = self.dataset.images[index]
         image = self.dataset.load_image(person.image_id)
-        unmarked = prepare_group(image, [person.target_box], [PromptSpec("none")], [self], self.geometry)
-        circled = prepare_group(image, [person.target_box, control], [self.circle], [self], self.geometry)
-        return {"item": item, "inputs": [torch.cat([unmarked[0], circled[0]])]}  # [3 conditions, 3, H, W]
+        (unmarked,) = self.mark(image, [person.target_box], prompts=[PromptSpec("none")])
+        (marked,) = self.mark(image, [person.target_box, control])
+        return {"item": item, "inputs": [torch.cat([unmarked, marked])]}  # [3 conditions, 3, H, W]
 
 
 class BiasTask(L.LightningModule):
-    """Phrase probabilities for the three conditions of every image; the mean circled-minus-unmarked shift
-    of the negative phrases is logged as a torchmetrics object."""
+    """Phrase probabilities for the three conditions of every image, gathered in dataset order; the job's
+    writer summarises them once (:func:`~descbench.core.marking.bias_probe.summarize_bias`)."""
 
     def __init__(self, backbone: Backbone, phrases: Sequence[BiasPhrase]) -> None:
         super().__init__()
         self.backbone = backbone
         self.phrases = list(phrases)
-        self.negative_shift = MeanMetric()
         self.text_features: torch.Tensor | None = None
-        self._rows: dict[str, list[torch.Tensor]] = {}
+        self.rows: RowCollector | None = None
         self.probabilities: torch.Tensor | None = None  # [images, conditions, phrases], dataset order
 
     @torch.no_grad()
     def on_test_start(self) -> None:
         self.text_features = self.backbone.encode_texts([p.text for p in self.phrases]).float().to(self.device)
-        self._rows = {"item": [], "probs": []}
+        conditions = (len(CONDITIONS), len(self.phrases))
+        self.rows = RowCollector({"item": ((), torch.long), "probs": (conditions, torch.double)})
 
     def test_step(self, batch: list[dict[str, Any]], batch_idx: int) -> None:
-        negative = torch.tensor([p.kind == "negative" for p in self.phrases], device=self.device)
         for entry in batch:
             (features,) = encode_group(entry["inputs"], [self.backbone], 1)  # [1, 3, D]
             probs = phrase_probabilities(features[0], self.text_features, self.backbone.logit_scale)  # [3, P]
-            self._rows["item"].append(torch.tensor([entry["item"]], device=self.device))
-            self._rows["probs"].append(probs[None].double())
-            if bool(negative.any()):
-                shift = (
-                    probs[CONDITIONS.index("circled"), negative].sum()
-                    - probs[CONDITIONS.index("unmarked"), negative].sum()
-                )
-                self.negative_shift.update(shift)
-        self.log("shift_negative", self.negative_shift, on_step=False, on_epoch=True, batch_size=len(batch))
+            self.rows.add(item=torch.tensor([entry["item"]], device=self.device), probs=probs[None].double())
 
     def on_test_epoch_end(self) -> None:
-        rows = gather_rows(
-            {
-                "item": torch.cat(self._rows["item"]) if self._rows["item"] else torch.empty(0, device=self.device),
-                "probs": torch.cat(self._rows["probs"])
-                if self._rows["probs"]
-                else torch.empty(0, len(CONDITIONS), len(self.phrases), device=self.device, dtype=torch.double),
-            }
-        )
-        order = torch.argsort(rows["item"])
-        self.probabilities = rows["probs"][order].cpu()
-        self._rows = {}
-
-
-class BiasTaskSpec:
-    """``task=marking_bias``: the options of ``conf/task/marking_bias.yaml``."""
-
-    def __init__(
-        self,
-        name: str = "marking_bias",
-        phrases: str | None = None,
-        image_processing: str = "squash",
-        control_seed: int = 0,
-        confidence: float = 0.95,
-        resamples: int = 10000,
-        batch_size: int = 8,
-        num_workers: int = 2,
-        pin_memory: bool = True,
-        num_examples: int = 2,
-    ) -> None:
-        if not 0 < confidence < 1:
-            raise ConfigError(f"task.confidence={confidence!r} must lie between 0 and 1")
-        if resamples < 100:
-            raise ConfigError(f"task.resamples={resamples!r}: use at least 100 bootstrap resamples")
-        self.name, self.phrases, self.image_processing = name, phrases, image_processing
-        self.control_seed, self.confidence, self.resamples = control_seed, confidence, resamples
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.num_examples = num_examples
-
-    def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
-        from descbench.datasets.person_sets import load_bias_phrases
-        from descbench.shell.checks import build_prompt_specs
-        from descbench.tasks.marking_bias.outputs import write_bias_outputs
-
-        if len(backbones) != 1:
-            raise ConfigError("task=marking_bias scores with one backbone: remove task.extra_backbones")
-        specs = [s for s in build_prompt_specs(cfg.get("visual_prompt")) if s.name == "circle"]
-        circle = specs[0] if specs else PromptSpec("circle")
-        phrases = load_bias_phrases(self.phrases)
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
-        images = BiasImages(dataset, circle, backbones[0], self.control_seed, self.image_processing)
-        if not len(images):
-            raise ConfigError(
-                f"no image of {dataset.name} has room for a control circle that overlaps no person: "
-                "use images with more background"
-            )
-        module = BiasTask(backbones[0], phrases)
-        return TaskJob(
-            module=module,
-            images=images,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            collate_fn=collate_groups,
-            write_outputs=lambda metrics: write_bias_outputs(cfg, context, module, images, circle, self, metrics),
-            objects={"dataset": dataset},
-        )
+        self.probabilities = self.rows.collect(self.device, order_by="item")["probs"]

@@ -11,44 +11,41 @@ from PIL import Image
 
 from descbench.core.marking.bias_probe import CONDITIONS, summarize_bias
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.core.published import published_fields
-from descbench.core.results import JobOutputs, format_table
-from descbench.tasks.classify.outputs import log_summary
+from descbench.core.results import JobOutputs
+from descbench.tasks.job_results import job_results, write_job
+from descbench.tasks.marking_bias import DEFINITION
 
 
-def bias_results(cfg, context, module, images, circle: PromptSpec, spec) -> dict[str, Any]:
-    """Per phrase and phrase kind: mean probability per condition and the paired shifts with intervals."""
-    results: dict[str, Any] = {"task": "marking_bias"}
-    results.update(
-        summarize_bias(module.probabilities, module.phrases, CONDITIONS, spec.confidence, spec.resamples, seed=cfg.seed)
+def bias_results(cfg, context, module, images, marking: PromptSpec, spec) -> dict[str, Any]:
+    """Per phrase and phrase kind: mean probability per condition and the paired shifts with intervals.
+    The ``circled`` condition is the person marked with ``marking`` (a circle unless asked otherwise)."""
+    results = summarize_bias(
+        module.probabilities, module.phrases, CONDITIONS, spec.confidence, spec.resamples, seed=cfg.seed
     )
-    backbone = module.backbone
     results.update(
         {
-            "dataset": images.dataset.name,
             "num_images_skipped": len(images.skipped),
             **{f"data.{k}": v for k, v in images.dataset.stats.items()},
-            **backbone.describe(),
-            "phrases": [f"{p.id} ({p.kind}): {p.text}" for p in module.phrases],
-            "conditions": list(CONDITIONS),
-            "visual_prompt": circle.key,
-            "control": "a circle of the person box's size (shrunk in steps to 0.5 if needed) overlapping no person",
-            "control_seed": spec.control_seed,
-            "image_processing": spec.image_processing,
-            "probabilities": "softmax over the phrases of logit scale x cosine",
-            "seed": cfg.seed,
-            "overrides": context.name,
         }
     )
-    if backbone.weights.startswith("random"):
-        results["note"] = "random weights: a pipeline check, not a result"
-    results.update(published_fields(results))
-    return results
+    options = {
+        "dataset": images.dataset.name,
+        "phrases": [f"{p.id} ({p.kind}): {p.text}" for p in module.phrases],
+        "conditions": list(CONDITIONS),
+        "visual_prompt": marking.name,
+        **{f"visual_prompt.{marking.name}.{k}": v for k, v in sorted(marking.options.items())},
+        "control": f"{marking.name} on a region of the person box's size (shrunk in steps to 0.5 if needed) "
+        "overlapping no person",
+        "control_seed": spec.control_seed,
+        "image_processing": spec.geometry.key,
+        "probabilities": "softmax over the phrases of logit scale x cosine",
+    }
+    return job_results(cfg, context, DEFINITION.name, [module.backbone], results, options)
 
 
-def write_bias_outputs(cfg, context, module, images, circle, spec, metrics: dict[str, float]) -> dict[str, Any]:
+def write_bias_outputs(cfg, context, module, images, marking, spec, metrics: dict[str, float]) -> dict[str, Any]:
     """results.json, per_image.csv, examples/*.png (the three conditions side by side); W&B; the table."""
-    results = bias_results(cfg, context, module, images, circle, spec)
+    results = bias_results(cfg, context, module, images, marking, spec)
     outputs = JobOutputs(context.run_dir)
     rows = []
     for item, (index, control, scale) in enumerate(images.items):
@@ -77,7 +74,7 @@ def write_bias_outputs(cfg, context, module, images, circle, spec, metrics: dict
         index, control, _ = images.items[item]
         person = images.dataset.images[index]
         image = images.dataset.load_image(person.image_id)
-        panels = [image, circle.apply(image, person.target_box), circle.apply(image, control)]
+        panels = [image, marking.apply(image, person.target_box), marking.apply(image, control)]
         strip = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), (255, 255, 255))
         x = 0
         for panel in panels:
@@ -86,17 +83,6 @@ def write_bias_outputs(cfg, context, module, images, circle, spec, metrics: dict
         examples.append((f"examples/{item:03d}_unmarked_circled_control.png", strip))
     for name, image in examples:
         outputs.add_png(name, image)
-    outputs.commit(results)
-    if log_summary(context.logger, results) and examples:
-        import wandb
-
-        context.logger.experiment.log(
-            {
-                "bias_examples": [
-                    wandb.Image(im, caption="unmarked | person circled | control circle") for _, im in examples
-                ]
-            }
-        )
     table = [
         ("dataset", f"{results['dataset']} ({results['num_images']} images, {results['num_images_skipped']} skipped)"),
         ("backbone", f"{results['backbone']} [{results['weights']}]"),
@@ -110,8 +96,13 @@ def write_bias_outputs(cfg, context, module, images, circle, spec, metrics: dict
                     f"{results[key]:+.4f} [{results[key + '.ci_low']:+.4f}, {results[key + '.ci_high']:+.4f}]",
                 )
             )
-    table.append(("run dir", str(context.run_dir)))
-    if "note" in results:
-        table.append(("note", results["note"]))
-    print(format_table(table), flush=True)
+    caption = f"unmarked | person {marking.name} | control {marking.name}"
+    write_job(context, results, outputs, table, wandb_media=lambda: {"bias_examples": wandb_images(examples, caption)})
     return results
+
+
+def wandb_images(examples, caption: str) -> list[Any]:
+    """The example strips as ``wandb.Image``."""
+    import wandb
+
+    return [wandb.Image(image, caption=caption) for _, image in examples]
