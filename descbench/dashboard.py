@@ -1,10 +1,11 @@
 """``python -m descbench.dashboard --entity E --project P``: a W&B workspace for a descbench sweep.
 
-The workspace (built with ``wandb_workspaces``) holds a prompt-option section (top-1 and entropy vs.
-``num_desc``, one line per ``describe.detailed`` value with the 95 % interval keys, the same from the
-run summaries, a parallel-coordinates panel over the options, the per-class table, a run comparer) and
-a REC section (accuracy per split with its interval, the options, the example images). ``--dry-run``
-prints the spec as JSON and contacts nobody.
+The workspace (built with ``wandb_workspaces``) holds one section per task whose definition names one
+(``descbench/tasks/<task>/dashboard.py``): classification (top-1 and entropy vs. ``num_desc``, one line per
+``describe.detailed`` value with the 95 % interval keys, the same from the run summaries, a
+parallel-coordinates panel over the options, the per-class table, a run comparer) and REC (accuracy per
+split with its interval, the options, the example images). ``--dry-run`` prints the spec as JSON and
+contacts nobody.
 
 The spec is plain data: every key a panel reads is written ``<where>:<key>`` with ``where`` one of
 ``history`` (``wandb.log`` rows), ``summary`` (a run's summary: the numeric results.json entries),
@@ -21,120 +22,35 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from descbench.core.measures import CI_HIGH, CI_LOW, CLASSIFY, MEASURES, REC, companion, measure, primary
+from descbench.core.measures import CI_HIGH, CI_LOW, companion, measure
 
-# Logged by the REC job (tasks/rec_outputs.py, log_examples_to_wandb): images with gold/predicted boxes.
-REC_EXAMPLES = "rec_examples"
-NUM_DESC = "describe.num_desc"  # a results option, numeric: logged with the scalars
-# The options a prompt-option sweep varies, as paths of the config each run logs (display name, path).
-CLASSIFY_OPTIONS = (
-    ("num_desc", "num_desc"),
-    ("detailed", "describe.detailed"),
-    ("instruction", "describe.instruction"),
-    ("examples", "describe.num_examples"),
-    ("source", "describe._target_"),
-    ("dataset", "dataset.name"),
-    ("backbone", "backbone.model"),
-    ("aggregation", "task.aggregation"),
-    ("entropy scale", "task.entropy_scale"),
-    ("seed", "seed"),
-)
-REC_OPTIONS = (
-    ("dataset", "dataset.name"),
-    ("backbone", "backbone.model"),
-    ("subtract", "task.subtract"),
-    ("negatives", "task.negatives"),
-    ("seed", "seed"),
-)
 SECTIONS = ("history", "summary", "config", "media", "table")
 
 
-def _with_interval(key: str) -> list[str]:
+def with_interval(key: str) -> list[str]:
     """``key`` and, when the registry gives it an interval, its ``ci_low``/``ci_high`` companions."""
     if measure(key).has_interval:
         return [key, companion(key, CI_LOW), companion(key, CI_HIGH)]
     return [key]
 
 
-def _vs_num_desc(key: str) -> list[dict[str, Any]]:
-    name = measure(key).display
-    return [
-        {
-            "type": "LinePlot",
-            "title": f"{name} vs num_desc (lines: describe.detailed; 95 % interval keys beside the mean)",
-            "x": f"history:{NUM_DESC}",
-            "y": [f"history:{k}" for k in _with_interval(key)],
-            "groupby": "config:describe.detailed",
-            "aggfunc": "mean",
-            "rangefunc": "stddev",
-        },
-        {
-            "type": "ScatterPlot",
-            "title": f"{name} per run vs num_desc",
-            "x": "config:num_desc",
-            "y": f"summary:{key}",
-        },
-    ]
-
-
 def dashboard_spec(
     entity: str,
     project: str,
     sweep_group: str | None = None,
-    name: str = "descbench: prompt options and REC",
-    rec_splits: Sequence[str] = ("val",),
+    name: str = "descbench",
+    splits: Sequence[str] = ("val",),
 ) -> dict[str, Any]:
-    """The workspace as plain data (what ``--dry-run`` prints and :func:`build_workspace` builds)."""
-    top1 = primary(CLASSIFY)
-    tables = [m.key for m in MEASURES if m.kind == "table" and CLASSIFY in m.tasks]
-    classify_panels = [*_vs_num_desc(top1), *_vs_num_desc("entropy")]
-    classify_panels += [
-        {
-            "type": "ParallelCoordinatesPlot",
-            "title": "every option -> top-1 and entropy",
-            "columns": [[label, f"config:{path}"] for label, path in CLASSIFY_OPTIONS]
-            + [[measure(k).display, f"summary:{k}"] for k in (top1, "entropy")],
-        },
-        *({"type": "WeavePanelSummaryTable", "title": f"{key} (per run)", "table": f"table:{key}"} for key in tables),
-        {"type": "RunComparer", "title": "options and metrics side by side", "diff_only": "split"},
-    ]
-    acc = primary(REC)
-    split_keys = [f"{acc}.{split}" for split in rec_splits]
-    for key in split_keys:
-        measure(key)  # a split key the registry does not declare is a bug here, not a blank panel
-    rec_panels = [
-        {
-            "type": "BarPlot",
-            "title": "REC accuracy per run, with its 95 % interval keys",
-            "metrics": [f"history:{k}" for k in _with_interval(acc)],
-        },
-        {
-            "type": "BarPlot",
-            "title": f"REC accuracy per split ({', '.join(rec_splits)})",
-            "metrics": [f"history:{k}" for k in split_keys],
-        },
-        {
-            "type": "ParallelCoordinatesPlot",
-            "title": "REC options -> accuracy",
-            "columns": [[label, f"config:{path}"] for label, path in REC_OPTIONS]
-            + [[measure(acc).display, f"summary:{acc}"]],
-        },
-        {
-            "type": "MediaBrowser",
-            "title": "examples: gold (green) and predicted (red) boxes",
-            "media": [f"media:{REC_EXAMPLES}"],
-        },
-    ]
-    return {
-        "entity": entity,
-        "project": project,
-        "name": name,
-        "sweep_group": sweep_group,
-        "sections": [
-            {"name": "Prompt options: accuracy and confidence vs num_desc", "panels": classify_panels},
-            {"name": "Referring expressions (REC)", "panels": rec_panels},
-        ],
-    }
+    """The workspace as plain data (what ``--dry-run`` prints and :func:`build_workspace` builds): one section
+    per task whose definition names a dashboard section (``splits``: the splits to chart where a task has them)."""
+    from descbench.tasks.definition import load_tasks
+
+    sections = []
+    for definition in load_tasks().values():
+        if definition.dashboard:
+            title, panels = definition.dashboard_section()(splits=tuple(splits))
+            sections.append({"name": title, "panels": panels})
+    return {"entity": entity, "project": project, "name": name, "sweep_group": sweep_group, "sections": sections}
 
 
 def _refs(value: Any) -> list[str]:
@@ -215,16 +131,16 @@ def build_workspace(spec: dict[str, Any]) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m descbench.dashboard",
-        description="Create a W&B workspace for a descbench sweep (prompt options and REC).",
+        description="Create a W&B workspace for a descbench sweep (a section per task).",
     )
     parser.add_argument("--entity", required=True, help="W&B entity (user or team)")
     parser.add_argument("--project", required=True, help="W&B project the runs log to")
     parser.add_argument("--sweep-group", default=None, help="only the runs of this group (the multirun dir name)")
-    parser.add_argument("--name", default="descbench: prompt options and REC", help="the workspace's name")
-    parser.add_argument("--rec-splits", default="val", help="REC splits to chart, comma-separated (default: val)")
+    parser.add_argument("--name", default="descbench", help="the workspace's name")
+    parser.add_argument("--splits", default="val", help="splits to chart (REC), comma-separated (default: val)")
     parser.add_argument("--dry-run", action="store_true", help="print the workspace spec as JSON; contact nobody")
     args = parser.parse_args(argv)
-    splits = [s.strip() for s in args.rec_splits.split(",") if s.strip()]
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     spec = dashboard_spec(args.entity, args.project, args.sweep_group, args.name, splits)
     workspace = build_workspace(spec)  # built in a dry run too: the panel classes check the spec
     if args.dry_run:

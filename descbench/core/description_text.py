@@ -93,7 +93,6 @@ class EmptyMode(Choice):
     error = "error"
 
 
-
 def render_text(
     classname: str, descriptor: str, *, form: TextForm, rule: Rule = Rule.corrected, template: str = DEFAULT_TEMPLATE
 ) -> str:

@@ -36,7 +36,6 @@ class WaffleKind(Choice):
     both = "both"
 
 
-
 def check_reps(reps: Any) -> int:
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise DescriptionError(f"describe.reps must be an integer >= 1, got {reps!r}")

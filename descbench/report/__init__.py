@@ -1,16 +1,16 @@
 """``python -m descbench.report DIR``: merge the ``results.json`` of a run or multirun into tables and plots.
 
-Writes ``report.md``, ``accuracy_vs_num_desc.png``, ``entropy_vs_num_desc.png`` (classification),
-``rec_accuracy.png`` (REC), ``keypoints_pck.png`` / ``keypoints_naming.png`` (keypoints: per part, per
-option value), ``marking_bias.png`` (the marking-bias probe's shifts) and ``report_data.json`` (exactly
-the plotted series) into the given dir or ``--out``; a dir may mix tasks, each gets its section.
+Writes ``report.md``, the plots of each task's section (its definition names the section:
+``descbench/tasks/<task>/report.py``; a task without one gets a table of its primary measure) and
+``report_data.json`` (exactly the plotted series) into the given dir or ``--out``; a dir may mix tasks,
+each gets its section.
 Repeats over seeds are averaged (mean ± sample std, with the count); a one-run cell shows its recorded
 95 % interval; jobs that failed or never ran are listed, not hidden; a run whose setting matches a
 published one gets the published number and Δ beside it. ``--compare A B`` (or a ``compare.yaml`` in
 DIR) adds paired comparisons on the same images.
 
-Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.figures` (plotted data),
-:mod:`.plots`, :mod:`.markdown`, :mod:`.compare` (paired tests).
+Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.sections` (a task's section),
+:mod:`.plots` and :mod:`.markdown` (shared formats), :mod:`.compare` (paired tests).
 """
 
 from __future__ import annotations
@@ -25,41 +25,13 @@ from typing import Any
 
 from descbench.core.errors import ReportError
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
-from descbench.report.figures import bias_data, classification_data, keypoint_data, rec_data
-from descbench.report.groups import (
-    GROUPING,
-    build_rec_series,
-    build_series,
-    grouping_keys,
-    split_modes,
-    split_panels,
-    undeclared_measurements,
-)
-from descbench.report.markdown import (
-    bias_markdown,
-    classification_markdown,
-    comparisons_markdown,
-    keypoints_markdown,
-    missing_markdown,
-    published_markdown,
-    rec_markdown,
-    runs_markdown,
-)
-from descbench.report.plots import plot_bias, plot_keypoints, plot_rec, plot_series
-from descbench.report.plots import with_gaps as _with_gaps
+from descbench.report.groups import grouping_keys, split_panels, undeclared_measurements
+from descbench.report.markdown import comparisons_markdown, missing_markdown, published_markdown, runs_markdown
 from descbench.report.runs import RESULTS, MissingJob, Run, expected_sweep_points, load_runs
+from descbench.report.sections import Section, generic_section
+from descbench.tasks.definition import definitions_of
 
-__all__ = [
-    "Report",
-    "build_rec_series",
-    "build_series",
-    "expected_sweep_points",
-    "grouping_keys",
-    "load_runs",
-    "main",
-    "write_report",
-    "_with_gaps",
-]
+__all__ = ["Report", "expected_sweep_points", "grouping_keys", "load_runs", "main", "write_report"]
 
 
 @dataclass
@@ -75,18 +47,20 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def _undeclared_warnings(by_task: dict[str, list[dict]]) -> list[str]:
+def _undeclared_warnings(by_task: dict[Any, list[Run]]) -> list[str]:
     """A grouping option holding fractional numbers may be a measurement missing from the registry."""
     keys: list[str] = []
-    for task, results in by_task.items():
-        first, exclude = GROUPING[task]
-        # keypoint modes are grouped apart (they write different keys), as their tables are
-        groups = [rs for _, rs in split_modes(results)] if task == "keypoints" else [results]
+    for definition, runs in by_task.items():
+        first, exclude = definition.grouping
+        results = [r.results for r in runs]
+        # runs that write different keys (keypoint modes) are grouped apart, as their tables are
+        groups = [[r for r in results if r.get("mode") == m] for m in dict.fromkeys(r.get("mode") for r in results)]
         for _, panel in [p for rs in groups for p in split_panels(rs)]:
             keys += [k for k in undeclared_measurements(panel, first, exclude) if k not in keys]
     return [
-        f"results key {key!r} holds fractional numbers and is not declared in descbench/core/measures.py: the report "
-        "treats it as an option (a line of its own); declare it there if it is a measurement"
+        f"results key {key!r} holds fractional numbers and is not declared as a measure (its task's definition or "
+        "descbench/core/measures.py): the report treats it as an option (a line of its own); declare it if it is "
+        "a measurement"
         for key in keys
     ]
 
@@ -113,17 +87,18 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     if not runs:
         failed = f" ({len(missing)} failed or missing jobs)" if missing else ""
         raise ReportError(f"no {RESULTS} found under {root}{failed}: not a run or multirun dir of descbench.eval?")
+    # the tasks' definitions first: they declare the measures, which never pair or group runs
+    definitions = definitions_of([r.results for r in runs])
     comparisons = compare_all(root, runs, _comparison_sides(root, compare))
     out = Path(out) if out is not None else root
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
-    by_task = {task: [r.results for r in runs if r.results.get("task") == task] for task in GROUPING}
-    classify, rec, keypoints, bias = by_task["classify"], by_task["rec"], by_task["keypoints"], by_task["marking_bias"]
+    by_task = {d: [r for r in runs if r.results.get("task") == name] for name, d in definitions.items()}
+    unknown = [r for r in runs if r.results.get("task") not in definitions]
     report.warnings = _undeclared_warnings(by_task)
-    counts = f"{len(classify)} classification, {len(rec)} REC, {len(keypoints)} keypoints, {len(bias)} marking bias"
-    others = len(runs) - sum(len(v) for v in by_task.values())
-    counts += f", {others} of other tasks" if others else ""
+    counts = ", ".join(f"{len(rs)} {d.label}" for d, rs in by_task.items())
+    counts += f"{', ' if counts else ''}{len(unknown)} of unknown tasks" if unknown else ""
     lines = [f"# descbench report: {root.resolve().name}", ""]
     lines += [
         f"Source: `{root.resolve()}` · {len(runs)} runs ({counts}) · "
@@ -133,36 +108,19 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     ]
     lines += [f"> warning: {w}" for w in report.warnings] + ([""] if report.warnings else [])
     lines += missing_markdown(missing)
-    if classify:
-        data = classification_data(classify)
-        for figure in data.values():
-            figure["missing_jobs"] = len(missing)
-        report.data.update(data)
-        for figure in data.values():
-            report.files.append(plot_series(out / figure["file"], figure))
-        lines += classification_markdown(data)
-    if rec:
-        data = rec_data(rec)
-        data["rec_accuracy"]["missing_jobs"] = len(missing)
-        report.data.update(data)
-        report.files.append(plot_rec(out / data["rec_accuracy"]["file"], data["rec_accuracy"]))
-        lines += rec_markdown(data)
-    if keypoints:
-        data = keypoint_data(keypoints)
-        for figure in data.values():
-            figure["missing_jobs"] = len(missing)
-            report.files.append(plot_keypoints(out / figure["file"], figure))
-        report.data.update(data)
-        lines += keypoints_markdown(data)
-    if bias:
-        data = bias_data(bias)
-        data["marking_bias"]["missing_jobs"] = len(missing)
-        report.data.update(data)
-        report.files.append(plot_bias(out / data["marking_bias"]["file"], data["marking_bias"]))
-        lines += bias_markdown(data)
+    tables = []
+    for definition, task_runs in by_task.items():
+        write = definition.report_section()
+        part: Section = (
+            write(task_runs, out, len(missing)) if write else generic_section(definition, task_runs, out, len(missing))
+        )
+        lines += part.lines
+        report.data.update(part.data)
+        report.files += part.files
+        tables.append((definition.label, part.runs_table))
     lines += comparisons_markdown(comparisons)
     lines += published_markdown(runs)
-    lines += runs_markdown(runs)
+    lines += runs_markdown(tables, unknown)
     report.data["missing"] = [vars(m) for m in missing]
     if comparisons:
         report.data["comparisons"] = comparison_data(comparisons)

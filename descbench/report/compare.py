@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from descbench.core.errors import ReportError
-from descbench.core.measures import primary
+from descbench.core.measures import measure
 from descbench.core.stats import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -36,6 +36,7 @@ from descbench.core.stats import (
 )
 from descbench.report.groups import NOT_APPLICABLE, display, group_label, grouping_keys, option_keys
 from descbench.report.runs import Run
+from descbench.tasks.definition import task_definition
 
 COMPARE_FILE = "compare.yaml"
 PREDICTIONS = "predictions.csv"
@@ -230,12 +231,12 @@ def compare(
     if len(tasks) != 1:
         raise ReportError(f"--compare {a.text} {b.text}: the pairs mix tasks ({', '.join(map(str, tasks))})")
     task = str(tasks.pop())
-    try:
-        metric = primary(task)
-    except KeyError:
+    definition = task_definition(task, matched[0][0].results.get("task_module"))
+    metric = definition.primary if definition is not None else None
+    if metric is None or measure(metric).kind != "rate":
         raise ReportError(
-            f"--compare {a.text} {b.text}: task {task} has no per-sample primary measure to pair runs on"
-        ) from None
+            f"--compare {a.text} {b.text}: task {task} has no per-sample 0/1 primary measure to pair runs on"
+        )
     labels = grouping_keys([run_a.results for run_a, _ in matched], first="", exclude=set(a.options) | set(b.options))
     pairs, outcomes = [], []
     for run_a, run_b in matched:

@@ -32,6 +32,7 @@ class TaskDefinition:
     ``primary``: the measure its comparisons, tables and dashboards lead with; ``grouping``: the option
     that leads the report's group labels and the options that never split a group; ``section``:
     ``"module.function"`` that writes its report section (the report's generic table when None);
+    ``dashboard``: ``"module.function"`` that returns its W&B workspace section (none when None);
     ``title``: how the report and the printed table name it.
     """
 
@@ -42,6 +43,7 @@ class TaskDefinition:
     title: str = ""
     grouping: tuple[str, frozenset[str]] = ("visual_prompt", frozenset())
     section: str | None = None
+    dashboard: str | None = None
 
     def spec_class(self) -> type:
         """The class the task's config builds."""
@@ -50,6 +52,10 @@ class TaskDefinition:
     def report_section(self) -> Callable[..., Any] | None:
         """The function that writes the task's report section, or None for the generic one."""
         return _resolve(self.section) if self.section else None
+
+    def dashboard_section(self) -> Callable[..., Any]:
+        """The function that returns the task's ``(title, panels)`` in the W&B workspace."""
+        return _resolve(str(self.dashboard))
 
     @property
     def label(self) -> str:

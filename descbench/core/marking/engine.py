@@ -281,7 +281,9 @@ def run_rec(
     specs = parse_prompt_specs(prompts)
     expressions = dataset.expressions
     bank = TextBank(expressions, backbones, template, negatives if subtract else 0, seed)
-    banks = RelationBanks(expressions, backbones, template) if Relations.parse(relations, "relations") == "rules" else None
+    banks = (
+        RelationBanks(expressions, backbones, template) if Relations.parse(relations, "relations") == "rules" else None
+    )
     run = RecRun(predictions=[])
     for group in group_by_image(expressions):
         image = dataset.load_image(group.image_id)

@@ -55,6 +55,7 @@ class GeometryMode(Choice):
     pad = "pad"
     crop = "crop"
 
+
 #: round(255 * OPENAI_DATASET_MEAN): a letterbox that is zero after CLIP's normalisation
 PAD_FILL = (123, 117, 104)
 RESAMPLE = Image.BICUBIC
@@ -137,7 +138,9 @@ def to_model_input(
     return _place(image.convert("RGB").resize(placement.resized, RESAMPLE), placement, fill)
 
 
-def box_to_input(box: Box, image_size: tuple[int, int], size: int, mode: GeometryMode = GeometryMode.squash) -> list[float]:
+def box_to_input(
+    box: Box, image_size: tuple[int, int], size: int, mode: GeometryMode = GeometryMode.squash
+) -> list[float]:
     """``box`` ``[x, y, w, h]`` of an image of ``image_size`` in the model input's pixels (not clipped:
     under ``crop`` a box near a long-axis edge may reach outside ``[0, size]``)."""
     placement = plan(image_size, size, mode)

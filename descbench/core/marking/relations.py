@@ -66,6 +66,7 @@ class Relations(Choice):
     none = "none"
     rules = "rules"
 
+
 #: how a pick came about (:attr:`Resolution.rule`)
 RESOLUTION_RULES = ("none", "superlative", "ordinal", "middle", "comparison", "unresolved")
 PLAUSIBLE = 0.25  # (c): a candidate is plausible for the head phrase within ln(4) = 1.39 logits of the best

@@ -44,7 +44,11 @@ class ColourCheck:
     def problem(self, value: Any) -> str | None:
         if isinstance(value, str):
             return None
-        if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in value):
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == 3
+            and all(isinstance(c, int) and 0 <= c <= 255 for c in value)
+        ):
             return None
         return "must be three integers in 0..255, e.g. [255, 0, 0], or a colour name"
 

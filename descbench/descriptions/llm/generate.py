@@ -32,14 +32,11 @@ from descbench.descriptions.sources import build_set
 log = logging.getLogger(__name__)
 
 
-
 class OnEmpty(Choice):
     """An answer with no bullet (after the backend's retries): an error listing the classes, or the class name."""
 
     error = "error"
     classname = "classname"
-
-
 
 
 def _missing_message(missing: list[str], cache_dir: Path) -> str:

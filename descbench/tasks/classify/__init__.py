@@ -15,6 +15,7 @@ DEFINITION = register_task(
         primary="top1",
         grouping=("describe.detailed", frozenset({NUM_DESC})),
         section="descbench.tasks.classify.report.section",
+        dashboard="descbench.tasks.classify.dashboard.section",
         measures=(
             Measure("top1", "rate", "top-1", "higher", percent=True),
             Measure("top5", "rate", "top-5", "higher", percent=True),

@@ -12,6 +12,7 @@ DEFINITION = register_task(
         primary="acc",
         grouping=("visual_prompt", frozenset()),
         section="descbench.tasks.rec.report.section",
+        dashboard="descbench.tasks.rec.dashboard.section",
         measures=(
             Measure("acc", "rate", "accuracy", "higher", percent=True),
             Measure("acc.<split>", "rate", "accuracy", "higher", percent=True, description="per split"),
