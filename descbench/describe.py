@@ -56,14 +56,16 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         print(f"# dry run: the prompt for {classes[0]!r} (1 of {len(classes)} classes of {origin}); no model called")
         print(prompt)
         return {"dataset": origin, "classes": len(classes), "dry_run": True, "prompt": prompt}
+    run_dir = Path(run_dir or cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # describe.export, or descriptors.json in the run dir: the {class: [descriptor, ...]} file
+    export = Path(cfg.describe.get("export") or run_dir / "descriptors.json")
     kwargs: dict[str, Any] = {"classes": classes, "_convert_": "all"}
     if class_ids is not None:
         kwargs["class_ids"] = class_ids
     descriptions = build(cfg.describe, **kwargs)
-    run_dir = Path(run_dir or cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    export = Path(cfg.export) if cfg.get("export") else run_dir / "descriptors.json"
-    export_descriptors(descriptions, export)
+    if not cfg.describe.get("export"):
+        export_descriptors(descriptions, export)
     write_atomic(run_dir / "descriptions.json", json.dumps(descriptions.to_json(), indent=2))
     meta = descriptions.meta
     summary = {

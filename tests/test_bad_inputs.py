@@ -241,10 +241,6 @@ CONFIGS = [
     Bad("config/plus-dataset-option", photos("+dataset.builder.view=3"), "dataset.builder has no option view"),
     Bad("config/plus-backbone-option", photos("+backbone.weights=x"), "backbone has no option weights"),
     Bad("config/plus-trainer-option", photos("+trainer.device=2"), "trainer has no option device"),
-    Bad("config/seed", photos("seed=abc"), "seed must be an integer, got 'abc'"),
-    Bad("config/limit-text", photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"),
-    Bad("config/limit_seed", photos("dataset.limit_seed=abc"), "dataset.limit_seed must be an integer, got 'abc'"),
-    Bad("config/rule", photos("describe.rule=nope"), "describe.rule must be one of ['corrected', 'faithful']"),
     Bad("config/template-field", photos("describe.template='{nope}, {descriptor}'"), "uses {nope}: its fields are"),
     Bad("config/template-no-descriptor", photos("describe.template=x"), "describe.template='x' has no {descriptor}"),
     Bad(
@@ -252,9 +248,8 @@ CONFIGS = [
         photos("describe=classname", "describe.template='a photo'"),
         "describe.template='a photo' has no {classname}",
     ),
-    Bad("config/batch-size", photos("task.batch_size=0"), "task.batch_size must be an integer >= 1, got 0"),
-    Bad("config/num-workers", photos("task.num_workers=-1"), "task.num_workers must be an integer >= 0, got -1"),
-    Bad("config/cache-verify", photos("cache.verify=mtime"), "cache.verify='mtime' is not a verification"),
+    Bad("config/batch-size", photos("task.batch_size=0"), "task.batch_size=0 must be an integer >= 1"),
+    Bad("config/num-workers", photos("task.num_workers=-1"), "task.num_workers=-1 must be an integer >= 0"),
     Bad("config/accelerator", photos("trainer.accelerator=tpu"), "trainer.accelerator=tpu but this machine has no"),
     Bad("config/devices", photos("trainer.devices=abc"), "trainer.devices='abc' is not a device count"),
     Bad("config/strategy", photos("trainer.strategy=dpp"), "trainer.strategy='dpp' is not a strategy"),
@@ -265,26 +260,23 @@ CONFIGS = [
         "trainer.devices=2 (num_nodes=1) cannot run inside a Hydra multirun",
         multirun=True,
     ),
-    Bad("config/backend-api", photos("describe=llm", "describe/backend=openai", "describe.backend.api=chatty"), "api"),
     Bad(
         "config/backend-timeout",
         photos("describe=llm", "describe/backend=openai", "describe.backend.timeout=-1"),
         "describe.backend.timeout must be a number > 0, got -1",
     ),
-    Bad(
-        "config/rec-limit", rec_photos("dataset.limit=abc"), "dataset.limit must be null or an integer >= 1, got 'abc'"
-    ),
-    Bad("config/rec-negatives", rec_photos("task.negatives=-1"), "task.negatives must be an integer >= 1, got -1"),
+    Bad("config/rec-negatives", rec_photos("task.negatives=-1"), "task.negatives=-1 must be an integer >= 1"),
     Bad("config/rec-extra-backbone", rec_photos("task.extra_backbones=[1]"), "task.extra_backbones[0]=1 is not"),
-    Bad(
-        "config/rec-template", rec_photos("task.template=nothing"), "task.template='nothing' must contain {expression}"
-    ),
+    Bad("config/rec-template", rec_photos("task.template=nothing"), "task.template='nothing' has no {expression}"),
     Bad("config/num_desc-0", lambda t: [*PHOTOS, "num_desc=0"], "num_desc must be an integer >= 1, got 0"),
     Bad("config/num_desc-100", lambda t: [*PHOTOS, "num_desc=100"], "num_desc=100 but describe=world has fewer"),
-    Bad("config/aggregation", lambda t: [*PHOTOS, "task.aggregation=nope"], "task.aggregation='nope' is not"),
     Bad("config/entropy_scale", lambda t: [*PHOTOS, "task.entropy_scale=abc"], "task.entropy_scale='abc' is not"),
     Bad("config/entropy_scale-negative", lambda t: [*PHOTOS, "task.entropy_scale=-2"], "task.entropy_scale=-2"),
-    Bad("config/describe-file-no-path", lambda t: [*PHOTOS, "describe=file"], "describe=file needs a descriptor file"),
+    Bad(
+        "config/describe-file-no-path",
+        lambda t: [*PHOTOS, "describe=file"],
+        "describe.path is required by the chosen config: the descriptor JSON file",
+    ),
     Bad(
         "config/checkpoint-no-pretrained",
         lambda t: [*PHOTOS, "backbone=checkpoint", "backbone.model=descbench-tiny"],
@@ -296,14 +288,11 @@ CONFIGS = [
         lambda t: [*PHOTOS, "backbone=vit_b32", "backbone.pretrained=nope"],
         "unknown pretrained tag 'nope' for ViT-B-32",
     ),
-    Bad("config/limit-0", lambda t: [*PHOTOS, "dataset.limit=0"], "dataset.limit must be null or an integer >= 1"),
-    Bad("config/empty-mode", lambda t: describe_file(t, descriptors(), "describe.empty=drop"), "describe.empty"),
-    Bad("config/ensemble", lambda t: [*PHOTOS, "describe=templates", "describe.ensemble=nope"], "describe.ensemble"),
-    Bad("config/waffle-kind", lambda t: [*PHOTOS, "describe=waffle", "describe.kind=nope"], "'nope'"),
+    Bad("config/limit-0", lambda t: [*PHOTOS, "dataset.limit=0"], "dataset.limit=0 must be an integer >= 1"),
     Bad(
         "config/visual-prompt-option",
         lambda t: ["experiment=rec_photos", "+visual_prompt.circle.radius=3"],
-        "visual_prompt.circle has no option radius",
+        "visual prompt 'circle' has no option radius: its options are colour, thickness",
     ),
     Bad(
         "config/negatives",
@@ -906,7 +895,7 @@ def assert_failed_cleanly(proc: subprocess.CompletedProcess, expect: str, tmp: P
 
 #: what only the command line does: Hydra composes (and refuses) the config before any descbench code runs
 COMMAND_LINE = [
-    ("hydra/misspelled-key", ["task.aggregatio=max"], "Key 'aggregatio' not in 'ClassifyTaskConfig'"),
+    ("hydra/misspelled-key", ["task.aggregatio=max"], "Key 'aggregatio' not in 'Builds_ClassifyTask'"),
     ("hydra/wrong-type", ["task.batch_size=abc"], "Value 'abc' of type 'str' could not be converted to Integer"),
     (
         "hydra/unknown-option",
@@ -916,6 +905,50 @@ COMMAND_LINE = [
     ("hydra/override-syntax", ["describe.template={x}"], "no viable alternative at input '{x}'"),
     ("hydra/unknown-env", ["dataset.builder.views=${oc.env:DESCBENCH_NOPE}"], "'DESCBENCH_NOPE' not found"),
 ]
+
+
+#: refused while Hydra composes (the schemas, derived from signatures, type every option and list every choice)
+COMPOSE = [
+    ("compose/seed", ["seed=abc"], "Value 'abc' of type 'str' could not be converted to Integer full_key: seed"),
+    ("compose/limit-text", ["dataset.limit=abc"], "could not be converted to Integer full_key: dataset.limit"),
+    (
+        "compose/limit_seed",
+        ["dataset.limit_seed=abc"],
+        "could not be converted to Integer full_key: dataset.limit_seed",
+    ),
+    ("compose/rule", ["describe.rule=nope"], "Invalid value 'nope', expected one of [corrected, faithful]"),
+    ("compose/cache-verify", ["cache.verify=mtime"], "Invalid value 'mtime', expected one of [stat, content]"),
+    (
+        "compose/backend-api",
+        ["describe=llm", "describe/backend=openai", "describe.backend.api=chatty"],
+        "Invalid value 'chatty', expected one of [completions, chat] full_key: describe.backend.api",
+    ),
+    ("compose/aggregation", ["task.aggregation=nope"], "expected one of [score_mean, embed_mean, max]"),
+    ("compose/empty-mode", ["describe=file", "describe.empty=drop"], "expected one of [classname, menon, error]"),
+    ("compose/ensemble", ["describe=templates", "describe.ensemble=nope"], "expected one of [openai, simple]"),
+    ("compose/waffle-kind", ["describe=waffle", "describe.kind=nope"], "expected one of [words, chars, both]"),
+    ("compose/rec-limit", ["task=rec", "dataset.limit=abc"], "full_key: dataset.limit"),
+    (
+        "compose/relations",
+        ["task=rec", "task.relations=maybe"],
+        "expected one of [none, rules] full_key: task.relations",
+    ),
+    ("compose/geometry", ["task=rec", "task.image_processing=wide"], "expected one of [squash, pad, crop]"),
+    ("compose/keypoint-mode", ["task=keypoints", "task.mode=find"], "expected one of [localization, naming]"),
+]
+
+
+@pytest.mark.parametrize("name, args, expect", COMPOSE, ids=[c[0] for c in COMPOSE])
+def test_config_refused_while_composing_is_one_line_naming_the_key(name, args, expect, tmp_path):
+    """What ``python -m descbench.eval`` prints (``run_entry``: Hydra's message as one line) before anything runs."""
+    from hydra.errors import ConfigCompositionException
+
+    from descbench.shell.config import hydra_error_message
+
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config([*(PHOTOS if "task=rec" not in args else []), *args], tmp_path)
+    line = hydra_error_message(err.value)
+    assert "\n" not in line and expect in line, line
 
 
 @pytest.mark.parametrize("name, args, expect", COMMAND_LINE, ids=[c[0] for c in COMMAND_LINE])

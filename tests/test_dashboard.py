@@ -36,7 +36,7 @@ def test_dry_run_prints_the_spec_without_contacting_wandb(capsys, monkeypatch):
 
 
 def test_measurement_keys_of_the_panels_are_declared_in_the_registry():
-    keys = dashboard.panel_keys(_spec(rec_splits=("val", "testA")))
+    keys = dashboard.panel_keys(_spec(splits=("val", "testA")))
     measured = (keys["history"] | keys["summary"]) - {"describe.num_desc"}
     assert {k for k in measured if resolve(k) is None} == set()
     assert {"top1", "top1.ci_low", "top1.ci_high", "entropy", "acc", "acc.val", "acc.testA"} <= measured

@@ -34,6 +34,24 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     assert runs["one"][1] == runs["two"][1]  # every per-sample prediction, in dataset order
 
 
+@pytest.mark.slow
+def test_a_one_sample_set_on_two_processes_equals_one_process(tmp_path):
+    """Rank 1's share is empty: it steps over a ghost batch, joins every sync, and nothing counts twice."""
+    runs = {}
+    for name, extra in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
+        env = {"DESCBENCH_CACHE_DIR": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
+        args = ["logger=none", "dataset.limit=1", *extra, f"hydra.run.dir={tmp_path / name}"]
+        proc = run_eval(args, cwd=tmp_path, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())
+        rows = (tmp_path / name / "predictions.csv").read_text().splitlines()
+        assert len(rows) == 2  # the header and the one sample, never a ghost row
+    one, two = runs["one"], runs["two"]
+    assert one["num_samples"] == two["num_samples"] == one["num_evaluated"] == two["num_evaluated"] == 1
+    for key in ("top1", "top5", "per_class_acc", "top1.ci_low", "top1.ci_high"):
+        assert one[key] == two[key], key
+
+
 def test_multirun_with_ddp_is_refused_with_a_message(tmp_path):
     proc = run_eval(
         [
@@ -62,3 +80,15 @@ def test_submitit_launcher_config_composes_without_a_cluster():
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")
+
+
+def test_shares_are_disjoint_unpadded_and_an_empty_one_is_a_ghost():
+    from descbench.tasks.datamodule import GHOST, ShareSampler, skipping_ghosts
+
+    assert [list(ShareSampler(5, r, 2)) for r in (0, 1)] == [[0, 2, 4], [1, 3]]
+    assert [list(ShareSampler(1, r, 2)) for r in (0, 1)] == [[0], [GHOST]]
+    assert [len(ShareSampler(1, r, 3)) for r in (0, 1, 2)] == [1, 1, 1]
+    seen = []
+    step = skipping_ghosts(lambda batch, i: seen.append(batch))
+    step(GHOST, 0), step([7], 1)
+    assert seen == [[7]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 MENON = ["imagenet", "cub", "dtd", "eurosat", "food101", "pets", "places365"]
 NATIVE = {"words": {"cat": ["fur", "whiskers"], "dog": ["paws", "a tail"]}, "sentences": {"cat": ["A."], "dog": ["B."]}}
@@ -52,14 +53,8 @@ def test_waffle_defaults_are_waffleclip(compose_cfg):
 
 def test_file_and_world_defaults(compose_cfg):
     f = compose_cfg(["describe=file"]).describe
-    assert (f.path, f.key, f.truncate, f.allow_fewer, f.empty, f.names) == (
-        None,
-        None,
-        False,
-        False,
-        "classname",
-        "dataset",
-    )
+    assert OmegaConf.is_missing(f, "path")  # required: check_config names it before anything loads
+    assert (f.key, f.truncate, f.allow_fewer, f.empty, f.names) == (None, False, False, "classname", "dataset")
     w = compose_cfg(["describe=world"]).describe
     assert w.allow_fewer is False
 

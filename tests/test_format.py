@@ -31,7 +31,7 @@ def test_template_prefix():
 
 
 def test_unknown_rule():
-    with pytest.raises(ValueError, match="unknown formatting rule 'loose'"):
+    with pytest.raises(ValueError, match="describe.rule='loose' is not one of corrected, faithful"):
         which_clause("x", "loose")
 
 

@@ -50,7 +50,7 @@ def test_modes_equal_open_clip_transforms(mode, open_clip_mode, size, side):
 def test_default_is_squash_and_unknown_mode_is_a_config_error():
     assert Geometry().mode == "squash" and Geometry().key == "squash"
     assert Geometry("pad").key == "pad(fill=123,117,104)" and Geometry("pad", (0, 0, 0)).key == "pad(fill=0,0,0)"
-    with pytest.raises(ConfigError, match=r"task.image_processing='letterbox' is not a geometry: use one of squash"):
+    with pytest.raises(ConfigError, match=r"task.image_processing='letterbox' is not one of squash, pad, crop"):
         Geometry("letterbox")
     with pytest.raises(ConfigError, match=r"task.pad_fill=\[0, 0\] is not an RGB colour"):
         Geometry("pad", (0, 0))

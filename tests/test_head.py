@@ -56,7 +56,5 @@ def test_embed_mean_equals_open_clip_zero_shot_classifier():
 
 
 def test_unknown_aggregation_is_refused():
-    with pytest.raises(
-        ValueError, match="task.aggregation='median' is not an aggregation: use one of score_mean, embed_mean, max"
-    ):
+    with pytest.raises(ValueError, match="task.aggregation='median' is not one of score_mean, embed_mean, max"):
         DescriptionHead(torch.eye(2), torch.tensor([0, 1]), 2, "median")

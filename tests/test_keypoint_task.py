@@ -76,14 +76,22 @@ def test_the_known_answer_model_localises_the_world_parts_above_chance(compose_c
 
 
 def test_bad_keypoint_options_are_one_line_errors(compose_cfg, tmp_path):
-    from descbench.core.errors import ConfigError
+    from hydra.errors import ConfigCompositionException
+
+    from descbench.core.errors import UserError
 
     for override, message in [
-        ("task.mode=find", "task.mode='find': use one of localization, naming"),
-        ("task.radius_unit=cm", "task.radius_unit='cm': use one of input, box"),
-        ("task.template='the {part}'", "must contain {category}"),
+        ("task.mode=find", "Invalid value 'find', expected one of [localization, naming]"),
+        ("task.radius_unit=cm", "Invalid value 'cm', expected one of [input, box]"),
     ]:
-        with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        with pytest.raises(ConfigCompositionException) as err:
+            compose_cfg(FEW + [override])
+        assert message in str(err.value.__cause__)
+    for override, message in [
+        ("task.template='the {part}'", "task.template='the {part}' has no {category}"),
+        ("task.radius=0", "task.radius=0.0 must be a number > 0"),
+    ]:
+        with pytest.raises(UserError, match=message.replace("{", r"\{").replace("}", r"\}")):
             evaluate(compose_cfg(FEW + [override]), RunContext(run_dir=tmp_path / "bad"))
 
 

@@ -66,11 +66,11 @@ def test_point_box_on_and_past_the_edges_still_reaches_the_image():
     ("args", "message"),
     [
         (dict(radius=0), "task.radius must be a positive number, got 0"),
-        (dict(radius=2, unit="cm"), "unknown radius unit 'cm' (task.radius_unit): use one of input, box"),
+        (dict(radius=2, unit="cm"), "task.radius_unit='cm' is not one of input, box"),
         (dict(radius=2, unit="input", input_size=None), "radius unit 'input' needs the model's input size"),
         (
             dict(radius=2, unit="input", input_size=8, resize="zoom"),
-            "unknown resize 'zoom': use one of squash, pad, crop",
+            "task.image_processing='zoom' is not one of squash, pad, crop",
         ),
     ],
 )

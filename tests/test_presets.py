@@ -27,7 +27,7 @@ def test_imagenet_preset_reads_descriptor_files():
 
 def test_red_circle_preset_is_the_ensemble_with_subtract_and_two_backbones():
     cfg = _compose(["experiment=red_circle"])
-    assert cfg.task.name == "rec" and cfg.task.subtract is True and cfg.task.negatives == 10
+    assert cfg.task._target_.endswith("RecTaskSpec") and cfg.task.subtract is True and cfg.task.negatives == 10
     assert list(cfg.visual_prompt) == ["circle", "grayscale_outside", "blur_outside"]
     assert cfg.backbone.model.startswith("local-dir:") and len(cfg.task.extra_backbones) == 1
 
@@ -47,6 +47,6 @@ def test_red_circle_paper_preset_is_the_papers_protocol():
 
 def test_keypoint_and_bias_presets_compose():
     cfg = _compose(["experiment=keypoints_cub", "dataset.builder.root=/data/cub"])
-    assert cfg.task.name == "keypoints" and cfg.dataset.name == "keypoints_cub"
+    assert cfg.task._target_.endswith("KeypointTaskSpec") and cfg.dataset.name == "keypoints_cub"
     cfg = _compose(["experiment=marking_bias_coco"])
-    assert cfg.task.name == "marking_bias" and cfg.dataset.builder.min_area == 4096
+    assert cfg.task._target_.endswith("BiasTaskSpec") and cfg.dataset.builder.min_area == 4096

@@ -215,7 +215,7 @@ def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
 
 def test_the_data_part_of_the_key_ignores_where_the_reader_lives():
     """Moving a reader's module changes ``_target_``, never the cache key; its options do change it."""
-    from descbench.tasks.rec.module import dataset_source
+    from descbench.tasks.rec.spec import dataset_source
 
     options = {"root": "/data/refcoco", "split": "val"}
     here = dataset_source("refcoco", {"_target_": "descbench.datasets.refer.load_refer", **options})

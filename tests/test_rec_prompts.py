@@ -149,14 +149,14 @@ def test_unknown_prompt_lists_the_known_ones():
         apply_visual_prompt("halo", noise(), [0, 0, 5, 5])
     with pytest.raises(VisualPromptError, match="unknown visual prompt 'halo'"):
         parse_prompt_specs(["circle", {"name": "halo"}])
-    with pytest.raises(VisualPromptError, match="visual prompt 'crop' has no option sigma: its options are input_size"):
+    with pytest.raises(VisualPromptError, match="visual prompt 'crop' has no option sigma: its options are none"):
         apply_visual_prompt("crop", noise(), [0, 0, 5, 5], sigma=3)
-    with pytest.raises(VisualPromptError, match="visual_prompt.blur_outside.region='disc': must be 'box' or 'ellipse'"):
+    with pytest.raises(VisualPromptError, match="visual_prompt.blur_outside.region='disc' is not one of box, ellipse"):
         apply_visual_prompt("blur_outside", noise(), [0, 0, 5, 5], region="disc")
     # options are checked where the specs are parsed, not in a DataLoader worker
-    with pytest.raises(VisualPromptError, match=r"visual_prompt.circle.thickness=0: must be a number > 0"):
+    with pytest.raises(VisualPromptError, match=r"visual_prompt.circle.thickness=0 must be a number > 0"):
         parse_prompt_specs([{"name": "circle", "thickness": 0}])
-    with pytest.raises(VisualPromptError, match=r"visual_prompt.circle.colour=\[300, 0, 0\]: must be three integers"):
+    with pytest.raises(VisualPromptError, match=r"visual_prompt.circle.colour=\[300, 0, 0\] must be three integers"):
         parse_prompt_specs([{"name": "circle", "colour": [300, 0, 0]}])
 
 

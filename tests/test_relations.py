@@ -13,7 +13,7 @@ from descbench.core.errors import ConfigError
 from descbench.core.marking.relations import (
     LEXICON_FILE,
     Lexicon,
-    check_relations_mode,
+    Relations,
     load_lexicon,
     parse_relation,
     resolve_relation,
@@ -85,9 +85,9 @@ def test_lexicon_errors_name_the_problem():
     bad = {**data, "relations": {"left": {"key": "width", "prefer": "low", "words": ["left"]}}}
     with pytest.raises(ConfigError, match=r"relation 'left' has key 'width' / prefer 'low'"):
         Lexicon.from_data(bad, "lex.yaml")
-    with pytest.raises(ConfigError, match=r"task.relations='spacy' is not a relation mode: use none or rules"):
-        check_relations_mode("spacy")
-    assert check_relations_mode("rules") == "rules"
+    with pytest.raises(ConfigError, match=r"task.relations='spacy' is not one of none, rules"):
+        Relations.parse("spacy", "task.relations")
+    assert Relations.parse("rules", "task.relations") == "rules"
 
 
 # ---------------------------------------------------------------------------- resolver

@@ -14,7 +14,10 @@ import pytest
 import yaml
 
 from descbench.core.errors import ReportError
-from descbench.report import _with_gaps, build_rec_series, build_series, expected_sweep_points, main, write_report
+from descbench.report import expected_sweep_points, main, write_report
+from descbench.report.plots import with_gaps as _with_gaps
+from descbench.tasks.classify.report import build_series
+from descbench.tasks.rec.report import build_rec_series
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -403,7 +406,7 @@ def test_wandb_rec_sweep_file_composes_each_visual_prompt(tmp_path):
             point = {"task": {"value": "rec"}, "visual_prompt": {"value": prompt}, "task.subtract": {"value": subtract}}
             args = create_sweep_command_args({"args": point})["args_no_hyphens"]
             cfg = compose_config(args, tmp_path)
-            assert cfg.task.name == "rec" and list(cfg.visual_prompt) == [prompt]
+            assert cfg.task._target_.endswith("RecTaskSpec") and list(cfg.visual_prompt) == [prompt]
             assert cfg.task.subtract is subtract and cfg.dataset.name == "rec_shapes"
 
 
@@ -440,12 +443,13 @@ def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option
     assert main([str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert (
-        "warning: results key 'foo_score' holds fractional numbers and is not declared in descbench/core/measures.py: "
-        "the report treats it as an option (a line of its own); declare it there if it is a measurement"
+        "warning: results key 'foo_score' holds fractional numbers and is not declared as a measure (its task's "
+        "definition or descbench/core/measures.py): the report treats it as an option (a line of its own); declare "
+        "it if it is a measurement"
     ) in err
 
-    declared = measures.Measure("foo_score", ("classify",), "mean", "foo score", "higher")
-    monkeypatch.setattr(measures, "MEASURES", (*measures.MEASURES, declared))
+    declared = measures.Measure("foo_score", "mean", "foo score", "higher")
+    monkeypatch.setitem(measures.TASK_MEASURES, "classify", (*measures.TASK_MEASURES["classify"], declared))
     measures._index.cache_clear()
     try:
         assert grouping_keys(results, first="describe.detailed", exclude={"describe.num_desc"}) == ["describe.detailed"]
@@ -459,7 +463,10 @@ def test_a_declared_measure_never_groups_runs_and_an_undeclared_one_is_an_option
 
 
 def test_registry_declares_todays_measurement_keys_and_leaves_options_open():
-    from descbench.core.measures import is_declared, is_option, primary, resolve
+    from descbench.core.measures import is_declared, is_option, resolve
+    from descbench.tasks.definition import load_tasks
+
+    tasks = load_tasks()
 
     measured = [
         # classification
@@ -491,7 +498,7 @@ def test_registry_declares_todays_measurement_keys_and_leaves_options_open():
         found = resolve(key)
         assert (found.stem, found.suffix) == (stem, suffix), key
     assert resolve("describe.detailed.ci_low") is None  # a companion of an option is not a measure's
-    assert [primary(t) for t in ("classify", "rec", "keypoints")] == ["top1", "acc", "pck"]
+    assert [tasks[t].primary for t in ("classify", "rec", "keypoints")] == ["top1", "acc", "pck"]
 
 
 # --------------------------------------------------------------------------- intervals and repetitions

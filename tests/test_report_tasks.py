@@ -11,7 +11,8 @@ from test_report import _write_job, assert_png, classification_result, rec_resul
 
 from descbench.core.errors import ReportError
 from descbench.report import write_report
-from descbench.report.groups import bias_rows, keypoint_columns, keypoint_mode
+from descbench.tasks.keypoints.report import keypoint_columns, keypoint_mode
+from descbench.tasks.marking_bias.report import bias_rows
 
 STD_2 = statistics.stdev([0.75, 0.65]) * 100  # 7.07: two seeds 10 points apart
 
@@ -300,7 +301,8 @@ def test_bias_runs_cannot_be_paired(tmp_path):
     with pytest.raises(ReportError) as err:
         write_report(root, compare=[("seed=0", "seed=1")])
     assert (
-        str(err.value) == "--compare seed=0 seed=1: task marking_bias has no per-sample primary measure to pair runs on"
+        str(err.value)
+        == "--compare seed=0 seed=1: task marking_bias has no per-sample 0/1 primary measure to pair runs on"
     )
 
 

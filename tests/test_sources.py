@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from descbench.core.description_set import DescriptionError
+from descbench.core.errors import ConfigError
 from descbench.descriptions import controls, sources
 
 CLASSES = ["cat", "ladybird", "rocket"]
@@ -106,7 +107,7 @@ def test_empty_lists_under_each_mode(tmp_path):
         "describe=file: 2 class(es) have no descriptor: ['ladybird', 'rocket'] "
         "(describe.empty=error; classname or menon fall back to one text)"
     )
-    with pytest.raises(DescriptionError, match=r"describe.empty must be one of \['classname', 'menon', 'error'\]"):
+    with pytest.raises(ConfigError, match=r"describe.empty='nothing' is not one of classname, menon, error"):
         sources.file(CLASSES, empty="nothing", **common)
 
 

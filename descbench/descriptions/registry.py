@@ -13,13 +13,18 @@ from typing import Any
 SOURCES: dict[str, Callable[..., Any]] = {}
 
 
-def description_source(name: str, *, base: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def description_source(
+    name: str, *, base: str | None = None, class_list: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Function decorator: the source is selectable as ``describe=<name>``; ``base``: a control's default base
-    source (the source whose descriptors it re-deals), given to it as a partial."""
+    source (the source whose descriptors it re-deals), given to it as a partial; ``class_list``: the source can
+    describe a plain list of class names (``describe.classes=names.txt`` for ``python -m descbench.describe``)
+    instead of a data set's classes."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn.source_name = name
         fn.default_base = base
+        fn.class_list = class_list
         SOURCES[name] = fn
         return fn
 

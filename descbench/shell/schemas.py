@@ -9,8 +9,8 @@ populate_full_signature=True)``. A misspelled key, a value of the wrong type or 
 
 Registered names: ``<group>/<name>`` for every entry, except where ``conf/<group>/<name>.yaml`` exists: that
 file is a preset that differs from the defaults (a task's data and model, the ``llm`` source's backend) and
-extends the schema registered as ``<group>/schema_<name>``. The primary configs extend ``schema_eval`` /
-``schema_generate`` (their own keys, typed), so a top-level key nothing reads (``+num_descs=3``) is refused too.
+extends the schema registered as ``<group>/schema_<name>``. The primary config extends ``schema_eval`` (its own
+keys, typed).
 """
 
 from __future__ import annotations
@@ -88,13 +88,6 @@ class EvalConfig:
     task_name: str = "eval"
 
 
-@dataclass
-class GenerateConfig(EvalConfig):
-    """``python -m descbench.describe``: the eval config and where the descriptor file goes."""
-
-    export: str | None = None  # the {class: [descriptor, ...]} file (null: descriptors.json in the run dir)
-
-
 def signature_schema(target: Any, *, exclude: tuple[str, ...] = (), **defaults: Any) -> type:
     """The structured config of what ``target`` builds: its full signature (types, defaults) as fields,
     ``exclude`` left out (what the caller passes itself), ``defaults`` replacing the signature's."""
@@ -131,7 +124,10 @@ def schemas() -> dict[str, dict[str, Any]]:
         if getattr(source, "default_base", None):
             base = load_sources()[source.default_base]
             extra["base"] = builds(base, zen_partial=True)
-        groups["describe"][name] = signature_schema(source, exclude=DATA_ARGUMENTS, **extra)
+        exclude = DATA_ARGUMENTS
+        if source.class_list:  # describe.classes: a class-list file instead of the data set's classes
+            exclude, extra["classes"] = tuple(a for a in DATA_ARGUMENTS if a != "classes"), None
+        groups["describe"][name] = signature_schema(source, exclude=exclude, **extra)
     for name, backend in BACKENDS.items():
         groups["describe/backend"][name] = signature_schema(backend)
     for name, fn in VISUAL_PROMPTS.items():
@@ -155,5 +151,4 @@ def register() -> None:
     store.store(group="cache", name="default", node=CacheConfig)
     store.store(group="trainer", name="schema_default", node=TrainerConfig)
     store.store(name="schema_eval", node=EvalConfig)
-    store.store(name="schema_generate", node=GenerateConfig)
     _registered = True

@@ -1,1 +1,3 @@
-"""Lightning shells around the framework-free core: one LightningModule per task."""
+"""The tasks: one package each (``tasks/<task>/``: definition, spec, LightningModule, outputs, report and
+dashboard sections), and the skeleton they share (``definition``, ``runner``, ``datamodule``, ``marking``,
+``job_results``)."""

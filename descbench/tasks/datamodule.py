@@ -14,8 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data import default_collate as torch_default_collate
 
 from descbench.core.errors import UserError
@@ -42,6 +41,8 @@ class _Guarded(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
+        if index == GHOST:
+            return GHOST
         try:
             return self.dataset[index]
         except UserError as err:
@@ -56,9 +57,20 @@ class _GuardedCollate:
 
     def __call__(self, items: list[Any]) -> Any:
         for item in items:
-            if isinstance(item, FailedSample):
+            if isinstance(item, FailedSample) or (isinstance(item, int) and item == GHOST):
                 return item
         return self.collate(items)
+
+
+def skipping_ghosts(test_step: Callable[..., Any]) -> Callable[..., Any]:
+    """``test_step`` that does nothing for the :data:`GHOST` batch of a rank with an empty share."""
+
+    def step(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(batch, int) and batch == GHOST:
+            return None
+        return test_step(batch, *args, **kwargs)
+
+    return step
 
 
 class SurfaceSampleErrors(L.Callback):
@@ -67,6 +79,27 @@ class SurfaceSampleErrors(L.Callback):
     def on_test_batch_start(self, trainer, pl_module, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         if isinstance(batch, FailedSample):
             batch.reraise()
+
+
+#: what a rank whose share is empty iterates over instead of a sample (see :class:`ShareSampler`)
+GHOST = -1
+
+
+class ShareSampler(Sampler[int]):
+    """Rank ``rank`` of ``world`` gets the samples ``rank, rank + world, ...`` and nothing more: disjoint,
+    unpadded shares (Lightning's default distributed sampler pads with repeated samples, which changes
+    accuracy). A share that would be empty (a set smaller than the world: 1 sample on 2 processes) is one
+    :data:`GHOST` item instead, which the runner's loop skips: the rank still runs every hook and takes part
+    in every sync, and no sample counts twice."""
+
+    def __init__(self, size: int, rank: int, world: int) -> None:
+        self.share = range(rank, size, world)
+
+    def __iter__(self):
+        return iter(self.share if len(self.share) else [GHOST])
+
+    def __len__(self) -> int:
+        return max(1, len(self.share))
 
 
 class EvalDataModule(L.LightningDataModule):
@@ -85,9 +118,8 @@ class EvalDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         sampler = None
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # Lightning's default DistributedSampler pads with repeated samples, which changes
-            # accuracy; this one gives rank r the samples r, r+W, r+2W, ... and nothing more.
-            sampler = UnrepeatedDistributedSampler(self.dataset, shuffle=False)
+            world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+            sampler = ShareSampler(len(self.dataset), rank, world)
         return DataLoader(
             _Guarded(self.dataset),
             batch_size=self.batch_size,

@@ -34,7 +34,7 @@ from descbench.core.errors import ConfigError, DatasetError
 from descbench.core.files import write_atomic
 from descbench.shell.checks import multi_device
 from descbench.shell.config import build
-from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors
+from descbench.tasks.datamodule import EvalDataModule, SurfaceSampleErrors, skipping_ghosts
 
 log = logging.getLogger("descbench")
 #: how long ranks other than 0 wait for rank 0's descriptions when all ranks start together (torchrun, SLURM)
@@ -134,6 +134,9 @@ def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, A
     datamodule = EvalDataModule(
         data, batch_size=batch_size, num_workers=workers, pin_memory=job.pin_memory, collate_fn=job.collate_fn
     )
+    # a rank whose share is empty (fewer samples than processes) steps over one ghost batch: it still runs
+    # every hook and takes part in every sync
+    job.module.test_step = skipping_ghosts(job.module.test_step)
     trainer = build(cfg.trainer, logger=context.logger or False, callbacks=[SurfaceSampleErrors()])
     logged = trainer.test(job.module, datamodule=datamodule, verbose=False)[0]
     metrics = {k: float(v) for k, v in logged.items()}

@@ -99,30 +99,29 @@ def _outline(shape: str, image: Image.Image, box: Box, colour: Any, thickness: f
     return out
 
 
-@visual_prompt
-def circle(
-    image: Image.Image,
-    box: Box,
-    *,
-    colour: Colour = RED,
-    thickness: Pixels = 2.0,
-    input_size: int | None = None,
-) -> Image.Image:
-    """A ``colour`` ellipse inscribed in ``box``, ``thickness`` px wide at input resolution (drawn inwards)."""
-    return _outline("ellipse", image, box, colour, thickness, input_size)
+def _outline_prompt(name: str, shape: str, doc: str) -> Callable[..., Image.Image]:
+    """The visual prompt ``name`` that outlines the ``shape`` of a box (one signature for both outlines)."""
+
+    def outline(
+        image: Image.Image, box: Box, *, colour: Colour = RED, thickness: Pixels = 2.0, input_size: int | None = None
+    ) -> Image.Image:
+        return _outline(shape, image, box, colour, thickness, input_size)
+
+    outline.__name__ = outline.__qualname__ = name
+    outline.__doc__ = doc
+    return visual_prompt(outline)
 
 
-@visual_prompt
-def rectangle(
-    image: Image.Image,
-    box: Box,
-    *,
-    colour: Colour = RED,
-    thickness: Pixels = 2.0,
-    input_size: int | None = None,
-) -> Image.Image:
-    """The outline of ``box`` in ``colour``, ``thickness`` px wide at input resolution (drawn inwards)."""
-    return _outline("rectangle", image, box, colour, thickness, input_size)
+circle = _outline_prompt(
+    "circle",
+    "ellipse",
+    "A ``colour`` ellipse inscribed in ``box``, ``thickness`` px wide at input resolution (inwards).",
+)
+rectangle = _outline_prompt(
+    "rectangle",
+    "rectangle",
+    "The outline of ``box`` in ``colour``, ``thickness`` px wide at input resolution (inwards).",
+)
 
 
 @visual_prompt

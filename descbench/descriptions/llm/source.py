@@ -14,7 +14,7 @@ from descbench.descriptions.llm.prompts import DEFAULT_BANK, PromptError, build_
 from descbench.descriptions.registry import description_source
 
 
-@description_source("llm")
+@description_source("llm", class_list=True)
 def llm(
     classes: Sequence[str],
     *,

@@ -115,8 +115,6 @@ class ClassificationTask(L.LightningModule):
             self.metrics[r].update(probs[evaluated], labels[evaluated])
             self.entropy[r].update(logits[evaluated])
             self.per_class[r].update(probs[evaluated], labels[evaluated])
-            self.log_dict({self.metric_name(r, k): m for k, m in self.metrics[r].items()}, on_step=False, on_epoch=True)
-            self.log(self.metric_name(r, "entropy"), self.entropy[r], on_step=False, on_epoch=True)
             top = scores.topk(min(5, scores.shape[1]), dim=1).indices
             preds.append(top[:, 0])
             top5s.append(top)
@@ -136,6 +134,10 @@ class ClassificationTask(L.LightningModule):
         self.rows.add(**rows)
 
     def on_test_epoch_end(self) -> None:
+        # logged here, not per step, so that every rank (one whose share is empty too) syncs every metric
+        for r in range(self.num_reps):
+            self.log_dict({self.metric_name(r, k): m for k, m in self.metrics[r].items()}, on_step=False, on_epoch=True)
+            self.log(self.metric_name(r, "entropy"), self.entropy[r], on_step=False, on_epoch=True)
         # The logged metric objects are computed (synced across ranks) by Lightning.
         self.per_class_acc = []
         for metric in self.per_class:

@@ -61,14 +61,7 @@ class KeypointTaskSpec:
         dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
         images = KeypointImages(dataset, prompts, backbones, self.radius, self.radius_unit, self.geometry)
         module = KeypointTask(
-            backbones,
-            dataset,
-            images.candidates,
-            prompts,
-            mode=self.mode,
-            template=self.template,
-            alpha=self.alpha,
-            seed=cfg.seed,
+            backbones, dataset, images.candidates, prompts, self.mode, self.template, self.alpha, cfg.seed
         )
         return TaskJob(
             module=module,

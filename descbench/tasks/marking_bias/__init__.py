@@ -10,7 +10,6 @@ DEFINITION = register_task(
         title="marking bias",
         spec="descbench.tasks.marking_bias.spec.BiasTaskSpec",
         primary="bias.negative.shift_circled_unmarked",
-        grouping=("visual_prompt", frozenset()),
         section="descbench.tasks.marking_bias.report.section",
         measures=(
             Measure("bias.<phrase>.<condition>.prob", "mean", "mean probability", digits=4),

@@ -10,7 +10,6 @@ DEFINITION = register_task(
         title="REC",
         spec="descbench.tasks.rec.spec.RecTaskSpec",
         primary="acc",
-        grouping=("visual_prompt", frozenset()),
         section="descbench.tasks.rec.report.section",
         dashboard="descbench.tasks.rec.dashboard.section",
         measures=(

@@ -216,13 +216,6 @@ class RecTask(L.LightningModule):
                 baseline=torch.tensor(baselines, device=self.device),
                 rule=torch.tensor(rules, device=self.device),
             )
-        self.log("acc", self.accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
-        for split, metric in zip(self.splits, self.split_accuracy):  # every rank logs every split (synced at epoch end)
-            self.log(f"acc.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
-        if self.relation_banks is not None:
-            self.log("acc_no_relations", self.baseline_accuracy, on_step=False, on_epoch=True, batch_size=len(batch))
-            for split, metric in zip(self.splits, self.split_baseline_accuracy):
-                self.log(f"acc_no_relations.{split}", metric, on_step=False, on_epoch=True, batch_size=len(batch))
 
     def _update_split_metrics(
         self, overall: MeanMetric, per_split: nn.ModuleList, predictions, correct: Tensor
@@ -234,6 +227,14 @@ class RecTask(L.LightningModule):
             per_split[self.splits.index(split)].update(correct[mask])
 
     def on_test_epoch_end(self) -> None:
+        # every rank logs every metric here (one whose share is empty too): they are synced at epoch end
+        self.log("acc", self.accuracy, on_step=False, on_epoch=True)
+        for split, metric in zip(self.splits, self.split_accuracy):
+            self.log(f"acc.{split}", metric, on_step=False, on_epoch=True)
+        if self.relation_banks is not None:
+            self.log("acc_no_relations", self.baseline_accuracy, on_step=False, on_epoch=True)
+            for split, metric in zip(self.splits, self.split_baseline_accuracy):
+                self.log(f"acc_no_relations.{split}", metric, on_step=False, on_epoch=True)
         # Per-expression rows from every rank, in dataset order (no padding: each expression once).
         rows = self.rows.collect(self.device, order_by="index")
         expressions = self.dataset.expressions
