@@ -181,3 +181,11 @@ BARS = "mean ± std over seeds; one run: its 95 % interval"
 
 def as_lists(series: Mapping[str, Sequence[tuple]]) -> dict[str, list[list[Any]]]:
     return {label: [list(point) for point in points] for label, points in series.items()}
+
+
+def figure_data(
+    name: str, panels: list[dict[str, Any]], metric: str, scale: float, title: str, xlabel: str, ylabel: str
+) -> dict[str, Any]:
+    """``{name: {file: <name>.png, title, labels, metric, scale, panels}}``: one figure of ``report_data.json``."""
+    fields = {"title": title, "xlabel": xlabel, "ylabel": ylabel, "metric": metric, "scale": scale}
+    return {name: {"file": f"{name}.png", **fields, "panels": panels}}

@@ -14,6 +14,7 @@ from descbench.report.groups import (
     build_cells,
     cell_interval,
     cell_stat,
+    figure_data,
     legend_title,
     metric_value,
     panel_title,
@@ -121,17 +122,9 @@ def bias_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     "intervals": intervals,
                 }
             )
-    return {
-        "marking_bias": {
-            "file": "marking_bias.png",
-            "title": f"Marking bias: shift of the mean phrase probability ({BARS})",
-            "xlabel": "phrase (kind); a kind sums its phrases per image",
-            "ylabel": "shift in probability",
-            "metric": "shift",
-            "scale": 1.0,
-            "panels": panels,
-        }
-    }
+    title = f"Marking bias: shift of the mean phrase probability ({BARS})"
+    xlabel = "phrase (kind); a kind sums its phrases per image"
+    return figure_data("marking_bias", panels, "shift", 1.0, title, xlabel, "shift in probability")
 
 
 def plot_bias(path: Path, figure: Mapping[str, Any]) -> Path:

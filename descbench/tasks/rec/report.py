@@ -14,6 +14,7 @@ from descbench.report.groups import (
     build_cells,
     cell_interval,
     cell_values,
+    figure_data,
     legend_title,
     metric_value,
     panel_title,
@@ -90,17 +91,8 @@ def rec_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "intervals": intervals,
             }
         )
-    return {
-        "rec_accuracy": {
-            "file": "rec_accuracy.png",
-            "title": f"REC accuracy per split and visual prompt ({BARS})",
-            "xlabel": "split",
-            "ylabel": "accuracy (%, IoU ≥ 0.5)",
-            "metric": "acc",
-            "scale": 100.0,
-            "panels": panels,
-        }
-    }
+    title = f"REC accuracy per split and visual prompt ({BARS})"
+    return figure_data("rec_accuracy", panels, "acc", 100.0, title, "split", "accuracy (%, IoU ≥ 0.5)")
 
 
 def plot_rec(path: Path, figure: Mapping[str, Any]) -> Path:
