@@ -15,6 +15,11 @@ from descbench.core.marking.engine import make_prediction, run_rec
 from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.relations import parse_relation, resolve_relation
 from descbench.world import BUNDLE_DIR, DESCRIPTOR_FILES, MODEL_CONFIG, WEIGHTS, check, relational
+from descbench.world.builders import load_relations_rec, load_shapes_rec
+from descbench.world.captions import sample_training_example
+from descbench.world.lexicon import CUES
+from descbench.world.relational import FAMILIES, ShapesRelations
+from descbench.world.rendering import random_spec, render_scene
 from descbench.world.samples import (
     ShapesClassification,
     ShapesREC,
@@ -22,10 +27,6 @@ from descbench.world.samples import (
     load_descriptor_file,
     world_descriptors,
 )
-from descbench.world.builders import load_relations_rec, load_shapes_rec
-from descbench.world.lexicon import CUES
-from descbench.world.relational import FAMILIES, ShapesRelations
-from descbench.world.scene import random_spec, render_scene, sample_training_example
 from descbench.world.train import pseudo_names
 
 FRESH_SEED = 4242  # neither the training seeds nor the model card's evaluation seed

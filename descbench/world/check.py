@@ -23,16 +23,16 @@ import numpy as np
 import torch
 
 from descbench.core.backbone import Backbone, build_backbone
-from descbench.core.description_text import format_description
 from descbench.core.description_set import derangement
+from descbench.core.description_text import format_description
 from descbench.core.head import DescriptionHead, ragged_class_index
-from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.core.marking.engine import run_rec
+from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.world import BUNDLE_DIR
-from descbench.world.samples import load_classes
 from descbench.world.builders import load_shapes, load_shapes_rec
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPE_NOUNS, SHAPES
-from descbench.world.scene import render_scene
+from descbench.world.rendering import render_scene
+from descbench.world.samples import load_classes
 
 EVAL_SEED = 90210  # never used in training (training draws from seeds (train seed, step))
 CONTROL_SEED = 0  # the seed of the swapped control, as a default run (seed=0) draws it
@@ -181,7 +181,7 @@ def write_model_card(bundle: Path, facts: dict | None = None) -> Path:
     card = f"""# shapes-clip: the known-answer model of the shapes world
 
 A tiny open_clip CLIP trained from scratch by `python -m descbench.world.train` on captions of
-procedurally drawn objects (`descbench/world/scene.py`). It has never seen the names of the
+procedurally drawn objects (`descbench/world/rendering.py`, `descbench/world/captions.py`). It has never seen the names of the
 {len(classes)} named classes of `classes.yaml`: it can only recognise them through their descriptions.
 
 Load: `open_clip.create_model_and_transforms("local-dir:descbench/world/model")`, or

@@ -26,10 +26,10 @@ import torch
 from torch.nn import functional as F
 
 from descbench.world import BUNDLE_DIR
+from descbench.world.captions import sample_training_example
 from descbench.world.check import write_model_card
-from descbench.world.samples import load_classes
 from descbench.world.lexicon import ATTRIBUTES, vocabulary_words
-from descbench.world.scene import sample_training_example
+from descbench.world.samples import load_classes
 
 log = logging.getLogger(__name__)
 
