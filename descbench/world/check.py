@@ -30,6 +30,7 @@ from descbench.core.marking.engine import run_rec
 from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.world import BUNDLE_DIR
 from descbench.world.builders import load_shapes, load_shapes_rec
+from descbench.world.captions import TrainingRecipe
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPE_NOUNS, SHAPES
 from descbench.world.rendering import render_scene
 from descbench.world.samples import load_classes
@@ -176,8 +177,23 @@ def write_model_card(bundle: Path, facts: dict | None = None) -> Path:
     config = json.loads((bundle / "open_clip_config.json").read_text())
     results = evaluate_all(bundle)
     (bundle / "check.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = bundle / "MODEL_CARD.md"
+    path.write_text(card_text(config, facts, results))
+    return path
+
+
+def card_text(config: dict, facts: dict, results: dict) -> str:
+    """The text of ``MODEL_CARD.md`` from the bundle's config, its training facts and its measurements."""
     attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
     classes = load_classes()
+    recipe = TrainingRecipe.from_facts(facts)
+    knobs = ""
+    if "size" in facts:  # a bundle of the emergence knobs (the shipped bundle's training.json predates them)
+        knobs = (
+            f"\n- Knobs: size `{facts['size']}` (open_clip name `{facts.get('model_name')}`), marking share "
+            f"{recipe.marking_share}, filler `{recipe.filler}`; {facts.get('samples_seen')} samples seen, "
+            f"{facts.get('marked_samples_seen')} of them marked."
+        )
     card = f"""# shapes-clip: the known-answer model of the shapes world
 
 A tiny open_clip CLIP trained from scratch by `python -m descbench.world.train` on captions of
@@ -207,10 +223,8 @@ sha256 `{facts.get("sha256")}`.
   final smoothed loss {facts.get("final_loss_smoothed")}.
 - Loss: CLIP's contrastive loss with multiple positives — a caption is a positive for every image
   of the batch whose described object satisfies all of the caption's attribute predicates.
-- Data recipe (each batch seeded by (seed, step)): 60 % one object anywhere on a light or dark
-  background; 15 % one object filling the canvas (like a crop of a box, resized); 25 % 2-4 objects
-  with the described one circled by a thin red ellipse (1-2 px, scale 1.0-1.45 of the box).
-  Objects: {len(SHAPES)} shapes x {len(COLOURS)} colours x 5 patterns x 2 sizes, on square 64 x 64 canvases.
+- {recipe.describe()}
+  Objects: {len(SHAPES)} shapes x {len(COLOURS)} colours x 5 patterns x 2 sizes, on square 64 x 64 canvases.{knobs}
 - Captions: 50 % attribute phrases with dropout ("a small red striped circle", "red",
   "the one with dots on a dark background"); 25 % descriptor phrases behind a made-up name
   drawn from the tokenizer's vocabulary ("blick, which has eight sides", "which is a pattern");
@@ -252,9 +266,7 @@ inscribed 2 px ellipse scored 79.45 % there), its REC text was the bare expressi
 "a photo of", its entropy was computed in float32 and its `swapped`/wrong-label controls drew their
 derangement from numpy instead of the product's seeded `random.Random`.
 """
-    path = bundle / "MODEL_CARD.md"
-    path.write_text(card)
-    return path
+    return card
 
 
 def main(argv: list[str] | None = None) -> None:

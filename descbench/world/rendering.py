@@ -18,7 +18,43 @@ from PIL import Image, ImageDraw
 from descbench.world.lexicon import BACKGROUNDS, COLOURS, HPOS, PATTERNS, RGB, SECOND_COLOUR, SHAPES, VPOS
 
 MARK_RGB = (230, 20, 20)
+#: the named colours a training canvas's ellipse can take (``train --mark-colour``); red is the shipped recipe's
+MARK_COLOURS = {"red": MARK_RGB, "green": (20, 200, 40), "blue": (30, 60, 230), "yellow": (235, 215, 20)}
 Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class MarkingStyle:
+    """How the ellipse of a marked canvas is drawn: its colour and the ranges its width (px at a 64 px
+    canvas, inclusive), scale (of the box's half-axes) and margin (px) are drawn from.
+
+    The default is the shipped model's training recipe; the emergence study varies colour and width so that
+    the marking seen in training and the one drawn at test can differ.
+    """
+
+    colour: tuple[int, int, int] = MARK_RGB
+    widths: tuple[int, int] = (1, 2)
+    scales: tuple[float, float] = (1.0, 1.45)
+    margins: tuple[float, float] = (0.5, 3.0)
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """One ellipse's options for :func:`draw_marking` (width, scale, margin drawn in that order)."""
+        return {
+            "width": int(rng.integers(self.widths[0], self.widths[1] + 1)),
+            "scale": float(rng.uniform(*self.scales)),
+            "margin": float(rng.uniform(*self.margins)),
+            "colour": tuple(self.colour),
+        }
+
+    def describe(self) -> str:
+        """The style in words, as the model card states it ("red (230, 20, 20), 1-2 px, scale 1.0-1.45")."""
+        name = next((n for n, rgb in MARK_COLOURS.items() if tuple(rgb) == tuple(self.colour)), "")
+        lo, hi = self.widths
+        width = f"{lo} px" if lo == hi else f"{lo}-{hi} px"
+        return f"{name} {tuple(self.colour)}, {width}, scale {self.scales[0]}-{self.scales[1]} of the box".strip()
+
+
+DEFAULT_MARKING = MarkingStyle()
 
 
 @dataclass
@@ -250,6 +286,7 @@ def render_scene(
     layout: str = "auto",
     marked: int | None = None,
     mark_style: dict | None = None,
+    marking: MarkingStyle = DEFAULT_MARKING,
     image_size: int = 64,
     noise: float = 3.0,
     canvas_size: tuple[int, int] | None = None,
@@ -258,7 +295,8 @@ def render_scene(
 
     ``layout``: ``single`` (one object anywhere), ``crop`` (one object filling the canvas,
     like a crop of a box resized), ``multi`` (non-overlapping objects) or ``auto``.
-    ``marked``: index of the object to circle with a thin red ellipse.
+    ``marked``: index of the object to circle with a thin ellipse: ``mark_style`` (the options of
+    :func:`draw_marking`) or, without it, one drawn from ``marking`` (red, 1-2 px by default).
     ``image_size`` sets the scale of objects (their sizes are drawn for a 64 px canvas and scaled);
     the canvas is ``image_size`` square unless ``canvas_size`` (w, h) is given. Optional spec keys:
     ``px`` (the object's side in px at scale 64, instead of a size drawn from its ``size`` class),
@@ -318,12 +356,7 @@ def render_scene(
         canvas += rng.normal(0, noise, canvas.shape)
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
     if marked is not None and marked < len(objects):
-        style = mark_style or {
-            "width": int(rng.integers(1, 3)),
-            "scale": float(rng.uniform(1.0, 1.45)),
-            "margin": float(rng.uniform(0.5, 3.0)),
-        }
-        image = draw_marking(image, objects[marked].box, **style)
+        image = draw_marking(image, objects[marked].box, **(mark_style or marking.draw(rng)))
     else:
         marked = None
     return Scene(image, objects, background, marked)
