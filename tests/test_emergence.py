@@ -122,7 +122,7 @@ def _tiny_cell(share: float) -> Cell:
 
 def test_grid_caches_a_bundle_per_cell_and_evaluates_through_the_product(tmp_path):
     cells = [_tiny_cell(0.0), _tiny_cell(0.25)]
-    common = {"canvases": 4, "cache_dir": tmp_path / "cache", "progress": False}
+    common = {"canvases": 4, "cache_dir": tmp_path / "cache", "progress": False, "threads": 1, "workers": 0}
     first = run_grid(cells, tmp_path / "grid", **common)
     assert first["trained"] == [c.name for c in cells] and first["reused"] == []
     weights = {c.name: tmp_path / "grid" / "bundles" / c.name / "open_clip_model.safetensors" for c in cells}
@@ -196,7 +196,7 @@ def test_smoke_grid_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = tmp_path / "emergence"
     rows = list(csv.DictReader((out / "emergence.csv").open()))
-    assert {r["marking_share"] for r in rows} == {"0.0", "0.25"} and {r["size"] for r in rows} == {"small"}
+    assert {r["marking_share"] for r in rows} == {"0.0", "0.25"} and {r["size"] for r in rows} == {"tiny"}
     assert all(float(r["acc_ci_low"]) <= float(r["acc"]) <= float(r["acc_ci_high"]) for r in rows)
     cells = sorted(p.parent.name for p in (out / "cells").glob("*/results.json"))
     assert cells == sorted({r["cell"] for r in rows}) and len(cells) == 2

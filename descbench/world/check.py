@@ -182,6 +182,11 @@ def write_model_card(bundle: Path, facts: dict | None = None) -> Path:
     return path
 
 
+def _workers(facts: dict) -> str:
+    count = facts.get("workers", 1)  # the shipped bundle's training.json predates the record: it used one
+    return {0: "no data worker", 1: "one data worker"}.get(count, f"{count} data workers")
+
+
 def card_text(config: dict, facts: dict, results: dict) -> str:
     """The text of ``MODEL_CARD.md`` from the bundle's config, its training facts and its measurements."""
     attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
@@ -219,7 +224,7 @@ sha256 `{facts.get("sha256")}`.
 
 - seed {facts.get("seed")}, {facts.get("steps")} steps of batch {facts.get("batch_size")}, AdamW
   (lr {facts.get("lr")}, betas 0.9/0.98, weight decay 0.05 on matrices), 5 % warm-up then cosine;
-  {facts.get("train_seconds")} s on 2 CPU cores (`torch.set_num_threads(2)`, one data worker);
+  {facts.get("train_seconds")} s on 2 CPU cores (`torch.set_num_threads({facts.get("threads", 2)})`, {_workers(facts)});
   final smoothed loss {facts.get("final_loss_smoothed")}.
 - Loss: CLIP's contrastive loss with multiple positives — a caption is a positive for every image
   of the batch whose described object satisfies all of the caption's attribute predicates.

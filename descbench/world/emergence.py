@@ -58,7 +58,17 @@ GRID = {
     "extra_colours": "green",
 }
 #: two shares, one size, a few hundred steps of small batches: minutes on 2 CPU cores
-SMOKE = {"shares": "0,0.25", "sizes": "small", "steps": 300, "batch_size": 64, "canvases": 30, "extra_colours": ""}
+#: (one torch thread and no data worker: on 2 cores shared with other jobs two threads spin-wait for each other)
+SMOKE = {
+    "shares": "0,0.25",
+    "sizes": "tiny",
+    "steps": 200,
+    "batch_size": 64,
+    "canvases": 30,
+    "extra_colours": "",
+    "threads": 1,
+    "workers": 0,
+}
 ASPECTS = ("square", "mixed")
 
 
@@ -170,7 +180,7 @@ def bundle_is_current(bundle: Path, cell: Cell) -> bool:
     return True
 
 
-def train_cell(cell: Cell, bundle: Path, workers: int = 1) -> dict:
+def train_cell(cell: Cell, bundle: Path, workers: int = 1, threads: int = 2) -> dict:
     """Train ``cell`` into ``bundle`` (an unfinished folder is started afresh); returns its training facts."""
     from descbench.world.check import write_model_card
     from descbench.world.train import train
@@ -184,6 +194,7 @@ def train_cell(cell: Cell, bundle: Path, workers: int = 1) -> dict:
         batch_size=cell.batch_size,
         lr=cell.lr,
         workers=workers,
+        threads=threads,
         size=cell.size,
         recipe=cell.recipe(),
     )
@@ -464,15 +475,18 @@ def run_grid(
     canvases: int = 100,
     cache_dir: Path | None = None,
     workers: int = 1,
+    threads: int = 2,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train what is missing, evaluate every cell, write the table, the summary and the figure.
 
     Returns ``{"trained": [cell names], "reused": [...], "rows": [...], "table", "figure", "markdown"}``.
     """
+    import torch
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    torch.set_num_threads(threads)  # training and evaluation alike
     bundles = bundles or out / "bundles"
     cache_dir = cache_dir or Path(os.environ.get("DESCBENCH_CACHE_DIR") or Path.cwd() / ".cache" / "descbench")
     trained, reused, rows = [], [], []
@@ -485,7 +499,7 @@ def run_grid(
                 facts = json.loads((bundle / "training.json").read_text())
             else:
                 bar.set_postfix_str(f"training {cell.name}")
-                facts = train_cell(cell, bundle, workers)
+                facts = train_cell(cell, bundle, workers, threads)
                 trained.append(cell.name)
             bar.set_postfix_str(f"evaluating {cell.name}")
             cell_dir = out / "cells" / cell.name
@@ -549,7 +563,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         help="one more cell per colour, trained with it at the largest share and size ('' for none)",
     )
     parser.add_argument("--canvases", type=int, default=GRID["canvases"], help="REC canvases per aspect")
-    parser.add_argument("--workers", type=int, default=1, help="data workers of the trainer")
+    parser.add_argument("--workers", type=int, default=1, help="data workers of the trainer (speed only)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (speed only; 1 on shared cores)")
     parser.add_argument("--plan", action="store_true", help="list the cells and which bundles exist, then stop")
     args = parser.parse_args(argv)
     if args.smoke:  # the smoke grid's values, except those given on the command line
@@ -565,8 +580,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         _names(args.colour, list(MARK_COLOURS), "--colour")
         extra = _names(args.extra_colours, list(MARK_COLOURS), "--extra-colours")
         widths = parse_widths(args.mark_width)
-        if args.steps < 1 or args.batch_size < 1 or args.canvases < 1:
-            raise ValueError("--steps, --batch-size and --canvases must be at least 1")
+        if min(args.steps, args.batch_size, args.canvases, args.threads) < 1 or args.workers < 0:
+            raise ValueError("--steps, --batch-size, --canvases and --threads must be at least 1, --workers 0 or more")
     except ValueError as err:
         parser.error(str(err))
     cells = build_cells(
@@ -597,7 +612,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     start = time.time()
     try:
-        done = run_grid(cells, args.out, bundles=bundles, canvases=args.canvases, workers=args.workers)
+        done = run_grid(
+            cells, args.out, bundles=bundles, canvases=args.canvases, workers=args.workers, threads=args.threads
+        )
     except UserError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)

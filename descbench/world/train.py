@@ -174,15 +174,18 @@ def train(
     *,
     size: str = DEFAULT_SIZE,
     recipe: TrainingRecipe | None = None,
+    threads: int = 2,
 ) -> dict:
     """Train from scratch and write the bundle to ``out``; returns training facts for the model card.
 
-    ``training.json`` is written last: a bundle folder without it is an unfinished run.
+    ``training.json`` is written last: a bundle folder without it is an unfinished run. ``threads`` (torch's
+    intra-op threads) and ``workers`` (data processes) change the speed, never the result: on cores that other
+    processes share, 1 thread and no worker avoids the spin-waits of two threads that cannot both run.
     """
     recipe = recipe or TrainingRecipe()
     if size not in MODEL_SIZES:
         raise ValueError(f"size must be one of {', '.join(MODEL_SIZES)}, got {size!r}")
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = _build(seed, size)
     n_params = sum(p.numel() for p in model.parameters())
@@ -250,6 +253,8 @@ def train(
         "train_seconds": round(time.time() - start),
         "final_loss_smoothed": round(smooth or float("nan"), 4),
         "sha256": sha,
+        "threads": threads,
+        "workers": workers,
         "size": size,
         "model_name": model_name(size),
         "samples_seen": steps * batch_size,
@@ -305,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the speed only)")
     parser.add_argument("--size", choices=list(MODEL_SIZES), default=DEFAULT_SIZE, help="capacity of both towers")
     parser.add_argument(
         "--marking-share",
@@ -331,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         size=args.size,
         recipe=recipe,
+        threads=args.threads,
     )
     log.info("wrote %s (sha256 %s) in %ss", args.out, facts["sha256"], facts["train_seconds"])
     write_model_card(args.out, facts)
