@@ -169,14 +169,24 @@ def _card_table(named: dict) -> str:
     return "\n".join(rows)
 
 
-def write_model_card(bundle: Path, facts: dict | None = None) -> Path:
-    """Measure everything and write ``MODEL_CARD.md`` (+ ``check.json``) into the bundle."""
+#: the last section of a card written without measuring
+NOT_MEASURED = """## Measured
+
+Not measured when the bundle was written: `python -m descbench.world.check --bundle DIR --write-card` measures
+it and rewrites this card (with `check.json`).
+"""
+
+
+def write_model_card(bundle: Path, facts: dict | None = None, measure: bool = True) -> Path:
+    """Measure everything and write ``MODEL_CARD.md`` (+ ``check.json``) into the bundle (``measure=False``: the
+    card of the config and training alone, no ``check.json``)."""
     bundle = Path(bundle)
     if facts is None:
         facts = json.loads((bundle / "training.json").read_text())
     config = json.loads((bundle / "open_clip_config.json").read_text())
-    results = evaluate_all(bundle)
-    (bundle / "check.json").write_text(json.dumps(results, indent=2) + "\n")
+    results = evaluate_all(bundle) if measure else None
+    if results is not None:
+        (bundle / "check.json").write_text(json.dumps(results, indent=2) + "\n")
     path = bundle / "MODEL_CARD.md"
     path.write_text(card_text(config, facts, results))
     return path
@@ -187,9 +197,9 @@ def _workers(facts: dict) -> str:
     return {0: "no data worker", 1: "one data worker"}.get(count, f"{count} data workers")
 
 
-def card_text(config: dict, facts: dict, results: dict) -> str:
-    """The text of ``MODEL_CARD.md`` from the bundle's config, its training facts and its measurements."""
-    attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
+def card_text(config: dict, facts: dict, results: dict | None) -> str:
+    """The text of ``MODEL_CARD.md`` from the bundle's config, its training facts and its measurements (None:
+    a card without them, as the emergence grid writes by default)."""
     classes = load_classes()
     recipe = TrainingRecipe.from_facts(facts)
     knobs = ""
@@ -236,7 +246,11 @@ sha256 `{facts.get("sha256")}`.
   15 % descriptor sentences ("A blick is usually red in colour."); 10 % bare descriptor words.
   No word of any class name is ever used (checked by `tests/test_world.py`).
 
-## Measured (fresh samples, seed {EVAL_SEED}; `python -m descbench.world.check`)
+"""
+    if results is None:
+        return card + NOT_MEASURED
+    attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
+    card += f"""## Measured (fresh samples, seed {EVAL_SEED}; `python -m descbench.world.check`)
 
 Every number below is computed by the product's own pieces (`descbench.world.check`): the backbone
 loader, the descriptions' "which is/has" formatting rule, the ragged description head

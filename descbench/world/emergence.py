@@ -180,8 +180,12 @@ def bundle_is_current(bundle: Path, cell: Cell) -> bool:
     return True
 
 
-def train_cell(cell: Cell, bundle: Path, workers: int = 1, threads: int = 2) -> dict:
-    """Train ``cell`` into ``bundle`` (an unfinished folder is started afresh); returns its training facts."""
+def train_cell(cell: Cell, bundle: Path, workers: int = 1, threads: int = 2, measure_card: bool = False) -> dict:
+    """Train ``cell`` into ``bundle`` (an unfinished folder is started afresh); returns its training facts.
+
+    The bundle's model card states the config and the recipe; ``measure_card`` adds the shipped card's
+    measurements (named classes, attribute classes, REC: half a minute to two minutes per bundle on 2 cores).
+    """
     from descbench.world.check import write_model_card
     from descbench.world.train import train
 
@@ -198,7 +202,7 @@ def train_cell(cell: Cell, bundle: Path, workers: int = 1, threads: int = 2) -> 
         size=cell.size,
         recipe=cell.recipe(),
     )
-    write_model_card(bundle, facts)
+    write_model_card(bundle, facts, measure=measure_card)
     return facts
 
 
@@ -221,6 +225,7 @@ def eval_overrides(bundle: Path, arm: Arm, aspect: str, canvases: int, cache_dir
         f"visual_prompt={arm.prompt}",
         *arm.overrides,
         "task.num_workers=0",
+        "task.num_examples=0",  # the grid's table needs no example images (a run would render 8)
         "trainer.enable_progress_bar=false",
         f"paths.cache_dir={_quoted(str(cache_dir))}",
         f"paths.output_dir={_quoted(str(run_dir))}",
@@ -476,6 +481,7 @@ def run_grid(
     cache_dir: Path | None = None,
     workers: int = 1,
     threads: int = 2,
+    measure_cards: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train what is missing, evaluate every cell, write the table, the summary and the figure.
@@ -499,7 +505,7 @@ def run_grid(
                 facts = json.loads((bundle / "training.json").read_text())
             else:
                 bar.set_postfix_str(f"training {cell.name}")
-                facts = train_cell(cell, bundle, workers, threads)
+                facts = train_cell(cell, bundle, workers, threads, measure_cards)
                 trained.append(cell.name)
             bar.set_postfix_str(f"evaluating {cell.name}")
             cell_dir = out / "cells" / cell.name
@@ -565,6 +571,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--canvases", type=int, default=GRID["canvases"], help="REC canvases per aspect")
     parser.add_argument("--workers", type=int, default=1, help="data workers of the trainer (speed only)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (speed only; 1 on shared cores)")
+    parser.add_argument(
+        "--measure-cards",
+        action="store_true",
+        help="measure each new bundle's model card (python -m descbench.world.check)",
+    )
     parser.add_argument("--plan", action="store_true", help="list the cells and which bundles exist, then stop")
     args = parser.parse_args(argv)
     if args.smoke:  # the smoke grid's values, except those given on the command line
@@ -613,7 +624,13 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     try:
         done = run_grid(
-            cells, args.out, bundles=bundles, canvases=args.canvases, workers=args.workers, threads=args.threads
+            cells,
+            args.out,
+            bundles=bundles,
+            canvases=args.canvases,
+            workers=args.workers,
+            threads=args.threads,
+            measure_cards=args.measure_cards,
         )
     except UserError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
