@@ -143,26 +143,28 @@ def test_grid_caches_a_bundle_per_cell_and_evaluates_through_the_product(tmp_pat
     rows = list(csv.DictReader((tmp_path / "grid" / "emergence.csv").open()))
     assert len(rows) == 2 * 2 * 4  # cells x aspects x arms
     assert {r["marking_share"] for r in rows} == {"0.0", "0.25"}
+    for row in rows:  # every accuracy of the table is a job of descbench.eval's multirun
+        run = Path(row["run_dir"])
+        product = json.loads((run / "results.json").read_text())
+        given = (run / ".hydra" / "overrides.yaml").read_text()
+        assert f"visual_prompt={row['arm']}" in given and f"dataset.builder.aspect={row['aspect']}" in given
+        assert product["backbone"] == "shapes-clip-tiny" and product["pretrained"] == str(
+            weights[row["cell"]].resolve()
+        )
+        assert float(row["acc"]) == product["acc"] and float(row["acc_ci_low"]) == product["acc.ci_low"]
+        assert product["acc.ci_method"] == "wilson" and int(row["expressions"]) == product["num_expressions"]
+        if row["arm"] == "circle_green":
+            assert product["visual_prompt"] == "circle" and product["visual_prompt.circle.colour"] == [0, 255, 0]
     for cell in cells:
         flat = json.loads((tmp_path / "grid" / "cells" / cell.name / "results.json").read_text())
         assert flat["reused_bundle"] is True
         for aspect in ("square", "mixed"):
             for arm in ("circle", "circle_green", "crop", "none"):
-                run = tmp_path / "grid" / "cells" / cell.name / "runs" / f"{aspect}-{arm}"
-                product = json.loads((run / "results.json").read_text())  # written by descbench.eval
-                assert product["backbone"] == "shapes-clip-tiny" and product["pretrained"] == str(
-                    weights[cell.name].resolve()
-                )
-                assert flat[f"{aspect}.{arm}.acc"] == product["acc"]
                 low, high = flat[f"{aspect}.{arm}.acc.ci_low"], flat[f"{aspect}.{arm}.acc.ci_high"]
-                assert low <= product["acc"] <= high and flat[f"{aspect}.{arm}.acc.ci_method"] == "wilson"
+                assert low <= flat[f"{aspect}.{arm}.acc"] <= high and flat[f"{aspect}.{arm}.acc.ci_method"] == "wilson"
             # a paired difference of two runs on the same expressions is the difference of their accuracies
             delta = flat[f"{aspect}.circle.acc"] - flat[f"{aspect}.crop.acc"]
             assert flat[f"{aspect}.circle-crop"] == pytest.approx(delta, abs=1e-6)
-        green = json.loads(
-            (tmp_path / "grid" / "cells" / cell.name / "runs" / "square-circle_green" / "results.json").read_text()
-        )
-        assert green["visual_prompt.circle.colour"] == [0, 255, 0]
     assert (tmp_path / "grid" / "emergence.png").stat().st_size > 10_000
     assert "| tiny | red | 25 % |" in (tmp_path / "grid" / "emergence.md").read_text()
 

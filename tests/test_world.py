@@ -75,7 +75,8 @@ def test_training_captions_never_name_a_class():
     assert not class_words & {w for n in names for w in n.split()}
     rng = np.random.default_rng(0)
     for _ in range(1500):
-        _, caption, _, preds = sample_training_example(rng, names)
+        example = sample_training_example(rng, names)
+        caption, preds = example.caption, example.preds
         words = set(caption.lower().replace(",", " ").replace(".", " ").replace("-", " ").split())
         assert not words & class_words, caption
         assert preds, caption

@@ -6,9 +6,9 @@
 The red-circle study explains marking by rare training images with red circles (and captions about what they
 circle). Here the training data is ours: each cell of the grid trains a shapes-world model
 (:func:`descbench.world.train.train`) with a given share of marked samples and a given capacity, then
-evaluates it through the product (``descbench.eval task=rec``, in process) on the world's REC set with the
-registered visual prompts ``circle`` (red, and green: did it learn "red circle" or "any ring"?), ``crop`` and
-``none``, on square and mixed (4:3, 3:4) canvases.
+evaluates it through the product (one ``python -m descbench.eval -m task=rec ...`` multirun per cell) on the
+world's REC set with the visual prompts ``circle`` (red), ``circle_green`` (did it learn "red circle" or "any
+ring"?), ``crop`` and ``none``, on square and mixed (4:3, 3:4) canvases.
 
 Outputs (under ``--out``, ``./emergence`` by default):
 
@@ -16,8 +16,8 @@ Outputs (under ``--out``, ``./emergence`` by default):
   a rerun trains only the cells whose bundle is missing (``--bundles`` shares them between grids);
 - ``cells/<cell>/results.json``: the cell's knobs, training facts and every arm's accuracy with its Wilson
   interval, and each marking's paired difference from ``crop`` (bootstrap interval, exact McNemar);
-  ``cells/<cell>/runs/<aspect>-<arm>/``: the run dirs ``descbench.eval`` wrote (its ``results.json``,
-  ``predictions.jsonl``);
+  ``cells/<cell>/runs/<job>/``: the multirun ``descbench.eval`` wrote (each job's ``results.json``,
+  ``predictions.jsonl``, ``.hydra/overrides.yaml``), with its ``command.txt`` and ``eval.log`` beside it;
 - ``emergence.csv`` (one row per cell x canvas x arm), ``emergence.md`` (the table per canvas) and
   ``emergence.png`` (circle accuracy and circle - crop against the marking share on a symmetric-log axis,
   linear below the smallest share so that share 0 has a place; one line per capacity; chance and ``none``).
@@ -26,18 +26,20 @@ Outputs (under ``--out``, ``./emergence`` by default):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from descbench.core.errors import UserError
 from descbench.core.files import write_atomic
@@ -74,21 +76,16 @@ ASPECTS = ("square", "mixed")
 
 @dataclass(frozen=True)
 class Arm:
-    """One evaluation of a bundle: a registered visual prompt and its options, as ``descbench.eval`` overrides."""
+    """One evaluation of a bundle: a visual prompt of ``conf/visual_prompt/`` (``descbench.eval visual_prompt=``)."""
 
     name: str
-    prompt: str
-    overrides: tuple[str, ...] = ()
     circle_colour: str = ""
 
 
-#: every bundle is evaluated with each of these, on each canvas aspect; ``crop`` is the reference of the deltas
-ARMS = (
-    Arm("circle", "circle", (), "red"),  # the product's default circle: [255, 0, 0], 2 px at input resolution
-    Arm("circle_green", "circle", ("visual_prompt.circle.colour=[0,255,0]",), "green"),
-    Arm("crop", "crop"),
-    Arm("none", "none"),
-)
+#: every bundle is evaluated with each of these, on each canvas aspect; ``crop`` is the reference of the deltas.
+#: ``circle`` is the product's default (red [255, 0, 0], 2 px at input resolution), ``circle_green`` the same in
+#: green [0, 255, 0]
+ARMS = (Arm("circle", "red"), Arm("circle_green", "green"), Arm("crop"), Arm("none"))
 REFERENCE_ARM = "crop"
 
 
@@ -214,42 +211,67 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def eval_overrides(bundle: Path, arm: Arm, aspect: str, canvases: int, cache_dir: Path, run_dir: Path) -> list[str]:
-    """The ``descbench.eval`` command line of one arm (what ``python -m descbench.eval`` would be given)."""
+def eval_command(bundle: Path, canvases: int, cache_dir: Path, sweep_dir: Path) -> list[str]:
+    """The ``descbench.eval`` multirun of one bundle: every arm on every canvas aspect, one job each."""
     return [
+        sys.executable,
+        "-m",
+        "descbench.eval",
+        "-m",
         "task=rec",
         "logger=none",
         f"backbone.model={_quoted('local-dir:' + str(bundle.resolve()))}",
-        f"dataset.builder.aspect={aspect}",
+        f"visual_prompt={','.join(arm.name for arm in ARMS)}",
+        f"dataset.builder.aspect={','.join(ASPECTS)}",
         f"dataset.builder.num_canvases={canvases}",
-        f"visual_prompt={arm.prompt}",
-        *arm.overrides,
         "task.num_workers=0",
         "task.num_examples=0",  # the grid's table needs no example images (a run would render 8)
         "trainer.enable_progress_bar=false",
-        f"paths.cache_dir={_quoted(str(cache_dir))}",
-        f"paths.output_dir={_quoted(str(run_dir))}",
+        f"paths.cache_dir={_quoted(str(cache_dir.resolve()))}",
+        f"hydra.sweep.dir={_quoted(str(sweep_dir.resolve()))}",
     ]
 
 
-def evaluate_arm(bundle: Path, arm: Arm, aspect: str, canvases: int, cache_dir: Path, run_dir: Path) -> dict:
-    """Run ``descbench.eval`` in process (``evaluate`` on the composed config); its results.json as a dict.
+def evaluate_bundle(bundle: Path, cell_dir: Path, canvases: int, cache_dir: Path, threads: int) -> dict:
+    """Run ``python -m descbench.eval -m ...`` on ``bundle``; returns ``{(aspect, arm): job dir}``.
 
-    What the product prints goes to ``eval.log`` in the run dir; a user error stops the grid with its message.
+    The product runs as its command line, in a process of its own (the world, a lower part, imports no shell
+    module); its output goes to ``cell_dir/eval.log``, the command to ``cell_dir/command.txt``. A failed job
+    stops the grid with the product's one-line error.
     """
-    from descbench.eval import RunContext, run_reporting
-    from descbench.shell.config import compose_config
+    import descbench
 
-    overrides = eval_overrides(bundle, arm, aspect, canvases, cache_dir, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "overrides.txt").write_text("python -m descbench.eval " + " ".join(overrides) + "\n")
-    cfg = compose_config(overrides)
-    with open(run_dir / "eval.log", "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code, results = run_reporting(cfg, RunContext(run_dir=run_dir))
-    if code:
-        message = (run_dir / "error.txt").read_text().strip() if (run_dir / "error.txt").is_file() else "see eval.log"
-        raise UserError(f"descbench.eval failed for {bundle.name} ({aspect}, {arm.name}): {message}")
-    return json.loads((run_dir / "results.json").read_text())
+    sweep = cell_dir / "runs"
+    if sweep.exists():  # evaluated afresh: the table never mixes jobs of two evaluations
+        shutil.rmtree(sweep)
+    command = eval_command(bundle, canvases, cache_dir, sweep)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(cell_dir / "command.txt", " ".join(command[1:]) + "\n")
+    source = str(Path(descbench.__file__).resolve().parents[1])  # this descbench, installed or not
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p),
+        "OMP_NUM_THREADS": str(threads),
+        "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
+    }
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    write_atomic(cell_dir / "eval.log", proc.stdout + proc.stderr)
+    if proc.returncode:
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:") or ": " in line]
+        raise UserError(
+            f"descbench.eval failed on {bundle} (exit code {proc.returncode}): "
+            f"{errors[-1] if errors else 'see ' + str(cell_dir / 'eval.log')}"
+        )
+    jobs = {}
+    for overrides_file in sorted(sweep.glob("*/.hydra/overrides.yaml")):
+        given = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) if "=" in o)
+        jobs[(given["dataset.builder.aspect"], given["visual_prompt"])] = overrides_file.parent.parent
+    wanted = {(aspect, arm.name) for aspect in ASPECTS for arm in ARMS}
+    if set(jobs) != wanted or not all((d / "results.json").is_file() for d in jobs.values()):
+        raise UserError(
+            f"descbench.eval left {len(jobs)} of {len(wanted)} jobs in {sweep}: see {cell_dir / 'eval.log'}"
+        )
+    return jobs
 
 
 def _correct(run_dir: Path) -> list[int]:
@@ -259,9 +281,10 @@ def _correct(run_dir: Path) -> list[int]:
 
 
 def evaluate_cell(
-    cell: Cell, bundle: Path, cell_dir: Path, canvases: int, cache_dir: Path, facts: dict
+    cell: Cell, bundle: Path, cell_dir: Path, canvases: int, cache_dir: Path, facts: dict, threads: int = 2
 ) -> tuple[dict, list[dict]]:
-    """Every arm on every aspect; returns the cell's flat results and its table rows."""
+    """Every arm on every aspect (:func:`evaluate_bundle`); returns the cell's flat results and its table rows."""
+    jobs = evaluate_bundle(bundle, cell_dir, canvases, cache_dir, threads)
     flat: dict[str, Any] = {
         **cell.knobs(),
         "model_name": facts.get("model_name"),
@@ -272,12 +295,12 @@ def evaluate_cell(
         "final_loss_smoothed": facts.get("final_loss_smoothed"),
         "sha256": facts.get("sha256"),
         "bundle": str(bundle),
-        "evaluated_by": "descbench.eval task=rec (in process: descbench.eval.run_reporting on the composed config)",
+        "evaluated_by": "python -m descbench.eval -m task=rec ... (command.txt)",
     }
     rows: list[dict] = []
     for aspect in ASPECTS:
-        runs = {arm.name: cell_dir / "runs" / f"{aspect}-{arm.name}" for arm in ARMS}
-        results = {arm.name: evaluate_arm(bundle, arm, aspect, canvases, cache_dir, runs[arm.name]) for arm in ARMS}
+        runs = {arm.name: jobs[(aspect, arm.name)] for arm in ARMS}
+        results = {name: json.loads((run / "results.json").read_text()) for name, run in runs.items()}
         reference = _correct(runs[REFERENCE_ARM])
         for arm in ARMS:
             res = results[arm.name]
@@ -492,7 +515,7 @@ def run_grid(
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    torch.set_num_threads(threads)  # training and evaluation alike
+    torch.set_num_threads(threads)  # the trainer's (the evaluations get OMP_NUM_THREADS)
     bundles = bundles or out / "bundles"
     cache_dir = cache_dir or Path(os.environ.get("DESCBENCH_CACHE_DIR") or Path.cwd() / ".cache" / "descbench")
     trained, reused, rows = [], [], []
@@ -509,7 +532,7 @@ def run_grid(
                 trained.append(cell.name)
             bar.set_postfix_str(f"evaluating {cell.name}")
             cell_dir = out / "cells" / cell.name
-            flat, cell_rows = evaluate_cell(cell, bundle, cell_dir, canvases, cache_dir, facts)
+            flat, cell_rows = evaluate_cell(cell, bundle, cell_dir, canvases, cache_dir, facts, threads)
             flat["reused_bundle"] = cell.name in reused
             write_atomic(cell_dir / "results.json", json.dumps(flat, indent=2) + "\n")
             rows += cell_rows
