@@ -16,8 +16,10 @@ from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.relations import parse_relation, resolve_relation
 from descbench.world import BUNDLE_DIR, DESCRIPTOR_FILES, MODEL_CONFIG, WEIGHTS, check, relational
 from descbench.world.builders import load_relations_rec, load_shapes_rec
+from descbench.world.captions import sample_training_example
 from descbench.world.lexicon import CUES
 from descbench.world.relational import FAMILIES, ShapesRelations
+from descbench.world.rendering import random_spec, render_scene
 from descbench.world.samples import (
     ShapesClassification,
     ShapesREC,
@@ -25,7 +27,6 @@ from descbench.world.samples import (
     load_descriptor_file,
     world_descriptors,
 )
-from descbench.world.scene import random_spec, render_scene, sample_training_example
 from descbench.world.train import pseudo_names
 
 FRESH_SEED = 4242  # neither the training seeds nor the model card's evaluation seed
@@ -74,7 +75,8 @@ def test_training_captions_never_name_a_class():
     assert not class_words & {w for n in names for w in n.split()}
     rng = np.random.default_rng(0)
     for _ in range(1500):
-        _, caption, _, preds = sample_training_example(rng, names)
+        example = sample_training_example(rng, names)
+        caption, preds = example.caption, example.preds
         words = set(caption.lower().replace(",", " ").replace(".", " ").replace("-", " ").split())
         assert not words & class_words, caption
         assert preds, caption

@@ -30,9 +30,10 @@ from descbench.core.marking.engine import run_rec
 from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
 from descbench.world import BUNDLE_DIR
 from descbench.world.builders import load_shapes, load_shapes_rec
+from descbench.world.captions import TrainingRecipe
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPE_NOUNS, SHAPES
+from descbench.world.rendering import render_scene
 from descbench.world.samples import load_classes
-from descbench.world.scene import render_scene
 
 EVAL_SEED = 90210  # never used in training (training draws from seeds (train seed, step))
 CONTROL_SEED = 0  # the seed of the swapped control, as a default run (seed=0) draws it
@@ -168,20 +169,50 @@ def _card_table(named: dict) -> str:
     return "\n".join(rows)
 
 
-def write_model_card(bundle: Path, facts: dict | None = None) -> Path:
-    """Measure everything and write ``MODEL_CARD.md`` (+ ``check.json``) into the bundle."""
+#: the last section of a card written without measuring
+NOT_MEASURED = """## Measured
+
+Not measured when the bundle was written: `python -m descbench.world.check --bundle DIR --write-card` measures
+it and rewrites this card (with `check.json`).
+"""
+
+
+def write_model_card(bundle: Path, facts: dict | None = None, measure: bool = True) -> Path:
+    """Measure everything and write ``MODEL_CARD.md`` (+ ``check.json``) into the bundle (``measure=False``: the
+    card of the config and training alone, no ``check.json``)."""
     bundle = Path(bundle)
     if facts is None:
         facts = json.loads((bundle / "training.json").read_text())
     config = json.loads((bundle / "open_clip_config.json").read_text())
-    results = evaluate_all(bundle)
-    (bundle / "check.json").write_text(json.dumps(results, indent=2) + "\n")
-    attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
+    results = evaluate_all(bundle) if measure else None
+    if results is not None:
+        (bundle / "check.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = bundle / "MODEL_CARD.md"
+    path.write_text(card_text(config, facts, results))
+    return path
+
+
+def _workers(facts: dict) -> str:
+    count = facts.get("workers", 1)  # the shipped bundle's training.json predates the record: it used one
+    return {0: "no data worker", 1: "one data worker"}.get(count, f"{count} data workers")
+
+
+def card_text(config: dict, facts: dict, results: dict | None) -> str:
+    """The text of ``MODEL_CARD.md`` from the bundle's config, its training facts and its measurements (None:
+    a card without them, as the emergence grid writes by default)."""
     classes = load_classes()
+    recipe = TrainingRecipe.from_facts(facts)
+    knobs = ""
+    if "size" in facts:  # a bundle of the emergence knobs (the shipped bundle's training.json predates them)
+        knobs = (
+            f"\n- Knobs: size `{facts['size']}` (open_clip name `{facts.get('model_name')}`), marking share "
+            f"{recipe.marking_share}, filler `{recipe.filler}`; {facts.get('samples_seen')} samples seen, "
+            f"{facts.get('marked_samples_seen')} of them marked."
+        )
     card = f"""# shapes-clip: the known-answer model of the shapes world
 
 A tiny open_clip CLIP trained from scratch by `python -m descbench.world.train` on captions of
-procedurally drawn objects (`descbench/world/scene.py`). It has never seen the names of the
+procedurally drawn objects (`descbench/world/rendering.py`, `descbench/world/captions.py`). It has never seen the names of the
 {len(classes)} named classes of `classes.yaml`: it can only recognise them through their descriptions.
 
 Load: `open_clip.create_model_and_transforms("local-dir:descbench/world/model")`, or
@@ -203,21 +234,23 @@ sha256 `{facts.get("sha256")}`.
 
 - seed {facts.get("seed")}, {facts.get("steps")} steps of batch {facts.get("batch_size")}, AdamW
   (lr {facts.get("lr")}, betas 0.9/0.98, weight decay 0.05 on matrices), 5 % warm-up then cosine;
-  {facts.get("train_seconds")} s on 2 CPU cores (`torch.set_num_threads(2)`, one data worker);
+  {facts.get("train_seconds")} s on 2 CPU cores (`torch.set_num_threads({facts.get("threads", 2)})`, {_workers(facts)});
   final smoothed loss {facts.get("final_loss_smoothed")}.
 - Loss: CLIP's contrastive loss with multiple positives — a caption is a positive for every image
   of the batch whose described object satisfies all of the caption's attribute predicates.
-- Data recipe (each batch seeded by (seed, step)): 60 % one object anywhere on a light or dark
-  background; 15 % one object filling the canvas (like a crop of a box, resized); 25 % 2-4 objects
-  with the described one circled by a thin red ellipse (1-2 px, scale 1.0-1.45 of the box).
-  Objects: {len(SHAPES)} shapes x {len(COLOURS)} colours x 5 patterns x 2 sizes, on square 64 x 64 canvases.
+- {recipe.describe()}
+  Objects: {len(SHAPES)} shapes x {len(COLOURS)} colours x 5 patterns x 2 sizes, on square 64 x 64 canvases.{knobs}
 - Captions: 50 % attribute phrases with dropout ("a small red striped circle", "red",
   "the one with dots on a dark background"); 25 % descriptor phrases behind a made-up name
   drawn from the tokenizer's vocabulary ("blick, which has eight sides", "which is a pattern");
   15 % descriptor sentences ("A blick is usually red in colour."); 10 % bare descriptor words.
   No word of any class name is ever used (checked by `tests/test_world.py`).
 
-## Measured (fresh samples, seed {EVAL_SEED}; `python -m descbench.world.check`)
+"""
+    if results is None:
+        return card + NOT_MEASURED
+    attr, words, sents, rec = (results[k] for k in ("attribute_classes", "named_words", "named_sentences", "rec"))
+    card += f"""## Measured (fresh samples, seed {EVAL_SEED}; `python -m descbench.world.check`)
 
 Every number below is computed by the product's own pieces (`descbench.world.check`): the backbone
 loader, the descriptions' "which is/has" formatting rule, the ragged description head
@@ -252,9 +285,7 @@ inscribed 2 px ellipse scored 79.45 % there), its REC text was the bare expressi
 "a photo of", its entropy was computed in float32 and its `swapped`/wrong-label controls drew their
 derangement from numpy instead of the product's seeded `random.Random`.
 """
-    path = bundle / "MODEL_CARD.md"
-    path.write_text(card)
-    return path
+    return card
 
 
 def main(argv: list[str] | None = None) -> None:

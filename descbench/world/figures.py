@@ -32,7 +32,7 @@ from PIL import Image
 from descbench.core.errors import ConfigError
 from descbench.core.marking.points import KeypointInstance
 from descbench.world.lexicon import BACKGROUNDS, COLOURS
-from descbench.world.scene import paint_object, render_scene, shape_vertices
+from descbench.world.rendering import paint_object, render_scene, shape_vertices
 
 KEYPOINTS_FILE = Path(__file__).with_name("figures.yaml")
 DESIGNS = ("figures", "corners")

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from descbench.world.captions import noun_phrase
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPES
-from descbench.world.scene import Scene, noun_phrase, random_spec, render_scene
+from descbench.world.rendering import Scene, random_spec, render_scene
 
 # (relation, rank) -> phrasings; rank counts from the relation's end (1 = the extreme)
 TEMPLATES: dict[tuple[str, int], tuple[str, ...]] = {

@@ -18,8 +18,9 @@ from PIL import Image
 
 from descbench.core.errors import DatasetError
 from descbench.world import CLASSES_FILE, DESCRIPTOR_FILES
+from descbench.world.captions import noun_phrase
 from descbench.world.lexicon import COLOURS, PATTERNS, SHAPES
-from descbench.world.scene import Scene, noun_phrase, random_spec, render_scene
+from descbench.world.rendering import Scene, random_spec, render_scene
 
 _ATTRS = {"shape": SHAPES, "colour": COLOURS, "pattern": PATTERNS, "size": ("small", "large")}
 
