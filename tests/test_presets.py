@@ -1,5 +1,7 @@
 """Experiment presets compose to the study's layout."""
 
+from omegaconf import OmegaConf
+
 from descbench.shell.config import compose_config
 
 
@@ -40,6 +42,8 @@ def test_red_circle_paper_preset_is_the_papers_protocol():
     assert cfg.visual_prompt.blur_outside.sigma == 100.0 and cfg.visual_prompt.blur_outside.region == "ellipse"
     assert cfg.task.subtract and cfg.task.negatives == 500 and cfg.task.lowercase
     assert cfg.task.image_processing == "squash" and cfg.dataset.name == "rec_refer"
+    # the published numbers were measured on a detector's proposals: the preset has no default for them
+    assert OmegaConf.is_missing(cfg.dataset.builder, "proposals")
     world = _compose(["experiment=red_circle_paper_world"])
     assert world.dataset.name == "rec_shapes" and world.backbone.model.startswith("local-dir:")
     assert list(world.task.extra_backbones) == [] and world.task.negatives == 500

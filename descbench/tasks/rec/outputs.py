@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from descbench.core.marking.engine import make_prediction
 from descbench.core.marking.relations import RESOLUTION_RULES
+from descbench.core.marking.scoring import gold_reachable
 from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.core.published import published_fields
 from descbench.core.results import JobOutputs, format_table
@@ -57,6 +58,7 @@ def rec_results(
         for rule in RESOLUTION_RULES:
             results[f"relations.rule_share.{rule}"] = rules.count(rule) / max(1, len(rules))
     results.update(interval_fields(correct))
+    results.update(proposal_fields(dataset, predictions, module.splits))
     candidates = [p.num_candidates for p in predictions]
     results.update(
         {
@@ -64,9 +66,12 @@ def rec_results(
             "dataset": dataset.name,
             "splits": list(module.splits),
             "proposals": dataset.proposals,
+            **{f"proposals.{k}": v for k, v in dataset.proposal_info.items() if k != "source"},
             "num_expressions": len(predictions),
             "num_images": len(module.groups),
             "mean_candidates": sum(candidates) / max(1, len(candidates)),
+            "min_candidates": min(candidates, default=0),
+            "max_candidates": max(candidates, default=0),
             **{f"data.{k}": v for k, v in dataset.stats.items()},
             **backbones[0].describe(),
             "backbones": [f"{b.name} [{b.weights}]" for b in backbones],
@@ -88,6 +93,23 @@ def rec_results(
         results["note"] = "random weights: a pipeline check, not a result"
     results.update(published_fields(results))
     return results
+
+
+def proposal_fields(dataset, predictions, splits: Sequence[str]) -> dict[str, Any]:
+    """The upper bound of the candidates, overall and per split: the share of expressions where some candidate
+    has IoU > 0.5 with a gold box (100 % with gold boxes; a detector's boxes set a lower ceiling)."""
+    reach = {p.index: reachable(dataset, p) for p in predictions}
+    fields = {"upper_bound": sum(reach.values()) / max(1, len(reach))}
+    for split in splits:
+        mine = [reach[p.index] for p in predictions if p.split == split]
+        fields[f"upper_bound.{split}"] = sum(mine) / max(1, len(mine))
+    return fields
+
+
+def reachable(dataset, p) -> bool:
+    """Whether the expression of prediction ``p`` has a candidate that a pick could get right."""
+    expression = dataset.expressions[p.index]
+    return gold_reachable(expression.boxes, expression.gold_boxes)
 
 
 def draw_example(image: Image.Image, gold: Sequence[float], chosen: Sequence[float], caption: str) -> Image.Image:
@@ -152,7 +174,11 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     resolutions = module.resolutions if module.relations == "rules" else {}
     outputs.add(
         "predictions.jsonl",
-        "".join(json.dumps(prediction_record(p, resolutions.get(p.index))) + "\n" for p in predictions),
+        "".join(
+            json.dumps({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)})
+            + "\n"
+            for p in predictions
+        ),
     )
     outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, [prediction_row(p) for p in predictions])
     examples = render_examples(dataset, predictions, int(cfg.task.get("num_examples", 8)))
@@ -164,7 +190,7 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     splits = ", ".join(f"{s} {shown(results, f'acc.{s}')}" for s in module.splits)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_expressions']} expressions, {results['num_images']} images)"),
-        ("proposals", str(results["proposals"])),
+        ("proposals", proposals_row(results)),
         ("backbones", ", ".join(results["backbones"])),
         ("visual prompts", " + ".join(p.key for p in prompts)),
         ("subtract", f"{results['subtract']} (K={results['negatives']})"),
@@ -187,6 +213,18 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
         table.append(("note", results["note"]))
     print(format_table(table), flush=True)
     return results
+
+
+def proposals_row(results: dict[str, Any]) -> str:
+    """The printed table's proposals line: the source, the file and the upper bound it sets."""
+    text = str(results["proposals"])
+    if "proposals.file" in results:
+        text += f" ({results['proposals.file']}, sha256 {str(results['proposals.sha256'])[:12]})"
+    fallback = results.get("data.whole_image_fallback", 0)
+    text += f"; upper bound {100 * results['upper_bound']:.2f} %"
+    if fallback:
+        text += f"; {fallback} expressions on the whole image (no detection)"
+    return text
 
 
 PREDICTION_COLUMNS = [
