@@ -12,7 +12,7 @@ from statistics import fmean
 from typing import Any
 
 from descbench.core.measures import format_value, interval_of
-from descbench.core.published import published_fields
+from descbench.core.published import published_fields, published_lines
 from descbench.core.results import JobOutputs, format_table
 from descbench.core.stats import interval_fields, mean_fields, repetition_fields
 
@@ -174,20 +174,8 @@ def shown(results: dict[str, Any], key: str) -> str:
 
 
 def published_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
-    """``published`` rows of the printed table: the paper's number and our Δ, where the setting matches one."""
-    rows = []
-    for key, value in results.items():
-        if key.endswith(".published") and isinstance(value, (int, float)):
-            metric = key.removesuffix(".published")
-            delta = results.get(f"{key}.delta")
-            source = results.get(f"{key}.source", "")
-            rows.append(
-                (
-                    f"published {metric}",
-                    f"{format_value(metric, value)} (ours Δ {format_value(metric, delta)}; {source})",
-                )
-            )
-    return rows
+    """``published`` rows of the printed table, as :func:`descbench.core.published.published_lines` writes them."""
+    return published_lines(results)
 
 
 def log_summary(logger, results: dict[str, Any]) -> bool:
