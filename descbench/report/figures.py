@@ -23,6 +23,7 @@ from descbench.report.groups import (
     cell_interval,
     cell_stat,
     common_value,
+    group_cells,
     keypoint_columns,
     legend_title,
     metric_value,
@@ -41,28 +42,55 @@ def _lists(series: Mapping[str, Sequence[tuple]]) -> dict[str, list[list[Any]]]:
     return {label: [list(point) for point in points] for label, points in series.items()}
 
 
+#: set by ``describe.exclude_wrong_count=point`` (the study's rule): most classes answered another count
+POINT_EXCLUDED, WRONG_COUNT_SHARE = "describe.stats.point_excluded", "describe.stats.wrong_count_share"
+
+
+def excluded_points(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[Any, float]]:
+    """``{line label: {num_desc: share of classes with another count, in %}}`` of the points whose every run
+    is marked excluded by the study's rule: the curves leave them out, the tables say why."""
+    out: dict[str, dict[Any, float]] = {}
+    for label, by_x in group_cells(results, "top1").items():
+        for x, cell in by_x.items():
+            if cell and all(r.get(POINT_EXCLUDED) is True for r in cell):
+                shares = [float(r.get(WRONG_COUNT_SHARE, float("nan"))) for r in cell]
+                out.setdefault(label, {})[x] = 100 * sum(shares) / len(shares)
+    return out
+
+
+def _without(points: Mapping[str, Sequence[Sequence[Any]]], excluded: Mapping[str, Mapping[Any, float]]):
+    return {label: [p for p in pts if p[0] not in excluded.get(label, {})] for label, pts in points.items()}
+
+
 def classification_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The two classification figures, panel by panel, exactly as plotted."""
+    """The two classification figures, panel by panel, exactly as plotted (points excluded by the study's
+    rule left out of the series and listed under ``excluded``: ``[[label, num_desc, share %], ...]``)."""
     acc_panels, ent_panels = [], []
     for panel, rs in split_panels(results):
+        excluded = excluded_points(rs)
         legend = legend_title(rs, "describe.detailed", exclude={NUM_DESC})
         chances = {metric_value(r, "chance_top1") for r in rs}
         chance = chances.pop() if len(chances) == 1 else None  # one chance level per panel, or none drawn
-        base = {**panel, "title": panel_title(panel), "legend_title": legend}
+        base = {
+            **panel,
+            "title": panel_title(panel),
+            "legend_title": legend,
+            "excluded": [[label, x, share] for label, xs in excluded.items() for x, share in xs.items()],
+        }
         acc_panels.append(
             {
                 **base,
                 "chance": chance * 100 if chance is not None else None,
-                "series": _lists(build_series(rs, "top1")),
-                "intervals": build_intervals(rs, "top1"),
+                "series": _lists(_without(build_series(rs, "top1"), excluded)),
+                "intervals": _without(build_intervals(rs, "top1"), excluded),
             }
         )
         ent_panels.append(
             {
                 **base,
                 "chance": None,
-                "series": _lists(build_series(rs, "entropy", scale=1.0)),
-                "intervals": build_intervals(rs, "entropy", scale=1.0),
+                "series": _lists(_without(build_series(rs, "entropy", scale=1.0), excluded)),
+                "intervals": _without(build_intervals(rs, "entropy", scale=1.0), excluded),
             }
         )
     scale = common_value(results, "entropy_scale")

@@ -65,17 +65,24 @@ def classification_markdown(data: Mapping[str, Any]) -> list[str]:
             f"Columns grouped by: {acc_panel['legend_title']}.",
             "",
         ]
-        labels = list(acc_panel["series"])
+        excluded = {(label, x): share for label, x, share in acc_panel.get("excluded", [])}
+        labels = list(dict.fromkeys([*acc_panel["series"], *(label for label, _ in excluded)]))
         xs = sorted(
-            {p[0] for pts in acc_panel["series"].values() for p in pts},
+            {p[0] for pts in acc_panel["series"].values() for p in pts} | {x for _, x in excluded},
             key=lambda x: (x is None, x if x is not None else 0),
         )
         rows = []
         for x in xs:
             row = [_x_label(x)]
             for label in labels:
-                a = {p[0]: p for p in acc_panel["series"][label]}.get(x)
+                a = {p[0]: p for p in acc_panel["series"].get(label, [])}.get(x)
                 e = {p[0]: p for p in ent_panel["series"].get(label, [])}.get(x)
+                if (label, x) in excluded:
+                    row.append(
+                        f"excluded (the study's rule: {excluded[label, x]:.0f} % of classes answered another "
+                        "count than the examples')"
+                    )
+                    continue
                 if a is None:
                     row.append("—")
                     continue

@@ -95,6 +95,12 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
                         ax.axhspan(mean - below, mean + above, color=style["color"], alpha=0.15)
         if panel.get("chance") is not None:
             handles.append(ax.axhline(panel["chance"], color="grey", linestyle=":", label="chance"))
+        if panel.get("excluded"):  # the study's rule left these points out of the curve: say so on the plot
+            text = "; ".join(f"{label} at {x}: {share:.0f} %" for label, x, share in panel["excluded"])
+            ax.text(
+                0.01, 0.01, f"excluded (answer count not the examples'): {text}", transform=ax.transAxes,
+                fontsize="x-small", color="tab:red", va="bottom", wrap=True,
+            )  # fmt: skip
         if xs_all:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(figure["xlabel"])

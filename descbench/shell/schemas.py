@@ -128,6 +128,7 @@ class FileDescribeConfig(DescribeConfig):
     allow_fewer: bool = False
     empty: str = "classname"
     names: str = "dataset"
+    detailed_prefix: str = "none"
     rule: str = "corrected"
     template: str = "{classname}, {descriptor}"
 
@@ -157,9 +158,9 @@ class LlmDescribeConfig(DescribeConfig):
     bank: str = "project"
     instruction: Any = "none"
     num_examples: Any = None
-    detailed_prefix: bool = False
+    detailed_prefix: str = "none"
     on_empty: str = "error"
-    exclude_wrong_count: bool = False
+    exclude_wrong_count: str = "off"
     offline: bool = False
     concurrency: int = 4
     progress: bool = True

@@ -161,6 +161,9 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
         ("ECE", shown(results, "ece")),
         ("run dir", str(context.run_dir)),
     ]
+    if results.get("describe.stats.point_excluded") is True:
+        share = 100 * results["describe.stats.wrong_count_share"]
+        table.append(("excluded point", f"{share:.0f} % of classes answered another count than the examples'"))
     table += published_rows(results)
     if "note" in results:
         table.append(("note", results["note"]))
