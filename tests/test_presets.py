@@ -49,8 +49,23 @@ def test_red_circle_paper_preset_is_the_papers_protocol():
     assert list(world.task.extra_backbones) == [] and world.task.negatives == 500
 
 
-def test_keypoint_and_bias_presets_compose():
+def test_keypoint_and_bias_presets_compose_on_the_studys_main_model():
     cfg = _compose(["experiment=keypoints_cub", "dataset.builder.root=/data/cub"])
     assert cfg.task.name == "keypoints" and cfg.dataset.name == "keypoints_cub"
+    assert cfg.backbone.model == "ViT-L-14-336"
     cfg = _compose(["experiment=marking_bias_coco"])
     assert cfg.task.name == "marking_bias" and cfg.dataset.builder.min_area == 4096
+    assert cfg.backbone.model == "ViT-L-14-336"
+    cfg = _compose(["experiment=keypoints_faces", "dataset.builder.root=/data/faces"])
+    assert cfg.task.name == "keypoints" and cfg.dataset.builder._target_.endswith("load_facesynthetics_keypoints")
+    assert cfg.backbone.model == "ViT-L-14-336" and cfg.backbone.pretrained == "openai"
+    cfg = _compose(["experiment=marking_bias_faces", "dataset.builder.root=/data/faces"])
+    assert cfg.task.name == "marking_bias" and cfg.dataset.builder._target_.endswith("load_facesynthetics_persons")
+    assert cfg.backbone.model == "ViT-L-14-336"
+
+
+def test_study_preset_scores_sentences_through_the_rule_and_excludes_by_point():
+    cfg = _compose(["experiment=prompt_options"])
+    assert cfg.describe.detailed_prefix == "rule" and cfg.describe.exclude_wrong_count == "point"
+    for name in ("menon_imagenet", "menon_cub", "imagenet_descriptions"):
+        assert _compose([f"experiment={name}"]).describe.detailed_prefix == "rule"
