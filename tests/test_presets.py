@@ -69,3 +69,14 @@ def test_study_preset_scores_sentences_through_the_rule_and_excludes_by_point():
     assert cfg.describe.detailed_prefix == "rule" and cfg.describe.exclude_wrong_count == "point"
     for name in ("menon_imagenet", "menon_cub", "imagenet_descriptions"):
         assert _compose([f"experiment={name}"]).describe.detailed_prefix == "rule"
+
+
+def test_the_llm_defaults_are_valid_choices_not_yaml_booleans():
+    """YAML reads a bare `off` as false: the default must arrive as the choice's name."""
+    from descbench.core.description_text import sentence_form
+    from descbench.descriptions.llm.generate import exclusion_choice
+
+    cfg = _compose(["describe=llm"])
+    assert cfg.describe.exclude_wrong_count == "off" and exclusion_choice(cfg.describe.exclude_wrong_count) == "off"
+    assert cfg.describe.detailed_prefix == "none" and sentence_form(cfg.describe.detailed_prefix) == "as_written"
+    assert _compose(["describe=file"]).describe.detailed_prefix == "none"
