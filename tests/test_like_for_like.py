@@ -119,3 +119,26 @@ def test_make_study_composes_every_job_of_every_arm(tmp_path):
     lowered = {arm: [[o.lower() for o in job] for job in jobs] for arm, jobs in arms.items()}
     assert all("num_desc=7" in job and "describe.detailed=false" in job for job in lowered["examples"])
     assert all("describe.detailed=false" in job for job in lowered["waffle"])
+
+
+def test_the_upper_bound_in_the_results_is_the_share_of_reachable_expressions():
+    """Four expressions, hand-computed: only the first has a candidate with IoU > 0.5 with its gold box."""
+    from types import SimpleNamespace
+
+    from descbench.core.marking.expressions import RefExpression
+    from descbench.tasks.rec.outputs import proposal_fields
+
+    gold = [10.0, 10.0, 20.0, 20.0]
+    expressions = [
+        RefExpression("1", "a", [[10.0, 10.0, 20.0, 20.0], [0.0, 0.0, 5.0, 5.0]], gold, "val"),  # IoU 1
+        RefExpression("1", "b", [[10.0, 10.0, 20.0, 10.0]], gold, "val"),  # IoU 0.5: not above
+        RefExpression("2", "c", [[0.0, 0.0, 5.0, 5.0]], gold, "testA"),  # IoU 0
+        RefExpression("2", "d", [[0.0, 0.0, 100.0, 100.0]], gold, "testA"),  # the whole image: IoU 0.04
+    ]
+    dataset = SimpleNamespace(expressions=expressions)
+    predictions = [SimpleNamespace(index=i, split=e.split) for i, e in enumerate(expressions)]
+    assert proposal_fields(dataset, predictions, ["val", "testA"]) == {
+        "upper_bound": 0.25,
+        "upper_bound.val": 0.5,
+        "upper_bound.testA": 0.0,
+    }
