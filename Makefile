@@ -30,13 +30,15 @@ test-fast: $(STAMP)
 sweep: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval -m describe.detailed=true,false num_desc=1..7
 
-# The prompt-option study: main grid, instruction and example-count arms, waffle control, one report.
+# The prompt-option study, every arm into one parent dir and one report: the |D| x detailed grid, role and rule at
+# |D| = 7 (words), 1 and 2 example objects at |D| = 7 (the study bank holds the study's two), the waffle control.
+# tests/test_like_for_like.py composes every job of this target (configs and prompts only, no model).
 study: $(STAMP)
 	set -e; d=outputs/prompt_options/$$(date +%Y-%m-%d_%H-%M-%S); \
 	$(PY) -m descbench.eval -m experiment=prompt_options hydra.sweep.dir=$$d/grid; \
 	$(PY) -m descbench.eval -m experiment=prompt_options describe.instruction=role,rule num_desc=7 describe.detailed=false hydra.sweep.dir=$$d/instruction; \
-	$(PY) -m descbench.eval -m experiment=prompt_options describe.num_examples=1,2,3 num_desc=7 describe.detailed=false hydra.sweep.dir=$$d/examples; \
-	$(PY) -m descbench.eval -m experiment=prompt_options describe=waffle num_desc=1..7 describe.detailed=false hydra.sweep.dir=$$d/waffle; \
+	$(PY) -m descbench.eval -m experiment=prompt_options describe.num_examples=1,2 num_desc=7 describe.detailed=false hydra.sweep.dir=$$d/examples; \
+	$(PY) -m descbench.eval -m experiment=prompt_options_waffle hydra.sweep.dir=$$d/waffle; \
 	$(PY) -m descbench.report $$d
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from descbench.core.errors import UserError
 from descbench.descriptions.llm import (
     DescriptionCache,
     OpenAIBackend,
@@ -181,19 +183,38 @@ def test_key_not_in_logs_in_process(tmp_path, monkeypatch, caplog):
     )
 
 
-def test_detailed_sentences_as_written_or_prefixed(tmp_path):
-    answer = lambda prompt: "Tigers have stripes.\n- They have long tails."  # noqa: E731
+def test_detailed_sentences_as_written_prefixed_or_through_the_rule(tmp_path):
+    answer = lambda prompt: "Tigers have stripes.\n- They have long tails.\n- a big cat."  # noqa: E731
     opts = dict(num_desc=2, detailed=True, instruction="none", num_examples=1, progress=False)
     plain = generate_descriptions(["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, **opts)
-    assert plain.texts == [["Tigers have stripes.", "They have long tails."]]
-    assert plain.options["detailed_prefix"] is False and plain.options["text_form"] == "as_written"
+    assert plain.texts == [["Tigers have stripes.", "They have long tails.", "a big cat."]]
+    assert plain.options["detailed_prefix"] == "none" and plain.options["text_form"] == "as_written"
     prefixed = generate_descriptions(
-        ["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, detailed_prefix=True, **opts
+        ["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, detailed_prefix="name", **opts
     )
-    assert prefixed.texts == [["tiger, Tigers have stripes.", "tiger, They have long tails."]]
+    assert prefixed.texts == [["tiger, Tigers have stripes.", "tiger, They have long tails.", "tiger, a big cat."]]
     assert prefixed.options["text_form"] == "prefixed" and prefixed.meta["num_cached"] == 1
+    # the study's reading: every description, sentences included, through Menon's "{c}, which (is/has) {d}"
+    ruled = generate_descriptions(
+        ["tiger"], backend=CountingBackend(answer), cache_dir=tmp_path, detailed_prefix="rule", **opts
+    )
+    assert ruled.texts == [
+        [
+            "tiger, which has Tigers have stripes.",
+            "tiger, which has They have long tails.",
+            "tiger, which is a big cat.",
+        ]
+    ]
+    assert ruled.options["detailed_prefix"] == "rule" and ruled.options["text_form"] == "which"
+    assert ruled.options["rule"] == "corrected"
     words = generate_descriptions(
-        ["tiger"], backend=CountingBackend(), cache_dir=tmp_path, **{**opts, "detailed": False}, detailed_prefix=True
+        ["tiger"], backend=CountingBackend(), cache_dir=tmp_path, **{**opts, "detailed": False}, detailed_prefix="name"
     )
     assert words.options["detailed_prefix"] == "not applicable to word bullets"
     assert words.texts == [["tiger, which has red", "tiger, which has round"]]
+    for bad, message in (
+        ("names", "describe.detailed_prefix='names' is not one of rule, none, name"),
+        (True, "true was name"),
+    ):
+        with pytest.raises(UserError, match=re.escape(message)):
+            generate_descriptions(["tiger"], backend=CountingBackend(), cache_dir=tmp_path, detailed_prefix=bad, **opts)

@@ -156,22 +156,44 @@ def test_wrong_counts_recorded_and_excluded_on_request(tmp_path):
         n = {"tiger": 3, "coffee mug": 2, "stop sign": 4}[req.classname]
         return Reply(text=bullets_for(req.classname, n))
 
+    classes = ["tiger", "coffee mug", "stop sign"]
     with OpenAIStubServer(respond) as server:
-        kept = generate_descriptions(
-            ["tiger", "coffee mug", "stop sign"], backend=backend(server), cache_dir=tmp_path, **OPTS
-        )
+        kept = generate_descriptions(classes, backend=backend(server), cache_dir=tmp_path, **OPTS)
         dropped = generate_descriptions(
-            ["tiger", "coffee mug", "stop sign"],
-            backend=backend(server),
-            cache_dir=tmp_path,
-            exclude_wrong_count=True,
-            **OPTS,
+            classes, backend=backend(server), cache_dir=tmp_path, exclude_wrong_count="class", **OPTS
+        )
+        point = generate_descriptions(
+            classes, backend=backend(server), cache_dir=tmp_path, exclude_wrong_count="point", **OPTS
         )
     assert kept.meta["returned_counts"] == [3, 2, 4] and kept.excluded == []
     assert kept.stats["num_wrong_count"] == 2 and kept.stats["wrong_count_classes"] == ["coffee mug", "stop sign"]
     assert kept.stats["num_short"] == 1 and kept.stats["num_excluded"] == 0
+    assert kept.stats["expected_counts"] == [3] and kept.stats["wrong_count_share"] == pytest.approx(2 / 3)
+    assert kept.options["exclude_wrong_count"] == "off" and kept.stats["point_excluded"] is False
+    # class: today's reading, the classes whose count differs leave the metrics
     assert dropped.excluded == [1, 2] and dropped.stats["num_excluded"] == 2
-    assert dropped.options["exclude_wrong_count"] is True and dropped.texts == kept.texts
+    assert dropped.options["exclude_wrong_count"] == "class" and dropped.texts == kept.texts
+    # point: the study's rule -- 2 of 3 classes answered another count, so the whole point is marked excluded
+    assert point.excluded == [] and point.stats["point_excluded"] is True and point.stats["num_excluded"] == 0
+    with pytest.raises(DescriptionError, match=r"exclude_wrong_count=True is not one of off, class, point"):
+        generate_descriptions(classes, backend=backend(server), cache_dir=tmp_path, exclude_wrong_count=True, **OPTS)
+
+
+def test_point_exclusion_needs_most_classes_and_accepts_each_examples_own_count(tmp_path):
+    """At |D| = 7 the study bank's examples show 7 and 8 bullets (Menon's prompt): 7 and 8 are both the
+    examples' count; the point is excluded only when more than half of the classes answered another."""
+    counts = {"tiger": 8, "coffee mug": 7, "stop sign": 5, "lemur": 6}
+    # the study bank's prompt ends with Menon's "-\n" (no open bullet): every answered line is its own "- " bullet
+    reply = lambda req: Reply(text="- " + bullets_for(req.classname, counts[req.classname]))  # noqa: E731
+    with OpenAIStubServer(reply) as server:
+        options = {**OPTS, "num_desc": 7, "bank": "study", "num_examples": 2, "exclude_wrong_count": "point"}
+        half = generate_descriptions(list(counts), backend=backend(server), cache_dir=tmp_path, **options)
+        most = generate_descriptions(
+            ["stop sign", "lemur", "tiger"], backend=backend(server), cache_dir=tmp_path, **options
+        )
+    assert half.stats["expected_counts"] == [7, 8] and half.stats["wrong_count_classes"] == ["stop sign", "lemur"]
+    assert half.stats["wrong_count_share"] == 0.5 and half.stats["point_excluded"] is False
+    assert most.stats["wrong_count_share"] == pytest.approx(2 / 3) and most.stats["point_excluded"] is True
 
 
 def test_timeout_retried_then_clear_error(tmp_path):

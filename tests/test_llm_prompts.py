@@ -18,7 +18,7 @@ from descbench.descriptions.llm import (
     parse_descriptors,
     to_chat_messages,
 )
-from descbench.descriptions.llm.prompts import bank_limits, render_instruction
+from descbench.descriptions.llm.prompts import bank_limits, expected_counts, render_instruction
 
 GOLDEN = Path(__file__).parent / "golden" / "llm"
 
@@ -66,6 +66,34 @@ STUDY_GOLDEN = [
 @pytest.mark.parametrize("name, options", STUDY_GOLDEN)
 def test_study_bank_renders_the_published_prompt(name, options):
     assert build_prompt("tench", bank="study", **options) == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_study_bank_at_7_words_is_menon_and_vondricks_prompt_byte_for_byte():
+    """The study's |D| = 7 word point is Menon & Vondrick's setting. The golden file is a copy of the text that
+    ``generate_prompt("tench")`` returns in their release (sachit-menon/classify_by_description_release,
+    ``generate_descriptors.py``): lemur with 7 bullets, television with 8, colour second, the final question
+    without "visual", ending with an open "-" line."""
+    menon = (GOLDEN / "menon_generate_prompt_tench.txt").read_text(encoding="utf-8")
+    assert build_prompt("tench", num_desc=7, detailed=False, bank="study") == menon
+    assert build_prompt("tench", num_desc=7, detailed=False, num_examples=2, bank="study") == menon
+    # each example carries its own count there: an answer of 7 or of 8 bullets has the examples' count
+    assert expected_counts("study", num_desc=7, detailed=False) == [7, 8]
+    assert expected_counts("study", num_desc=7, detailed=False, num_examples=1) == [7]
+    assert expected_counts("study", num_desc=4, detailed=False) == [4]
+    assert expected_counts("study", num_desc=3, detailed=True) == [3]
+    # |D| = 5 and 6 are ours: the study's |D| = 4 subset first, then Menon's remaining bullets in his order
+    six = build_prompt("tench", num_desc=6, detailed=False, bank="study")
+    assert "- large eyes\n- black, grey, white, brown, or red-brown\n- furry bodies\n\n" in six
+
+
+def test_a_bank_with_a_bad_per_count_list_is_one_line(tmp_path):
+    path = tmp_path / "mine.yaml"
+    text = (resources.files("descbench.descriptions.llm.banks") / "study.yaml").read_text()
+    path.write_text(
+        text.replace("name: study", "name: mine").replace("    words_at:\n      7:", "    words_at:\n      x:", 1)
+    )
+    with pytest.raises(PromptError, match=r"example 'lemur': words_at must map a num_desc \(an integer >= 1\)"):
+        load_bank(str(path))
 
 
 def test_study_bank_texts_and_order():

@@ -1,5 +1,7 @@
 """Experiment presets compose to the study's layout."""
 
+from omegaconf import OmegaConf
+
 from descbench.shell.config import compose_config
 
 
@@ -40,13 +42,45 @@ def test_red_circle_paper_preset_is_the_papers_protocol():
     assert cfg.visual_prompt.blur_outside.sigma == 100.0 and cfg.visual_prompt.blur_outside.region == "ellipse"
     assert cfg.task.subtract and cfg.task.negatives == 500 and cfg.task.lowercase
     assert cfg.task.image_processing == "squash" and cfg.dataset.name == "rec_refer"
+    # the published numbers were measured on a detector's proposals: the preset has no default for them
+    assert OmegaConf.is_missing(cfg.dataset.builder, "proposals")
     world = _compose(["experiment=red_circle_paper_world"])
     assert world.dataset.name == "rec_shapes" and world.backbone.model.startswith("local-dir:")
     assert list(world.task.extra_backbones) == [] and world.task.negatives == 500
 
 
-def test_keypoint_and_bias_presets_compose():
+def test_keypoint_and_bias_presets_compose_on_the_studys_main_model():
     cfg = _compose(["experiment=keypoints_cub", "dataset.builder.root=/data/cub"])
     assert cfg.task._target_.endswith("KeypointTaskSpec") and cfg.dataset.name == "keypoints_cub"
+    assert cfg.backbone.model == "ViT-L-14-336"
     cfg = _compose(["experiment=marking_bias_coco"])
     assert cfg.task._target_.endswith("BiasTaskSpec") and cfg.dataset.builder.min_area == 4096
+    assert cfg.backbone.model == "ViT-L-14-336"
+    cfg = _compose(["experiment=keypoints_faces", "dataset.builder.root=/data/faces"])
+    assert cfg.task._target_.endswith("KeypointTaskSpec") and cfg.dataset.builder._target_.endswith(
+        "load_facesynthetics_keypoints"
+    )
+    assert cfg.backbone.model == "ViT-L-14-336" and cfg.backbone.pretrained == "openai"
+    cfg = _compose(["experiment=marking_bias_faces", "dataset.builder.root=/data/faces"])
+    assert cfg.task._target_.endswith("BiasTaskSpec") and cfg.dataset.builder._target_.endswith(
+        "load_facesynthetics_persons"
+    )
+    assert cfg.backbone.model == "ViT-L-14-336"
+
+
+def test_study_preset_scores_sentences_through_the_rule_and_excludes_by_point():
+    cfg = _compose(["experiment=prompt_options"])
+    assert cfg.describe.detailed_prefix == "rule" and cfg.describe.exclude_wrong_count == "point"
+    for name in ("menon_imagenet", "menon_cub", "imagenet_descriptions"):
+        assert _compose([f"experiment={name}"]).describe.detailed_prefix == "rule"
+
+
+def test_the_llm_defaults_are_valid_choices_not_yaml_booleans():
+    """YAML reads a bare `off` as false: the default must arrive as the choice's name."""
+    from descbench.core.description_text import sentence_form
+    from descbench.descriptions.llm.generate import exclusion_choice
+
+    cfg = _compose(["describe=llm"])
+    assert cfg.describe.exclude_wrong_count == "off" and exclusion_choice(cfg.describe.exclude_wrong_count) == "off"
+    assert cfg.describe.detailed_prefix == "none" and sentence_form(cfg.describe.detailed_prefix) == "as_written"
+    assert _compose(["describe=file"]).describe.detailed_prefix == "none"

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from descbench.core.errors import ConfigError
-from descbench.core.published import load_published, match_published, published_fields
+from descbench.core.published import (
+    compare_published,
+    load_published,
+    match_published,
+    published_fields,
+    published_lines,
+)
 from descbench.report import write_report
 
 MENON = "Menon & Vondrick, Visual Classification via Description from Large Language Models, ICLR 2023"
@@ -27,6 +33,11 @@ def imagenet_run(**changes) -> dict:
         "weights": "pretrained",
         "describe.source": "file",
         "describe.rule": "faithful",
+        "describe.names": "key",
+        "describe.empty": "menon",
+        "describe.truncate": False,
+        "describe.sentences": False,
+        "describe.template": "{classname}, {descriptor}.",
         "describe.detailed": False,
         "aggregation": "score_mean",
         "seed": 0,
@@ -47,7 +58,18 @@ def red_circle_run(dataset: str = "refcoco(unc)") -> dict:
         "pretrained": "openai",
         "backbones": ["ViT-L-14-336 [pretrained]", "RN50x16 [pretrained]"],
         "visual_prompt": ["blur_outside", "circle", "grayscale_outside"],  # an ensemble: order does not matter
+        "visual_prompt.blur_outside.region": "ellipse",
+        "visual_prompt.blur_outside.sigma": 100.0,
+        "visual_prompt.circle.colour": [255, 0, 0],
+        "visual_prompt.circle.thickness": 2.0,
+        "visual_prompt.grayscale_outside.region": "ellipse",
+        "proposals": "detector",
+        "relations": "none",
         "subtract": True,
+        "negatives": 500,
+        "lowercase": True,
+        "image_processing": "squash",
+        "template": "a photo of {expression}",
         "seed": 0,
     }
 
@@ -83,7 +105,9 @@ def test_menon_setting_matches_and_delta_is_ours_minus_published():
         "top1.published.delta": pytest.approx(-0.89),
         "top1.published.source": MENON,
     }
-    [baseline] = match_published(imagenet_run(**{"describe.source": "classname", "top1": 0.5846}))
+    [baseline] = match_published(
+        imagenet_run(**{"describe.source": "classname", "describe.template": "{classname}", "top1": 0.5846})
+    )
     assert baseline["value"] == 58.46 and baseline["delta"] == pytest.approx(0.0)
 
 
@@ -102,6 +126,54 @@ def test_a_run_that_differs_in_a_required_field_does_not_match(change):
     assert match_published(imagenet_run(**change)) == []
 
 
+RED_CIRCLE_SETTINGS = [
+    ("proposals", "gt", "detector"),
+    ("relations", "rules", "none"),
+    ("visual_prompt.blur_outside.sigma", 3.0, "100"),
+    ("visual_prompt.blur_outside.region", "box", "ellipse"),
+    ("visual_prompt.grayscale_outside.region", "box", "ellipse"),
+    ("visual_prompt.circle.thickness", 4.0, "2"),
+    ("visual_prompt.circle.colour", [0, 0, 255], "255+0+0"),
+    ("subtract", False, "true"),
+    ("negatives", 10, "500"),
+    ("lowercase", False, "true"),
+    ("image_processing", "crop", "squash"),
+    ("template", "{expression}", "a photo of {expression}"),
+    ("pretrained", "laion2b_s32b_b82k", "openai"),
+]
+
+
+@pytest.mark.parametrize("key, ours, theirs", RED_CIRCLE_SETTINGS)
+def test_each_differing_setting_is_named_instead_of_a_delta(key, ours, theirs):
+    run = {**red_circle_run(), key: ours}
+    comparisons = compare_published(run)
+    assert [c["key"] for c in comparisons] == ["acc.val", "acc.testA", "acc.testB"]  # the closest entry per key
+    assert all(c["delta"] is None and not c["comparable"] for c in comparisons)
+    expected = f"not comparable: {key} = {ours if not isinstance(ours, list) else '+'.join(map(str, ours))}"
+    expected = expected.replace("= False", "= false").replace("= 3.0", "= 3").replace("= 4.0", "= 4")
+    assert comparisons[0]["verdict"] == f"{expected} vs {theirs}"
+    fields = published_fields(run)
+    assert fields["acc.val.published"] == 49.8 and fields["acc.val.published.delta"] == comparisons[0]["verdict"]
+    assert not any(isinstance(v, float) for k, v in fields.items() if k.endswith(".delta"))
+
+
+def test_random_weights_a_subset_and_an_unrecorded_setting_are_never_comparable():
+    random = {**red_circle_run(), "backbones": ["ViT-L-14-336 [pretrained]", "RN50x16 [random (seed 0)]"]}
+    assert compare_published(random)[0]["verdict"] == "not comparable: weights = random (seed 0) vs pretrained"
+    gold_random = {**random, "proposals": "gt", "weights": "random (seed 0)"}
+    assert compare_published(gold_random)[0]["verdict"] == (
+        "not comparable: weights = random (seed 0) vs pretrained; proposals = gt vs detector"
+    )
+    subset = imagenet_run(**{"dataset.limit": 96})
+    assert compare_published(subset)[0]["verdict"] == "not comparable: dataset.limit = 96 vs the whole split"
+    unrecorded = {k: v for k, v in red_circle_run().items() if k != "proposals"}
+    assert compare_published(unrecorded)[0]["verdict"] == "not comparable: proposals = not recorded vs detector"
+    rows = published_lines({**imagenet_run(), **published_fields(subset)})
+    assert rows == [("published top1", f"62.97 % (not comparable: dataset.limit = 96 vs the whole split; {MENON})")]
+    rows = published_lines({**imagenet_run(), **published_fields(imagenet_run())})
+    assert rows == [("published top1", f"62.97 % (Δ -0.89; {MENON})")]
+
+
 def test_study_entries_match_any_backbone_at_their_num_desc():
     run = imagenet_run(
         **{
@@ -109,13 +181,21 @@ def test_study_entries_match_any_backbone_at_their_num_desc():
             "describe.num_desc": 7,
             "describe.instruction": "none",
             "describe.num_examples": 2,
+            "describe.bank": "study",
+            "describe.backend": "openai",
+            "describe.model": "text-davinci-003",
             "backbone": "RN50",
         }
     )
     [match] = match_published(run)
     assert match["value"] == 62.35 and "backbone not stated" in match["caveat"]
-    assert match_published({**run, "describe.num_desc": 4}) == []
-    assert match_published({**run, "describe.detailed": True}) == []
+    assert compare_published({**run, "describe.num_desc": 4}) == []  # no published number at |D| = 4
+    assert compare_published({**run, "describe.detailed": True}) == []
+    [other] = compare_published({**run, "describe.model": "SmolLM2-135M-Instruct"})
+    assert other["delta"] is None and other["verdict"] == (
+        "not comparable: describe.model = SmolLM2-135M-Instruct vs text-davinci-003 or text-davinci-002 or "
+        "text-davinci-001 or davinci"
+    )
 
 
 def test_red_circle_ensemble_matches_per_split_and_the_reproduction_too():
@@ -133,6 +213,9 @@ def test_red_circle_ensemble_matches_per_split_and_the_reproduction_too():
     assert [m["value"] for m in match_published(red_circle_run("refcocog(umd)"))] == [59.4, 58.3]
     single = {**red_circle_run(), "backbones": ["ViT-L-14-336 [pretrained]"]}
     assert match_published(single) == []  # one backbone is not the published ensemble
+    assert compare_published(single)[0]["verdict"] == (
+        "not comparable: backbone = ViT-L-14-336 vs ViT-L-14-336+RN50x16"
+    )
     assert match_published({**red_circle_run(), "visual_prompt": "circle"}) == []
 
 
@@ -146,6 +229,14 @@ def test_report_shows_published_and_delta_beside_ours(tmp_path):
     assert "| run dir | measure | ours (%) | published (%) | Δ (pp) | source | caveat |" in section
     assert f"| menon | top1 | 62.08 | 62.97 | -0.89 | {MENON} |" in section
     assert "| world |" not in section
+
+
+def test_report_says_not_comparable_instead_of_a_delta(tmp_path):
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "gold" / "results.json").write_text(json.dumps({**red_circle_run(), "proposals": "gt"}))
+    write_report(tmp_path)
+    section = (tmp_path / "report.md").read_text().split("## Published numbers", 1)[1].split("\n## ", 1)[0]
+    assert "| gold | acc.val | 51.20 | 49.8 | not comparable: proposals = gt vs detector | Shtedritski" in section
 
 
 def test_a_malformed_entry_is_a_one_line_error(tmp_path):

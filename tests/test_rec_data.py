@@ -184,13 +184,13 @@ def test_detector_proposals(refer, tmp_path):
     detections = tmp_path / "dets.json"
     detections.write_text(json.dumps({"1": [[1, 3, 21, 31], [31, 5, 24, 39], [0, 0, 10, 10]], "2": [[0, 0, 5, 5]]}))
     data = load_refer(root, images, split="val", proposals=str(detections))
-    assert data.proposals == str(detections)
+    assert data.proposals == "detector" and data.proposal_info["file"] == str(detections)
     assert data.expressions[0].boxes == [[1.0, 3.0, 21.0, 31.0], [31.0, 5.0, 24.0, 39.0], [0.0, 0.0, 10.0, 10.0]]
     assert data.expressions[0].gold_box == [2.0, 4.0, 20.0, 30.0]  # gold stays the annotation
     # an image the detector gives no box (absent or empty): the whole image is its one candidate, as ReCLIP
     for dets in ({"2": [[0, 0, 5, 5]]}, {"1": [], "2": [[0, 0, 5, 5]]}):
         detections.write_text(json.dumps(dets))
-        data = load_refer(root, images, split="val", proposals=str(detections))
+        data = load_refer(root, images, split=None, proposals=str(detections))
         width, height = Image.open(images / "COCO_train2014_000000000001.jpg").size
         assert data.expressions[0].boxes == [[0.0, 0.0, float(width), float(height)]]
         assert data.stats["whole_image_fallback"] == sum(e.image_id == "1" for e in data.expressions) > 0
@@ -329,3 +329,60 @@ def test_a_pick_is_correct_on_any_gold_box_above_half_iou():
     # IoU exactly 0.5 is not above 0.5 (the references' rule): a box covering 2/3 of the gold's width
     half = RefExpression("i", "a man", [[0, 0, 30, 10]], [0, 0, 15, 10], "val")
     assert make_prediction(0, half, 0, 0.0).iou == 0.5 and not make_prediction(0, half, 0, 0.0).correct
+
+
+# ---------------------------------------------------------------------------- ReCLIP's detection files
+
+
+def test_detections_in_both_reclip_layouts_keep_the_numbers_after_the_box(refer, tmp_path):
+    """ReCLIP's main.py reads {image_id: [[x, y, w, h, score...], ...]} or [{image_id, box}, ...]; both give the
+    same candidates, the numbers after the box are kept, the file is identified by its sha256."""
+    import hashlib
+
+    root, images = refer
+    boxes = {"1": [[1, 3, 21, 31, 0.9], [31, 5, 24, 39, 0.4, 7]], "2": [[0, 0, 5, 5, 0.8]]}
+    as_dict, as_list = tmp_path / "dets_dict.json", tmp_path / "dets_list.json"
+    as_dict.write_text(json.dumps(boxes))
+    as_list.write_text(json.dumps([{"image_id": int(i), "box": b} for i, bs in boxes.items() for b in bs]))
+    loaded = {}
+    for layout, path in (("dict", as_dict), ("list", as_list)):
+        data = load_refer(root, images, split=None, proposals=str(path))
+        info = data.proposal_info
+        assert info["source"] == "detector" and info["layout"] == layout and info["file"] == str(path)
+        assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (info["images"], info["boxes"], info["extra_numbers_per_box"]) == (2, 3, [1, 2])
+        loaded[layout] = [e.boxes for e in data.expressions]
+    assert loaded["dict"] == loaded["list"]
+    assert loaded["dict"][0] == [[1.0, 3.0, 21.0, 31.0], [31.0, 5.0, 24.0, 39.0]]
+    from descbench.datasets.refer import load_detections
+
+    assert load_detections(as_dict).extras == {"1": [[0.9], [0.4, 7]], "2": [[0.8]]}
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([{"image": 1, "box": [0, 0, 5, 5]}], r"item 0 is not an object with 'image_id' and 'box'"),
+        ({"1": [[0, 0, 5]]}, r"image 1: box \[0, 0, 5\] is not \[x, y, w, h, \.\.\.\]"),
+        ({"1": [[0, 0, 5, 5, [1]]]}, r"what follows x, y, w, h must be numbers or labels"),
+        ({"1": []}, r"holds no detection at all"),
+        ("boxes", r"holds neither layout"),
+        ({"99": [[0, 0, 5, 5]]}, r"gives no box for any image of .*refs\(unc\)\.p: is it the detection file"),
+    ],
+)
+def test_a_bad_detection_file_is_one_line(refer, tmp_path, content, message):
+    root, images = refer
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(RecDataError, match=message):
+        load_refer(root, images, split=None, proposals=str(path))
+
+
+def test_the_upper_bound_is_the_share_of_expressions_a_pick_can_get_right():
+    """Hand-computed: IoU([0,0,10,10], [0,0,10,5]) = 0.5 is not above 0.5; [0,0,10,6] gives 0.6."""
+    from descbench.core.marking.scoring import gold_reachable
+
+    assert not gold_reachable([[0, 0, 10, 10]], [[0, 0, 10, 5]])
+    assert gold_reachable([[50, 50, 5, 5], [0, 0, 10, 10]], [[0, 0, 10, 6]])
+    assert gold_reachable([[0, 0, 10, 10]], [[40, 40, 5, 5], [0, 0, 10, 6]])  # any gold box counts
+    assert not gold_reachable([], [[0, 0, 10, 6]])

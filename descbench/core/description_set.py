@@ -37,8 +37,8 @@ class DescriptionSet:
       texts are those of repetition 0, so code that ignores ``repetitions`` evaluates
       repetition 0. Empty for a deterministic source (use :meth:`all_repetitions`).
     - ``excluded``: indices of classes whose images the task leaves out of the metrics
-      (the prompt-option study's exclusion of classes whose answer has the wrong count,
-      ``describe.exclude_wrong_count=true``). An excluded class stays in the label space
+      (classes whose answer does not have the examples' count, ``describe.exclude_wrong_count=class``;
+      the study's own rule, ``point``, marks a whole point instead and excludes no class). An excluded class stays in the label space
       with its texts, so the candidates every image is scored against are unchanged.
     """
 

@@ -122,3 +122,28 @@ def empty_text(classname: str, mode: EmptyMode, template: str = DEFAULT_TEMPLATE
     if mode == "menon":
         return template.format(classname=classname, descriptor=which_clause("", "faithful"))
     raise ValueError(f"no text for an empty list under empty={mode!r}")
+
+
+class DetailedPrefix(Choice):
+    """How a detailed sentence becomes the text CLIP encodes (``describe.detailed_prefix``).
+
+    ``rule``: Menon & Vondrick's "{class}, which (is/has) {description}" on every description, sentences
+    included (the prompt-option study scores every description with that formula, so a sentence keeps its
+    class); ``none``: the sentence as written (CuPL); ``name``: ``"{class}, {sentence}"`` (the template with
+    the sentence as written).
+    """
+
+    rule = "rule"
+    none = "none"
+    name = "name"
+
+
+#: the text form each choice gives a sentence
+SENTENCE_FORMS: dict[str, TextForm] = {"rule": "which", "none": "as_written", "name": "prefixed"}
+
+
+def sentence_form(prefix: DetailedPrefix | str, key: str = "describe.detailed_prefix") -> TextForm:
+    """The :data:`TextForm` of detailed sentences under ``prefix`` (a one-line error naming ``key`` otherwise)."""
+    if isinstance(prefix, bool):  # the former true/false option
+        raise DescriptionError(f"{key}={prefix!r} is not one of rule, none, name (true was name, false none)")
+    return SENTENCE_FORMS[DetailedPrefix.parse(prefix, key).value]

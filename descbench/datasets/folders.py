@@ -1,4 +1,4 @@
-"""Folder datasets: ImageNet validation, any ImageFolder with a class-name file, CUB-200-2011."""
+"""Folder datasets: ImageNet validation, ImageNetV2, any ImageFolder with a class-name file, CUB-200-2011."""
 
 from __future__ import annotations
 
@@ -46,6 +46,66 @@ def load_imagenet(root: str, split: str = "val", transform=None) -> EvalDataset:
         transform=transform,
         class_ids=wnids,
         provenance={"class_names": "CLIP's curated ImageNet names", "alpha": f"composited on {ALPHA_BACKGROUND}"},
+    )
+
+
+IMAGENETV2_VARIANTS = ("matched-frequency", "threshold0.7", "top-images")
+IMAGENETV2_LAYOUT = "<root>/imagenetv2-<variant>-format-val/<class index 0..999>/*.jpeg"
+
+
+class _IndexFolders(ImageFolder):
+    """An ImageFolder whose class folders are named by the class index (``0`` .. ``999``), not sorted as text."""
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        names = [p.name for p in Path(directory).iterdir() if p.is_dir()]
+        if sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n)) != [
+            str(i) for i in range(len(names))
+        ]:
+            raise DatasetError(
+                f"dataset imagenetv2: {directory} must hold the class folders 0..999 (found {len(names)}: "
+                f"{sorted(names)[:5]}...); layout {IMAGENETV2_LAYOUT}"
+            )
+        return [str(i) for i in range(len(names))], {str(i): i for i in range(len(names))}
+
+
+def load_imagenetv2(root: str, variant: str = "matched-frequency", transform=None) -> EvalDataset:
+    """ImageNetV2 (Recht et al. 2019) in its released layout: a folder per class named by its ImageNet class
+    index, labelled with CLIP's curated ImageNet names (as Menon & Vondrick's ``load.py`` labels it)."""
+    if variant not in IMAGENETV2_VARIANTS:
+        raise DatasetError(f"dataset imagenetv2: variant {variant!r} is not one of {', '.join(IMAGENETV2_VARIANTS)}")
+    folder_root = Path(root) / f"imagenetv2-{variant}-format-val"
+    if not folder_root.is_dir():
+        raise DatasetError(
+            f"dataset imagenetv2: folder not found: {folder_root} (expected layout: {IMAGENETV2_LAYOUT})"
+        )
+    try:
+        folder = _IndexFolders(str(folder_root), loader=load_image, allow_empty=True)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise DatasetError(
+            f"dataset imagenetv2: {folder_root} does not have the layout {IMAGENETV2_LAYOUT}: {err}"
+        ) from err
+    wnids, names = imagenet_classes()
+    if len(folder.classes) != len(wnids):
+        raise DatasetError(
+            f"dataset imagenetv2: {folder_root} holds {len(folder.classes)} class folders, ImageNet has {len(wnids)} "
+            f"(0..{len(wnids) - 1}); layout {IMAGENETV2_LAYOUT}"
+        )
+    if not folder.samples:
+        raise DatasetError(f"dataset imagenetv2: {folder_root} holds no image (layout {IMAGENETV2_LAYOUT})")
+    empty = len(wnids) - len({label for _, label in folder.samples})
+    return EvalDataset(
+        name="imagenetv2",
+        classes=names,
+        base=folder,
+        split=variant,
+        transform=transform,
+        class_ids=wnids,
+        provenance={
+            "class_names": "CLIP's curated ImageNet names (folder = class index)",
+            "alpha": f"composited on {ALPHA_BACKGROUND}",
+            "variant": variant,
+            "classes_without_images": empty,
+        },
     )
 
 

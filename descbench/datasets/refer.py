@@ -3,16 +3,19 @@
 Layouts: the REFER layout (``refs(<splitBy>).p`` + ``instances.json`` + COCO train2014 images;
 the pickle is untrusted and read with :class:`RestrictedUnpickler`) and the JSON-lines layout of
 earlier zero-shot work; plus :func:`from_records` for generated sets. Proposals: the ground-truth
-boxes of the image (``"gt"``, default) or a detector file ``{image_id: [[x, y, w, h], ...]}``;
-``RecDataset.proposals`` records which. Every reader applies :func:`descbench.core.marking.expressions.check_expressions`.
+boxes of the image (``"gt"``, default) or a detector file in either of ReCLIP's layouts
+(:func:`load_detections`); ``RecDataset.proposals`` records which (``gt`` | ``detector``) and
+``RecDataset.proposal_info`` the file, its sha256 and its layout. Every reader applies :func:`descbench.core.marking.expressions.check_expressions`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import pickle
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,31 +45,114 @@ def _select_split(items: list[dict], split: str | None, source: Path, key: str =
     return chosen
 
 
-def load_detections(path: str | Path) -> dict[str, list[list[float]]]:
-    """A detector proposals file ``{image_id: [[x, y, w, h], ...]}`` (JSON); keys as strings."""
+DETECTIONS_LAYOUTS = ("{image_id: [[x, y, w, h, ...], ...]}", '[{"image_id": ..., "box": [x, y, w, h, ...]}, ...]')
+
+
+@dataclass(frozen=True)
+class Detections:
+    """A detector's proposals as ReCLIP's ``main.py`` reads them: per image, boxes ``[x, y, w, h]`` (the first
+    four numbers of each entry) and what follows them (a score, a category: ``extras``, kept, not used).
+
+    ``layout`` is ``dict`` (``{image_id: [[x, y, w, h, ...], ...]}``, ReCLIP's ``*_dets_dict.json``) or ``list``
+    (``[{"image_id", "box"}, ...]``); ``sha256`` identifies the file in the results.
+    """
+
+    path: str
+    sha256: str
+    layout: str
+    boxes: dict[str, list[list[float]]]
+    extras: dict[str, list[list[Any]]]
+
+    def get(self, image_id: str) -> list[list[float]]:
+        """The boxes of an image (none when the detector gave it none: the reader falls back to the whole image)."""
+        return self.boxes.get(_image_key(image_id), [])
+
+    def provenance(self) -> dict[str, Any]:
+        """What the results record: ``proposals.<key>``."""
+        widths = {len(e) for per_image in self.extras.values() for e in per_image}
+        return {
+            "file": self.path,
+            "sha256": self.sha256,
+            "layout": self.layout,
+            "images": len(self.boxes),
+            "boxes": sum(len(b) for b in self.boxes.values()),
+            "extra_numbers_per_box": sorted(widths),
+        }
+
+
+def _image_key(image_id: Any) -> str:
+    """An image id as a lookup key: integer ids (``101``, ``"101"``) as ReCLIP's ``int(image_id)``, others as text."""
+    text = str(image_id).strip()
+    return str(int(text)) if text.lstrip("-").isdigit() else text
+
+
+def _detection(value: Any, where: str) -> tuple[list[float], list[Any]]:
+    """One detection entry: ``[x, y, w, h]`` followed by any further numbers (or labels), which are kept."""
+    if not isinstance(value, (list, tuple)) or len(value) < 4:
+        raise RecDataError(
+            f"{where}: box {value!r} is not [x, y, w, h, ...] (four finite numbers in pixels, then optional "
+            "numbers such as a score)"
+        )
+    extras = list(value[4:])
+    if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in extras):
+        raise RecDataError(f"{where}: box {value!r}: what follows x, y, w, h must be numbers or labels")
+    return parse_box(list(value[:4]), where), extras
+
+
+def load_detections(path: str | Path) -> Detections:
+    """A detector proposals file in either of ReCLIP's layouts (:data:`DETECTIONS_LAYOUTS`); a bad entry is one
+    line naming the file and the image."""
     path = Path(path)
+    expected = f"expected JSON {DETECTIONS_LAYOUTS[0]} or {DETECTIONS_LAYOUTS[1]}"
     if not path.is_file():
-        raise RecDataError(f"proposals file not found: {path} (expected JSON {{image_id: [[x, y, w, h], ...]}})")
+        raise RecDataError(f"proposals file not found: {path} ({expected})")
     data = read_json_file(path, "proposals file", RecDataError)
-    if not isinstance(data, dict):
-        raise RecDataError(f"proposals file {path} must hold an object {{image_id: [[x, y, w, h], ...]}}")
-    out = {}
-    for image_id, boxes in data.items():
-        if not isinstance(boxes, list):
-            raise RecDataError(f"proposals file {path}: image {image_id} must map to a list of [x, y, w, h] boxes")
-        out[str(image_id)] = [parse_box(b, f"proposals file {path}, image {image_id}") for b in boxes]
-    return out
+    boxes: dict[str, list[list[float]]] = {}
+    extras: dict[str, list[list[Any]]] = {}
+
+    def add(image_id: Any, entry: Any, where: str) -> None:
+        box, rest = _detection(entry, where)
+        key = _image_key(image_id)
+        boxes.setdefault(key, []).append(box)
+        extras.setdefault(key, []).append(rest)
+
+    if isinstance(data, dict):
+        layout = "dict"
+        for image_id, entries in data.items():
+            if not isinstance(entries, list):
+                raise RecDataError(
+                    f"proposals file {path}: image {image_id} must map to a list of [x, y, w, h, ...] boxes"
+                )
+            boxes.setdefault(_image_key(image_id), [])
+            extras.setdefault(_image_key(image_id), [])
+            for entry in entries:
+                add(image_id, entry, f"proposals file {path}, image {image_id}")
+    elif isinstance(data, list):
+        layout = "list"
+        for number, item in enumerate(data):
+            if not isinstance(item, dict) or "image_id" not in item or "box" not in item:
+                raise RecDataError(
+                    f"proposals file {path}: item {number} is not an object with 'image_id' and 'box' ({expected})"
+                )
+            add(item["image_id"], item["box"], f"proposals file {path}, item {number} (image {item['image_id']})")
+    else:
+        raise RecDataError(f"proposals file {path} holds neither layout ({expected})")
+    if not any(boxes.values()):
+        raise RecDataError(f"proposals file {path} holds no detection at all: is it the detector's output?")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Detections(str(path), digest, layout, boxes, extras)
 
 
 def _proposals(
     proposals: str | None, gt: Mapping[str, list[list[float]]]
-) -> tuple[str, Callable[[str], list[list[float]]]]:
-    """(what the results record, image id -> candidate boxes). An image the detector file gives no box
-    gets none here; :func:`check_expressions` then falls back to the whole-image box (as ReCLIP), counted."""
+) -> tuple[str, Callable[[str], list[list[float]]], dict[str, Any]]:
+    """(what the results record, image id -> candidate boxes, the file's provenance). An image the detector
+    file gives no box gets none here; :func:`check_expressions` then falls back to the whole-image box (as
+    ReCLIP), counted."""
     if proposals in (None, "gt"):
-        return "gt", lambda image_id: gt[image_id]
+        return "gt", lambda image_id: gt[image_id], {}
     detections = load_detections(proposals)
-    return str(proposals), lambda image_id: detections.get(image_id, [])
+    return "detector", detections.get, detections.provenance()
 
 
 def _sentence_text(sentence: Any, where: str) -> str:
@@ -162,9 +248,16 @@ def load_restricted_pickle(path: str | Path) -> Any:
         raise RecDataError(f"cannot read the pickle {path}: {type(err).__name__}: {err}") from err
 
 
-def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, proposals: str) -> RecDataset:
+def _files_dataset(
+    name: str, raw, image_size, source: Path, paths: dict, proposals: str, provenance: Mapping[str, Any]
+) -> RecDataset:
     """A checked data set whose images are files (``paths``: image id -> file)."""
     expressions, stats = check_expressions(raw, image_size, str(source), whole_image_fallback=proposals != "gt")
+    if proposals != "gt" and stats["whole_image_fallback"] == len(expressions):
+        raise RecDataError(
+            f"proposals file {provenance.get('file')} gives no box for any image of {source}: is it the detection "
+            "file of this data set (ReCLIP's <dataset>_dets_dict.json)?"
+        )
     return RecDataset(
         name=name,
         expressions=expressions,
@@ -173,6 +266,7 @@ def _files_dataset(name: str, raw, image_size, source: Path, paths: dict, propos
         stats=stats,
         describe_image=lambda image_id: str(paths.get(image_id, image_id)),
         paths=paths,
+        proposal_info={"source": proposals, **provenance},
     )
 
 
@@ -229,7 +323,7 @@ def load_refer(
     raw = []
     gt = {k: [ann_box[str(a["id"])] for a in value] for k, value in anns.items()}
     no_sentences = 0
-    kind, candidates = _proposals(proposals, gt)
+    kind, candidates, provenance = _proposals(proposals, gt)
     for ref in refs:
         image_id = str(ref["image_id"])
         if image_id not in images:
@@ -259,7 +353,7 @@ def load_refer(
     image_size = _size_reader(paths, sizes)
 
     _note_no_sentences(no_sentences, "refs", refs_path)
-    data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind)
+    data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind, provenance)
     data.stats["refs_without_sentences"] = no_sentences
     return data
 
@@ -332,7 +426,7 @@ def load_jsonl(
                 f"{where}: ann_id {item['ann_id']} names no ann in 'anns' (their ids: {[a for a, _ in anns]})"
             )
         golds.append(gold)
-    kind, candidates = _proposals(proposals, gt)
+    kind, candidates, provenance = _proposals(proposals, gt)
     raw = []
     no_sentences = 0
     for (number, item), gold in zip(lines, golds):
@@ -356,7 +450,7 @@ def load_jsonl(
     _note_no_sentences(no_sentences, "lines", path)
     check_image_files(paths, str(path), RecDataError)
     image_size = _size_reader(paths, sizes)
-    data = _files_dataset(name or path.stem, raw, image_size, path, paths, kind)
+    data = _files_dataset(name or path.stem, raw, image_size, path, paths, kind, provenance)
     data.stats["records_without_sentences"] = no_sentences
     return data
 

@@ -16,12 +16,14 @@ from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet, count_stats
 from descbench.core.description_text import (
     DEFAULT_TEMPLATE,
+    DetailedPrefix,
     EmptyMode,
     Rule,
     TextForm,
     check_template,
     empty_text,
     render_text,
+    sentence_form,
 )
 from descbench.descriptions.descriptor_files import match_keys, read_descriptor_file, summarise_matches
 from descbench.descriptions.registry import description_source
@@ -221,10 +223,12 @@ def file(
     template: str = DEFAULT_TEMPLATE,
     empty: EmptyMode = EmptyMode.classname,
     names: KeyNames = KeyNames.dataset,
+    detailed_prefix: DetailedPrefix = DetailedPrefix.none,
     native: Mapping | None = None,
     class_ids: Sequence[str] | None = None,
 ) -> DescriptionSet:
-    """Descriptors from a JSON file: GPT-3 descriptor files, or CuPL sentences with ``sentences=True``.
+    """Descriptors from a JSON file: GPT-3 descriptor files, or CuPL sentences with ``sentences=True``
+    (encoded as ``detailed_prefix`` says: as written by default, ``rule`` for Menon's "{c}, which ..." form).
 
     Keys are matched to ``classes`` by name (:func:`~descbench.descriptions.descriptor_files.match_keys`);
     matches other than exact are logged and listed in ``meta["key_matches"]``. Every descriptor
@@ -260,7 +264,7 @@ def file(
         "file",
         classes,
         descriptors,
-        form="as_written" if sentences else "which",
+        form=sentence_form(detailed_prefix) if sentences else "which",
         rule=rule,
         template=template,
         empty=empty,
@@ -272,6 +276,9 @@ def file(
             "num_desc": num_desc if truncate else not_applicable("file without truncate"),
             "detailed": not_applicable("file"),
             "sentences": sentences,
+            "detailed_prefix": str(DetailedPrefix.parse(detailed_prefix, "describe.detailed_prefix"))
+            if sentences
+            else "not applicable to word bullets",
             "truncate": truncate,
             "allow_fewer": allow_fewer if truncate else not_applicable("file without truncate"),
             "names": names,

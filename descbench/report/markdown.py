@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from descbench.core.measures import format_value, interval_of, measure
-from descbench.core.published import match_published
+from descbench.core.published import compare_published
 from descbench.report.groups import metric_value
 from descbench.report.runs import MissingJob, Run
 
@@ -69,17 +69,17 @@ def runs_markdown(tables: Sequence[tuple[str, tuple[list[str], list[list[Any]]]]
 
 
 def published_markdown(runs: Sequence[Run]) -> list[str]:
-    """Every run whose setting matches a published entry: ours, published and Δ (nothing when none match)."""
+    """Every published number about a run's measurement: ours, published and Δ, or why it is not comparable."""
     rows = []
     for run in runs:
-        for match in match_published(run.results):
+        for match in compare_published(run.results):
             rows.append(
                 [
                     run.dir,
                     match["key"],
                     f"{match['ours']:.2f}",
                     f"{float(match['value']):g}",
-                    f"{match['delta']:+.2f}",
+                    f"{match['delta']:+.2f}" if match["comparable"] else match["verdict"],
                     match["source"] + (f" ({match['table']})" if match.get("table") else ""),
                     match.get("caveat") or "",
                 ]
@@ -88,9 +88,10 @@ def published_markdown(runs: Sequence[Run]) -> list[str]:
         return []
     lines = ["## Published numbers", ""]
     lines += [
-        "Runs whose setting matches an entry of `descbench/core/published.yaml`: task, dataset, split, "
-        "backbone (open_clip name; an ensemble as a set), pretrained tag and the entry's setting keys must "
-        "equal the run's results (fields an entry leaves out do not constrain it). Δ = ours − published, in points.",
+        "Published numbers about the runs' measurements (task, data set, split and point of the curve as in "
+        "`descbench/core/published.yaml`). Δ = ours − published, in points, only where the run shares every "
+        "setting the number depends on (backbones and weights, proposals, markings, prompt options, ...); "
+        "otherwise the settings that differ, and no Δ.",
         "",
     ]
     header = ["run dir", "measure", "ours (%)", "published (%)", "Δ (pp)", "source", "caveat"]

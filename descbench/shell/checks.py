@@ -27,6 +27,11 @@ REQUIRED_HINTS = {
     "describe.path": "the descriptor JSON file, e.g. describe.path=/data/descriptors_imagenet.json",
     "backbone.pretrained": "a checkpoint file or an open_clip pretrained tag, e.g. backbone.pretrained=/path/model.pt",
     "backbone.model": "an open_clip model name, e.g. backbone.model=ViT-B-16",
+    "dataset.builder.proposals": (
+        "the published zero-shot REC numbers were measured on detector proposals: "
+        "dataset.builder.proposals=/path/refcoco_dets_dict.json (ReCLIP's detection file); "
+        "dataset.builder.proposals=gt scores the gold boxes on purpose (an easier task, not comparable)"
+    ),
 }
 
 

@@ -123,7 +123,8 @@ def schemas() -> dict[str, dict[str, Any]]:
         extra = dict(SWEEP_OPTIONS)
         if getattr(source, "default_base", None):
             base = load_sources()[source.default_base]
-            extra["base"] = builds(base, zen_partial=True)
+            # an open node (not a typed one): a preset may put another source there, with its own options
+            extra["base"] = {"_target_": f"{base.__module__}.{base.__qualname__}", "_partial_": True}
         exclude = DATA_ARGUMENTS
         if source.class_list:  # describe.classes: a class-list file instead of the data set's classes
             exclude, extra["classes"] = tuple(a for a in DATA_ARGUMENTS if a != "classes"), None

@@ -12,7 +12,7 @@ from typing import Any
 
 from descbench.core.backbone import Backbone
 from descbench.core.measures import format_value, interval_of, measures_of
-from descbench.core.published import published_fields
+from descbench.core.published import published_fields, published_lines
 from descbench.core.results import JobOutputs, format_table
 from descbench.tasks.definition import TASKS
 
@@ -60,23 +60,6 @@ def measure_rows(results: Mapping[str, Any], task: str) -> list[tuple[str, str]]
     return rows
 
 
-def published_rows(results: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``published`` rows: the paper's number and our Δ, where the run's setting matches a published one."""
-    rows = []
-    for key, value in results.items():
-        if key.endswith(".published") and isinstance(value, (int, float)):
-            metric = key.removesuffix(".published")
-            delta = results.get(f"{key}.delta")
-            source = results.get(f"{key}.source", "")
-            rows.append(
-                (
-                    f"published {metric}",
-                    f"{format_value(metric, value)} (ours Δ {format_value(metric, delta)}; {source})",
-                )
-            )
-    return rows
-
-
 def log_summary(logger: Any, results: Mapping[str, Any]) -> bool:
     """The numeric results as the W&B run's summary and one history row; False without a W&B logger."""
     from lightning.pytorch.loggers import WandbLogger
@@ -104,7 +87,7 @@ def write_job(
         media = {key: value for key, value in wandb_media().items() if value}
         if media:
             context.logger.experiment.log(media)
-    rows = [*table, ("run dir", str(context.run_dir)), *published_rows(results)]
+    rows = [*table, ("run dir", str(context.run_dir)), *published_lines(results)]
     if "note" in results:
         rows.append(("note", results["note"]))
     print(format_table(rows), flush=True)

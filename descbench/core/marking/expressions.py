@@ -51,6 +51,9 @@ class RefExpression:
 class RecDataset(ImagesById):
     """A REC evaluation set: ``expressions``, ``load_image(image_id)``, ``name``, ``proposals``.
 
+    ``proposals`` is ``gt`` (the images' gold boxes) or ``detector``; ``proposal_info`` says more for the
+    results (a detector file's path, sha256 and layout).
+
     ``image_loader`` maps an image id to an RGB PIL image; ``describe_image`` names the file for
     error messages. Subclasses (the collages) may override :meth:`load_image` instead.
     """
@@ -66,6 +69,7 @@ class RecDataset(ImagesById):
         stats: Mapping[str, int] | None = None,
         describe_image: Callable[[str], str] | None = None,
         paths: Mapping[str, Path] | None = None,
+        proposal_info: Mapping[str, object] | None = None,
     ) -> None:
         self.name = name
         self.expressions = expressions
@@ -74,6 +78,7 @@ class RecDataset(ImagesById):
         self._image_loader = image_loader
         self._describe = describe_image
         self.paths = dict(paths) if paths is not None else None
+        self.proposal_info = dict(proposal_info or {"source": proposals})
 
     def __len__(self) -> int:
         return len(self.expressions)

@@ -27,6 +27,17 @@ def iou_xywh(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(inter))
 
 
+def gold_reachable(boxes: Sequence[Sequence[float]], gold_boxes: Sequence[Sequence[float]]) -> bool:
+    """Whether some candidate has IoU above :data:`CORRECT_IOU` with some gold box: whether any pick can be right.
+
+    The share of expressions for which this holds is the upper bound of a proposal set (with a detector's
+    boxes it is below 100 %: every detector run has that ceiling).
+    """
+    if not boxes or not gold_boxes:
+        return False
+    return bool((iou_xywh(torch.tensor(boxes), torch.tensor(gold_boxes)) > CORRECT_IOU).any())
+
+
 def subtract_negatives(scores: Tensor, neg_scores: Tensor) -> Tensor:
     """``scores`` [..., C] minus each candidate's mean score over K negatives ``neg_scores`` [..., C, K]."""
     return scores - neg_scores.mean(dim=-1)

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet
-from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
+from descbench.core.description_text import DEFAULT_TEMPLATE, DetailedPrefix, Rule, sentence_form
 from descbench.core.errors import BackendError
 from descbench.core.files import write_atomic
 from descbench.descriptions.llm.backends import Backend
@@ -23,6 +23,7 @@ from descbench.descriptions.llm.parse import parse_descriptors
 from descbench.descriptions.llm.prompts import (
     DEFAULT_BANK,
     build_prompt,
+    expected_counts,
     load_bank,
     prompt_continues_bullet,
     resolve_num_examples,
@@ -37,6 +38,24 @@ class OnEmpty(Choice):
 
     error = "error"
     classname = "classname"
+
+
+#: ``describe.exclude_wrong_count``: what an answer whose bullet count is not the examples' does to the run.
+#: ``off``: counted only; ``class``: that class's images are left out of the metrics; ``point``: the study's
+#: rule -- when most classes answered another count, the whole |D| point is marked excluded (its numbers
+#: are still computed on every image, and the report leaves the point out of its curve, with the share).
+ExcludeWrongCount = Choice("ExcludeWrongCount", {"off": "off", "class": "class", "point": "point"})
+#: ``point``: "most classes" = more than this share of them
+POINT_EXCLUSION_SHARE = 0.5
+
+
+def exclusion_choice(value: object) -> Choice:
+    """``describe.exclude_wrong_count`` as its choice (a one-line error otherwise; the former booleans are named)."""
+    if isinstance(value, bool):
+        raise DescriptionError(
+            f"describe.exclude_wrong_count={value!r} is not one of off, class, point (true was class, false off)"
+        )
+    return ExcludeWrongCount.parse(value, "describe.exclude_wrong_count")
 
 
 def _missing_message(missing: list[str], cache_dir: Path) -> str:
@@ -64,9 +83,9 @@ def generate_descriptions(
     progress: bool = True,
     rule: Rule = Rule.corrected,
     template: str = DEFAULT_TEMPLATE,
-    detailed_prefix: bool = False,
+    detailed_prefix: DetailedPrefix = DetailedPrefix.none,
     on_empty: OnEmpty = OnEmpty.error,
-    exclude_wrong_count: bool = False,
+    exclude_wrong_count: ExcludeWrongCount = ExcludeWrongCount["off"],
 ) -> DescriptionSet:
     """Descriptions of ``classes`` written by ``backend`` under the prompt options, through the cache.
 
@@ -80,11 +99,13 @@ def generate_descriptions(
     cached. Classes still without a bullet are an error listing them (``on_empty="error"``)
     or fall back to their class name (``on_empty="classname"``, listed in the stats).
 
-    Texts: word bullets in the published "which is/has" form; detailed sentences as written,
-    or as ``"{class}, {sentence}"`` (``template`` with the sentence) with ``detailed_prefix``.
-    The number of bullets each class got is recorded (``meta["returned_counts"]``); with
-    ``exclude_wrong_count`` the classes whose count differs from ``num_desc`` are listed in
-    the set's ``excluded`` (the study's exclusion rule; the task leaves their images out).
+    Texts: word bullets in the published "which is/has" form; detailed sentences as ``detailed_prefix``
+    says (:class:`~descbench.core.description_text.DetailedPrefix`: ``rule``, Menon's form on sentences too;
+    ``none``, as written; ``name``, ``"{class}, {sentence}"``). The number of bullets each class got is
+    recorded (``meta["returned_counts"]``), and whether it is the examples' count (one of
+    :func:`~descbench.descriptions.llm.prompts.expected_counts`); ``exclude_wrong_count`` says what a wrong
+    count does (:data:`ExcludeWrongCount`: ``class`` lists those classes in the set's ``excluded``, whose
+    images the task leaves out; ``point`` marks the whole point excluded when most classes have one).
     """
     classes = list(classes)
     if not classes:
@@ -93,6 +114,8 @@ def generate_descriptions(
         raise DescriptionError(f"llm descriptions: concurrency must be an integer >= 1, got {concurrency!r}")
     on_empty = OnEmpty.parse(on_empty, "describe.on_empty")
     num_examples = resolve_num_examples(bank, num_examples)
+    form = sentence_form(detailed_prefix) if detailed else "which"
+    exclusion = exclusion_choice(exclude_wrong_count)
     cache = DescriptionCache(cache_dir)
     identity = backend.identity()
     prompts = [
@@ -144,9 +167,21 @@ def generate_descriptions(
             fallback[:20],
         )
     descriptors = [list(records[k]["descriptors"]) if k in records else [] for k in keys]
-    form = ("prefixed" if detailed_prefix else "as_written") if detailed else "which"
     returned = [len(d) for d in descriptors]
-    wrong = [i for i, n in enumerate(returned) if n != num_desc]
+    wanted = expected_counts(bank, num_desc=num_desc, detailed=detailed, num_examples=num_examples)
+    wrong = [i for i, n in enumerate(returned) if n not in wanted]
+    share = len(wrong) / len(classes)
+    point_excluded = exclusion == "point" and share > POINT_EXCLUSION_SHARE
+    if point_excluded:
+        log.warning(
+            "llm descriptions: %d of %d classes (%.0f %%) answered another count than the examples' %s at "
+            "num_desc=%d: the point is marked excluded (describe.exclude_wrong_count=point, the study's rule)",
+            len(wrong),
+            len(classes),
+            100 * share,
+            wanted,
+            num_desc,
+        )
     out = build_set(
         "llm",
         classes,
@@ -160,13 +195,15 @@ def generate_descriptions(
         options={
             "num_desc": num_desc,
             "detailed": bool(detailed),
-            "detailed_prefix": bool(detailed_prefix) if detailed else "not applicable to word bullets",
+            "detailed_prefix": str(DetailedPrefix.parse(detailed_prefix, "describe.detailed_prefix"))
+            if detailed
+            else "not applicable to word bullets",
             "instruction": instruction if instruction is not None else "none",
             "num_examples": num_examples,
             "bank": load_bank(bank)["name"],
             "final_question": load_bank(bank)["final_question"],
             "on_empty": on_empty,
-            "exclude_wrong_count": bool(exclude_wrong_count),
+            "exclude_wrong_count": str(exclusion),
             **identity,
         },
         meta={
@@ -178,12 +215,15 @@ def generate_descriptions(
             "num_generated": len(todo) - len(empty),
         },
         stats={
+            "expected_counts": wanted,
             "num_wrong_count": len(wrong),
+            "wrong_count_share": share,
             "wrong_count_classes": [classes[i] for i in wrong],
-            "num_excluded": len(wrong) if exclude_wrong_count else 0,
+            "num_excluded": len(wrong) if exclusion == "class" else 0,
+            "point_excluded": point_excluded,
         },
     )
-    if exclude_wrong_count:
+    if exclusion == "class":
         out.excluded = wrong
     return out
 

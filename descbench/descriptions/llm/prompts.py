@@ -66,6 +66,21 @@ def load_bank(bank: str = DEFAULT_BANK) -> dict[str, Any]:
             items = ex.get(kind)
             if not isinstance(items, list) or not items or not all(isinstance(x, str) and x.strip() for x in items):
                 raise PromptError(f"{where}: example {ex['name']!r} needs a non-empty list of {kind}")
+            own = ex.get(f"{kind}_at", {})
+            ok = isinstance(own, dict) and all(
+                isinstance(k, int)
+                and not isinstance(k, bool)
+                and k >= 1
+                and isinstance(v, list)
+                and v
+                and all(isinstance(x, str) and x.strip() for x in v)
+                for k, v in own.items()
+            )
+            if not ok:
+                raise PromptError(
+                    f"{where}: example {ex['name']!r}: {kind}_at must map a num_desc (an integer >= 1) to the "
+                    "non-empty list of bullets the example shows at that num_desc"
+                )
     data.setdefault("name", bank)
     return data
 
@@ -112,8 +127,27 @@ def _check_options(bank: str, num_desc: Any, detailed: bool, num_examples: Any) 
         )
 
 
+def example_bullets(example: dict[str, Any], num_desc: int, detailed: bool) -> list[str]:
+    """The bullets an example shows at ``num_desc``: its own list for that ``num_desc`` when the bank gives one
+    (``words_at`` / ``sentences_at``: an example may carry its own number of bullets, as Menon & Vondrick's
+    television has 8 beside the lemur's 7), else the first ``num_desc`` of its list."""
+    kind = "sentences" if detailed else "words"
+    own = example.get(f"{kind}_at") or {}
+    return list(own[num_desc]) if num_desc in own else list(example[kind][:num_desc])
+
+
+def expected_counts(
+    bank: str = DEFAULT_BANK, *, num_desc: int, detailed: bool, num_examples: int | None = None
+) -> list[int]:
+    """The bullet counts the shown examples have at ``num_desc`` (usually ``[num_desc]``): an answer "has the
+    examples' count" when its count is one of them (the study's exclusion rule)."""
+    data = load_bank(bank)
+    shown = data["examples"][: resolve_num_examples(bank, num_examples)]
+    return sorted({len(example_bullets(ex, num_desc, detailed)) for ex in shown})
+
+
 def _example_block(bank: dict[str, Any], example: dict[str, Any], num_desc: int, detailed: bool) -> str:
-    bullets = example["sentences" if detailed else "words"][:num_desc]
+    bullets = example_bullets(example, num_desc, detailed)
     name = example["name"]
     lines = [bank["question"].format(c=name), bank["answer"].format(c=name)] + [BULLET + b for b in bullets]
     return "\n".join(lines)

@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from descbench.core.description_set import DescriptionError, DescriptionSet
-from descbench.core.description_text import DEFAULT_TEMPLATE, Rule, check_template
+from descbench.core.description_text import DEFAULT_TEMPLATE, DetailedPrefix, Rule, check_template, sentence_form
 from descbench.descriptions.llm.backends import Backend
-from descbench.descriptions.llm.generate import OnEmpty, export_descriptors, generate_descriptions
+from descbench.descriptions.llm.generate import (
+    ExcludeWrongCount,
+    OnEmpty,
+    export_descriptors,
+    generate_descriptions,
+)
 from descbench.descriptions.llm.prompts import DEFAULT_BANK, PromptError, build_prompt
 from descbench.descriptions.registry import description_source
 
@@ -26,9 +31,9 @@ def llm(
     instruction: str | None = "none",
     num_examples: int | None = None,
     bank: str = DEFAULT_BANK,
-    detailed_prefix: bool = False,
+    detailed_prefix: DetailedPrefix = DetailedPrefix.none,
     on_empty: OnEmpty = OnEmpty.error,
-    exclude_wrong_count: bool = False,
+    exclude_wrong_count: ExcludeWrongCount = ExcludeWrongCount["off"],
     offline: bool = False,
     concurrency: int = 4,
     progress: bool = True,
@@ -45,8 +50,12 @@ def llm(
     varies), not a cap on the answer. ``seed`` (the sweep's) does not enter the prompt; the
     backend's own ``seed`` sets sampling. ``export`` also writes the ``{class: [descriptor,
     ...]}`` file there. ``dry_run`` belongs to ``python -m descbench.describe``.
+    ``detailed_prefix``: how sentences are encoded (``rule``: Menon's "{c}, which ..." as for words; ``none``:
+    as written; ``name``: "{c}, {sentence}"); ``exclude_wrong_count``: ``off``, ``class`` (classes whose answer
+    count is not the examples' are left out) or ``point`` (the study's rule: the whole point is marked excluded
+    when most classes are).
     """
-    if not detailed or detailed_prefix:  # checked before any model is asked (build_set checks it again)
+    if not detailed or sentence_form(detailed_prefix) != "as_written":  # checked before any model is asked
         check_template(template, fields=("classname", "descriptor"), required="descriptor")
     if dry_run:
         raise DescriptionError(

@@ -150,6 +150,9 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
         (f"entropy ({results['entropy_scale']})", f"{shown(results, 'entropy')} nats"),
         ("ECE", shown(results, "ece")),
     ]
+    if results.get("describe.stats.point_excluded") is True:
+        share = 100 * results["describe.stats.wrong_count_share"]
+        table.append(("excluded point", f"{share:.0f} % of classes answered another count than the examples'"))
     write_job(
         context,
         results,

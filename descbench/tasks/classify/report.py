@@ -91,30 +91,50 @@ def build_intervals(
 XLABEL = "num_desc (descriptors per in-context example)"
 
 
+#: set by ``describe.exclude_wrong_count=point`` (the study's rule): most classes answered another count
+POINT_EXCLUDED, WRONG_COUNT_SHARE = "describe.stats.point_excluded", "describe.stats.wrong_count_share"
+
+
+def excluded_points(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[Any, float]]:
+    """``{line label: {num_desc: share of classes with another count, in %}}`` of the points whose every run
+    is marked excluded by the study's rule: the curves leave them out, the tables say why."""
+    out: dict[str, dict[Any, float]] = {}
+    for label, by_x in group_cells(results, "top1").items():
+        for x, cell in by_x.items():
+            if cell and all(r.get(POINT_EXCLUDED) is True for r in cell):
+                shares = [float(r.get(WRONG_COUNT_SHARE, float("nan"))) for r in cell]
+                out.setdefault(label, {})[x] = 100 * sum(shares) / len(shares)
+    return out
+
+
+def _without(points: Mapping[str, Sequence[Sequence[Any]]], excluded: Mapping[str, Mapping[Any, float]]):
+    return {label: [p for p in pts if p[0] not in excluded.get(label, {})] for label, pts in points.items()}
+
+
 def classification_data(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The two classification figures, panel by panel, exactly as plotted."""
+    """The two classification figures, panel by panel, exactly as plotted (points excluded by the study's
+    rule left out of the series and listed under ``excluded``: ``[[label, num_desc, share %], ...]``)."""
     acc_panels, ent_panels = [], []
     for panel, rs in split_panels(results):
+        excluded = excluded_points(rs)
         legend = legend_title(rs, "describe.detailed", exclude={NUM_DESC})
         chances = {metric_value(r, "chance_top1") for r in rs}
         chance = chances.pop() if len(chances) == 1 else None  # one chance level per panel, or none drawn
-        base = {**panel, "title": panel_title(panel), "legend_title": legend}
-        acc_panels.append(
-            {
-                **base,
-                "chance": chance * 100 if chance is not None else None,
-                "series": as_lists(build_series(rs, "top1")),
-                "intervals": build_intervals(rs, "top1"),
-            }
-        )
-        ent_panels.append(
-            {
-                **base,
-                "chance": None,
-                "series": as_lists(build_series(rs, "entropy", scale=1.0)),
-                "intervals": build_intervals(rs, "entropy", scale=1.0),
-            }
-        )
+        base = {
+            **panel,
+            "title": panel_title(panel),
+            "legend_title": legend,
+            "excluded": [[label, x, share] for label, xs in excluded.items() for x, share in xs.items()],
+        }
+        for panels, key, scale, level in ((acc_panels, "top1", 100.0, chance), (ent_panels, "entropy", 1.0, None)):
+            panels.append(
+                {
+                    **base,
+                    "chance": level * 100 if level is not None else None,
+                    "series": as_lists(_without(build_series(rs, key, scale=scale), excluded)),
+                    "intervals": _without(build_intervals(rs, key, scale=scale), excluded),
+                }
+            )
     scale = common_value(results, "entropy_scale")
     return {
         "accuracy_vs_num_desc": {
@@ -186,6 +206,12 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
                         ax.axhspan(mean - below, mean + above, color=style["color"], alpha=0.15)
         if panel.get("chance") is not None:
             handles.append(ax.axhline(panel["chance"], color="grey", linestyle=":", label="chance"))
+        if panel.get("excluded"):  # the study's rule left these points out of the curve: say so on the plot
+            text = "; ".join(f"{label} at {x}: {share:.0f} %" for label, x, share in panel["excluded"])
+            ax.text(
+                0.01, 0.01, f"excluded (answer count not the examples'): {text}", transform=ax.transAxes,
+                fontsize="x-small", color="tab:red", va="bottom", wrap=True,
+            )  # fmt: skip
         if xs_all:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(figure["xlabel"])
@@ -224,17 +250,24 @@ def classification_markdown(data: Mapping[str, Any]) -> list[str]:
             f"Columns grouped by: {acc_panel['legend_title']}.",
             "",
         ]
-        labels = list(acc_panel["series"])
+        excluded = {(label, x): share for label, x, share in acc_panel.get("excluded", [])}
+        labels = list(dict.fromkeys([*acc_panel["series"], *(label for label, _ in excluded)]))
         xs = sorted(
-            {p[0] for pts in acc_panel["series"].values() for p in pts},
+            {p[0] for pts in acc_panel["series"].values() for p in pts} | {x for _, x in excluded},
             key=lambda x: (x is None, x if x is not None else 0),
         )
         rows = []
         for x in xs:
             row = [_x_label(x)]
             for label in labels:
-                a = {p[0]: p for p in acc_panel["series"][label]}.get(x)
+                a = {p[0]: p for p in acc_panel["series"].get(label, [])}.get(x)
                 e = {p[0]: p for p in ent_panel["series"].get(label, [])}.get(x)
+                if (label, x) in excluded:
+                    row.append(
+                        f"excluded (the study's rule: {excluded[label, x]:.0f} % of classes answered another "
+                        "count than the examples')"
+                    )
+                    continue
                 if a is None:
                     row.append("—")
                     continue

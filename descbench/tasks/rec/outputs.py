@@ -11,6 +11,7 @@ from PIL import Image
 
 from descbench.core.marking.engine import make_prediction
 from descbench.core.marking.relations import RESOLUTION_RULES
+from descbench.core.marking.scoring import gold_reachable
 from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.core.results import JobOutputs
 from descbench.core.stats import interval_fields
@@ -52,6 +53,7 @@ def rec_results(
         for rule in RESOLUTION_RULES:
             results[f"relations.rule_share.{rule}"] = rules.count(rule) / max(1, len(rules))
     results.update(interval_fields(correct))
+    results.update(proposal_fields(dataset, predictions, module.splits))
     candidates = [p.num_candidates for p in predictions]
     results.update(
         {
@@ -59,6 +61,8 @@ def rec_results(
             "num_expressions": len(predictions),
             "num_images": len(module.groups),
             "mean_candidates": sum(candidates) / max(1, len(candidates)),
+            "min_candidates": min(candidates, default=0),
+            "max_candidates": max(candidates, default=0),
             **{f"data.{k}": v for k, v in dataset.stats.items()},
         }
     )
@@ -66,6 +70,7 @@ def rec_results(
         "dataset": dataset.name,
         "splits": list(module.splits),
         "proposals": dataset.proposals,
+        **{f"proposals.{k}": v for k, v in dataset.proposal_info.items() if k != "source"},
         "backbones": backbone_list(backbones),
         "visual_prompt": [p.name for p in prompts] if len(prompts) > 1 else prompts[0].name,
         **{f"visual_prompt.{p.name}.{k}": v for p in prompts for k, v in sorted(p.options.items())},
@@ -84,6 +89,23 @@ def rec_results(
 #: the keys the module logs (torchmetrics objects): ``acc``, ``acc.<split>`` and, with relations, the same
 #: of CLIP's own picks
 LOGGED = ("acc", "acc_no_relations")
+
+
+def proposal_fields(dataset, predictions, splits: Sequence[str]) -> dict[str, Any]:
+    """The upper bound of the candidates, overall and per split: the share of expressions where some candidate
+    has IoU > 0.5 with a gold box (100 % with gold boxes; a detector's boxes set a lower ceiling)."""
+    reach = {p.index: reachable(dataset, p) for p in predictions}
+    fields = {"upper_bound": sum(reach.values()) / max(1, len(reach))}
+    for split in splits:
+        mine = [reach[p.index] for p in predictions if p.split == split]
+        fields[f"upper_bound.{split}"] = sum(mine) / max(1, len(mine))
+    return fields
+
+
+def reachable(dataset, p) -> bool:
+    """Whether the expression of prediction ``p`` has a candidate that a pick could get right."""
+    expression = dataset.expressions[p.index]
+    return gold_reachable(expression.boxes, expression.gold_boxes)
 
 
 def render_examples(dataset, predictions, count: int) -> list[tuple[str, Image.Image, Any]]:
@@ -131,7 +153,11 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     resolutions = module.resolutions if module.relations == "rules" else {}
     outputs.add(
         "predictions.jsonl",
-        "".join(json.dumps(prediction_record(p, resolutions.get(p.index))) + "\n" for p in predictions),
+        "".join(
+            json.dumps({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)})
+            + "\n"
+            for p in predictions
+        ),
     )
     outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, [prediction_row(p) for p in predictions])
     examples = render_examples(dataset, predictions, int(cfg.task.num_examples))
@@ -140,7 +166,7 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     splits = ", ".join(f"{s} {shown(results, f'acc.{s}')}" for s in module.splits)
     table = [
         ("dataset", f"{results['dataset']} ({results['num_expressions']} expressions, {results['num_images']} images)"),
-        ("proposals", str(results["proposals"])),
+        ("proposals", proposals_row(results)),
         ("backbones", ", ".join(results["backbones"])),
         ("visual prompts", " + ".join(p.key for p in prompts)),
         ("subtract", f"{results['subtract']} (K={results['negatives']})"),
@@ -158,6 +184,18 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
         )
     write_job(context, results, outputs, table, wandb_media=lambda: {"rec_examples": wandb_examples(dataset, examples)})
     return results
+
+
+def proposals_row(results: dict[str, Any]) -> str:
+    """The printed table's proposals line: the source, the file and the upper bound it sets."""
+    text = str(results["proposals"])
+    if "proposals.file" in results:
+        text += f" ({results['proposals.file']}, sha256 {str(results['proposals.sha256'])[:12]})"
+    fallback = results.get("data.whole_image_fallback", 0)
+    text += f"; upper bound {100 * results['upper_bound']:.2f} %"
+    if fallback:
+        text += f"; {fallback} expressions on the whole image (no detection)"
+    return text
 
 
 PREDICTION_COLUMNS = [
