@@ -81,6 +81,16 @@ def check_image_files(paths: Mapping[str, Any], source: str, error: type[Dataset
         )
 
 
+def read_image_size(path: str | Path, error: type[DatasetError] = DatasetError) -> tuple[int, int]:
+    """``(width, height)`` from an image file's header (no decode); an unreadable file is one line naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise error(f"cannot read image {path} ({type(err).__name__}: {reason}): replace or remove the file") from None
+
+
 def _warn_duplicate_names(name: str, classes: Sequence[str]) -> dict[str, list[int]]:
     """``{name: [class indices]}`` for names used by several classes; warned once per process and dataset."""
     counts = Counter(classes)

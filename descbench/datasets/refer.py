@@ -21,7 +21,7 @@ from PIL import Image
 from descbench.core.errors import RecDataError
 from descbench.core.files import read_json_file, read_json_lines
 from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions, parse_box
-from descbench.datasets.base import check_image_files, file_loader
+from descbench.datasets.base import check_image_files, file_loader, read_image_size
 
 log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"
@@ -102,14 +102,7 @@ def _size_reader(paths: Mapping[str, Path], sizes: dict[str, tuple[int, int]]) -
 
     def image_size(image_id: str) -> tuple[int, int]:
         if image_id not in sizes:
-            try:
-                with Image.open(paths[image_id]) as im:
-                    sizes[image_id] = im.size
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-                raise RecDataError(
-                    f"cannot read image {paths[image_id]} ({type(err).__name__}: {reason}): replace or remove the file"
-                ) from None
+            sizes[image_id] = read_image_size(paths[image_id], RecDataError)
         return sizes[image_id]
 
     return image_size
