@@ -34,12 +34,15 @@ from descbench.core.marking.bias_probe import (
 from descbench.core.marking.engine import encode_group, prepare_group
 from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.visual_prompts import PromptSpec
+from descbench.datasets.person_sets import load_bias_phrases
 from descbench.shell.config import build
 from descbench.tasks.datamodule import gather_rows
 from descbench.tasks.rec.module import collate_groups
 from descbench.tasks.runner import TaskJob
 
 log = logging.getLogger("descbench")
+#: the one marking of the probe (its conditions are unmarked, circled, control)
+MARKING = "circle"
 
 
 class BiasImages(Dataset):
@@ -152,17 +155,30 @@ class BiasTaskSpec:
         self.control_seed, self.confidence, self.resamples = control_seed, confidence, resamples
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.num_examples = num_examples
+        self.phrase_list = load_bias_phrases(phrases)  # read (and refused) before any model loads
+
+    def check(self, cfg) -> PromptSpec:
+        """The marking the probe draws: the configured ``circle`` (its colour and thickness honoured); any other
+        visual prompt, or an ensemble, is refused in one line (the probe compares a circled person with a circled
+        background patch, and records it as such)."""
+        from descbench.shell.checks import build_prompt_specs
+
+        specs = build_prompt_specs(cfg.get("visual_prompt"))
+        if len(specs) != 1 or specs[0].name != MARKING:
+            asked = ",".join(s.name for s in specs)
+            raise ConfigError(
+                f"task=marking_bias draws a {MARKING} around the person and around a control patch, but "
+                f"visual_prompt={asked} was asked: use visual_prompt={MARKING} (its colour and thickness may change)"
+            )
+        return specs[0]
 
     def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
-        from descbench.datasets.person_sets import load_bias_phrases
-        from descbench.shell.checks import build_prompt_specs
         from descbench.tasks.marking_bias.outputs import write_bias_outputs
 
         if len(backbones) != 1:
             raise ConfigError("task=marking_bias scores with one backbone: remove task.extra_backbones")
-        specs = [s for s in build_prompt_specs(cfg.get("visual_prompt")) if s.name == "circle"]
-        circle = specs[0] if specs else PromptSpec("circle")
-        phrases = load_bias_phrases(self.phrases)
+        circle = self.check(cfg)
+        phrases = self.phrase_list
         dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
         images = BiasImages(dataset, circle, backbones[0], self.control_seed, self.image_processing)
         if not len(images):
