@@ -67,6 +67,10 @@ def check_template(template: object, *, fields: tuple[str, ...], required: str, 
         )
     if required not in used:
         raise DescriptionError(f"{key}={template!r} has no {{{required}}}: every class would get the same text")
+    try:  # a conversion or format spec the fields cannot take ({descriptor!z}, {descriptor:d})
+        template.format(**dict.fromkeys(fields, "x"))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        raise DescriptionError(f"{key}={template!r} cannot be filled ({err}): use {shown}") from None
     return template
 
 

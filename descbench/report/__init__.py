@@ -16,7 +16,6 @@ Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.figures` 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -168,8 +167,9 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         report.data["comparisons"] = comparison_data(comparisons)
 
     from descbench.core.files import write_atomic
+    from descbench.core.results import json_text
 
-    write_atomic(out / "report_data.json", json.dumps(report.data, indent=2))
+    write_atomic(out / "report_data.json", json_text(report.data))
     write_atomic(out / "report.md", "\n".join(lines).rstrip() + "\n")
     report.files += [out / "report_data.json", out / "report.md"]
     return report

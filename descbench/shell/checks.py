@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import typing
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ CACHE_VERIFY = ("stat", "content")
 def check_config(cfg: DictConfig, multirun: bool = False) -> None:
     """Every check below, in order; raises :class:`ConfigError` with one line naming the key and the fix."""
     check_required(cfg)
+    check_top_level(cfg)
+    check_finite(cfg)
     check_options(cfg)
     check_values(cfg)
     if "num_desc" in cfg:
@@ -247,3 +250,49 @@ def check_distributed(cfg: DictConfig, multirun: bool) -> None:
             "Hydra multirun (-m): Lightning would re-launch the whole sweep in every rank; run each sweep point as its "
             "own command, or sweep with the submitit launcher, hydra/launcher=slurm (one multi-device job per point)"
         )
+
+
+def primary_keys(config_name: str = "eval") -> set[str]:
+    """The top-level keys the primary config ``conf/<config_name>.yaml`` composes: its groups and its own keys."""
+    import yaml
+
+    from descbench.shell.config import CONFIG_DIR
+
+    primary = yaml.safe_load((CONFIG_DIR / f"{config_name}.yaml").read_text(encoding="utf-8")) or {}
+    keys = {"hydra"} | {k for k in primary if k != "defaults"}
+    for entry in primary.get("defaults", []):
+        if isinstance(entry, Mapping):
+            for name in entry:
+                group = str(name).removeprefix("optional ").removeprefix("override ").split("@")[0].strip("/ ")
+                keys.add(group.split("/")[0])
+    return keys
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """A top-level key that the primary config does not compose (``+num_descs=3``): nothing would read it."""
+    known = primary_keys()
+    unknown = sorted(str(k) for k in cfg if str(k) not in known)
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]} is not an option (added with +{unknown[0]}=...?): nothing reads a top-level "
+            f"{unknown[0]!r}; the top-level options are {', '.join(sorted(known - {'hydra'}))} (check the spelling)"
+        )
+
+
+def check_finite(cfg: DictConfig) -> None:
+    """No option is NaN or infinite (``task.alpha=inf`` would make every point correct, and ``Infinity`` is
+    not JSON)."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{path}={node} is not a finite number: give a number")
+
+    walk(tree, "")

@@ -17,6 +17,7 @@ Per-query outcomes are gathered from every rank in dataset order and summarised 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
+from descbench.core.description_text import check_template
 from descbench.core.errors import ConfigError
 from descbench.core.marking.engine import encode_group, prepare_group
 from descbench.core.marking.geometry import Geometry
@@ -264,6 +266,9 @@ class KeypointTaskSpec:
         for field in ("{part}", "{category}"):
             if field not in template:
                 raise ConfigError(f"task.template={template!r} must contain {field}")
+        check_template(template, fields=("part", "category"), required="part", key="task.template")
+        if not math.isfinite(alpha) or not math.isfinite(radius):
+            raise ConfigError(f"task.alpha={alpha!r} and task.radius={radius!r} must be finite numbers")
         self.name, self.mode, self.template = name, mode, template
         self.radius, self.radius_unit, self.alpha = float(radius), radius_unit, float(alpha)
         self.image_processing = image_processing

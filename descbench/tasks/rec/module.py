@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchmetrics import MeanMetric
 
 from descbench.core.backbone import Backbone
+from descbench.core.description_text import check_template
 from descbench.core.feature_cache import CandidateFeatureCache, TextFeatureCache, digest, files_fingerprint
 from descbench.core.marking.engine import (
     DEFAULT_GEOMETRY,
@@ -329,6 +330,7 @@ class RecTaskSpec:
     ) -> None:
         if "{expression}" not in str(template):
             raise VisualPromptError(f"task.template={template!r} must contain {{expression}}")
+        check_template(template, fields=("expression",), required="expression", key="task.template")
         self.name = name
         self.template, self.subtract, self.negatives = str(template), bool(subtract), int(negatives)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory

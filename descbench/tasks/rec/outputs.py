@@ -14,7 +14,7 @@ from descbench.core.marking.engine import make_prediction
 from descbench.core.marking.relations import RESOLUTION_RULES
 from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.core.published import published_fields
-from descbench.core.results import JobOutputs, format_table
+from descbench.core.results import JobOutputs, format_table, json_safe
 from descbench.core.stats import interval_fields
 from descbench.tasks.classify.outputs import log_summary, published_rows, shown
 
@@ -152,7 +152,10 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     resolutions = module.resolutions if module.relations == "rules" else {}
     outputs.add(
         "predictions.jsonl",
-        "".join(json.dumps(prediction_record(p, resolutions.get(p.index))) + "\n" for p in predictions),
+        "".join(
+            json.dumps(json_safe(prediction_record(p, resolutions.get(p.index))), allow_nan=False) + "\n"
+            for p in predictions
+        ),
     )
     outputs.add_csv("predictions.csv", PREDICTION_COLUMNS, [prediction_row(p) for p in predictions])
     examples = render_examples(dataset, predictions, int(cfg.task.get("num_examples", 8)))
