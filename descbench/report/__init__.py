@@ -16,6 +16,7 @@ Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.figures` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,7 +115,13 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         raise ReportError(f"no {RESULTS} found under {root}{failed}: not a run or multirun dir of descbench.eval?")
     comparisons = compare_all(root, runs, _comparison_sides(root, compare))
     out = Path(out) if out is not None else root
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ReportError(f"cannot write the report to {out} ({err.strerror or err}): choose another --out") from None
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
     by_task = {task: [r.results for r in runs if r.results.get("task") == task] for task in GROUPING}
@@ -194,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = write_report(args.dir, args.out, [tuple(pair) for pair in args.compare or []])
     except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
