@@ -18,7 +18,7 @@ from descbench.core.errors import BackendError
 from descbench.core.files import write_atomic
 from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.cache import DescriptionCache, cache_key
-from descbench.descriptions.llm.parse import parse_descriptors
+from descbench.descriptions.llm.limits import MAX_ANSWER_CHARS, MAX_BULLETS, bound_answer
 from descbench.descriptions.llm.prompts import (
     DEFAULT_BANK,
     build_prompt,
@@ -139,6 +139,16 @@ def generate_descriptions(
             retries,
             fallback[:20],
         )
+    cut = [c for c, k in zip(classes, keys) if k in records and records[k].get("cut")]
+    if cut:
+        log.warning(
+            "llm descriptions: the answers of %d class(es) exceeded %d characters or %d bullets and were cut "
+            "(recorded in describe.stats.answers_cut_classes): %s",
+            len(cut),
+            MAX_ANSWER_CHARS,
+            MAX_BULLETS,
+            cut[:20],
+        )
     descriptors = [list(records[k]["descriptors"]) if k in records else [] for k in keys]
     form = ("prefixed" if detailed_prefix else "as_written") if detailed else "which"
     returned = [len(d) for d in descriptors]
@@ -177,6 +187,8 @@ def generate_descriptions(
             "num_wrong_count": len(wrong),
             "wrong_count_classes": [classes[i] for i in wrong],
             "num_excluded": len(wrong) if exclude_wrong_count else 0,
+            "num_answers_cut": len(cut),
+            "answers_cut_classes": cut,
         },
     )
     if exclude_wrong_count:
@@ -211,12 +223,17 @@ def _generate_missing(
 
     def work(key: str, i: int) -> tuple[str, Any]:
         for _ in range(retries + 1):
-            raw = backend.generate(prompts[i])
             continues = backend.continues_prompt and prompt_continues_bullet(prompts[i])
-            descriptors = parse_descriptors(raw, continues_bullet=continues)
+            raw, descriptors, cut = bound_answer(backend.generate(prompts[i]), continues_bullet=continues)
             if descriptors:
                 record = cache.put(
-                    key, classname=classes[i], prompt=prompts[i], raw=raw, descriptors=descriptors, identity=identity
+                    key,
+                    classname=classes[i],
+                    prompt=prompts[i],
+                    raw=raw,
+                    descriptors=descriptors,
+                    identity=identity,
+                    cut=cut,
                 )
                 return "ok", record
         return "empty", raw
