@@ -94,3 +94,10 @@ def read_yaml_file(path: str | os.PathLike[str], what: str, error: type[Exceptio
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or type(err).__name__
         raise error(f"{what} {path} is not valid YAML: {problem}{where}") from None
+
+
+def write_error_reason(err: OSError) -> str:
+    """Why a file could not be written, in words (a parent that is a file reads "File exists" otherwise)."""
+    if isinstance(err, (FileExistsError, NotADirectoryError)):
+        return "a part of its path is a file, not a directory"
+    return err.strerror or str(err)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from descbench.core.errors import ReportError
+from descbench.core.files import write_error_reason
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
 from descbench.report.figures import bias_data, classification_data, keypoint_data, rec_data
 from descbench.report.groups import (
@@ -121,7 +122,9 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise ReportError(f"cannot write the report to {out} ({err.strerror or err}): choose another --out") from None
+        raise ReportError(
+            f"cannot write the report to {out} ({write_error_reason(err)}): choose another --out"
+        ) from None
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
     by_task = {task: [r.results for r in runs if r.results.get("task") == task] for task in GROUPING}

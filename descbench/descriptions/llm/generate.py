@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from descbench.core.description_set import DescriptionError, DescriptionSet
 from descbench.core.description_text import DEFAULT_TEMPLATE, Rule
 from descbench.core.errors import BackendError
-from descbench.core.files import write_atomic
+from descbench.core.files import write_atomic, write_error_reason
 from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.cache import DescriptionCache, cache_key
 from descbench.descriptions.llm.limits import MAX_ANSWER_CHARS, MAX_BULLETS, bound_answer
@@ -300,5 +300,10 @@ def export_descriptors(descriptions: DescriptionSet, path: str | os.PathLike[str
             len(descriptions.classes) - len(out),
         )
     path = Path(path)
-    write_atomic(path, json.dumps(out, indent=2, ensure_ascii=False))
+    try:
+        write_atomic(path, json.dumps(out, indent=2, ensure_ascii=False))
+    except OSError as err:
+        raise DescriptionError(
+            f"cannot write the descriptor file {path} ({write_error_reason(err)}): choose a writable describe.export"
+        ) from None
     return path
