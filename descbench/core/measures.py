@@ -134,7 +134,9 @@ MEASURES: tuple[Measure, ...] = (
     Measure("relations.rule_share.<rule>", (REC,), "count", "picks by resolver rule", digits=3),
     Measure("num_expressions", (REC,), "count", "expressions"),
     Measure("mean_candidates", (REC,), "count", "candidates per expression", digits=2),
-    Measure("data.<stat>", (REC,), "count", "data statistic", description="boxes dropped/clipped, ..."),
+    Measure(
+        "data.<stat>", (REC, KEYPOINTS), "count", "data statistic", description="boxes dropped/clipped, points outside"
+    ),
     Measure("correct_rule", (REC,), "derived", "correct when", description="IoU > 0.5 with a gold box"),
     Measure("backbone_scores", (REC,), "derived", "backbone scores", description="how backbone scores combine"),
     # keypoints: localisation (PCK) and naming

@@ -34,10 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 from descbench.core.errors import DatasetError
-from descbench.core.files import read_json_file, read_json_lines, read_text_file
+from descbench.core.files import read_json_file, read_json_lines, read_text_file, read_yaml_file
 from descbench.core.marking.points import KeypointDataset, KeypointInstance, check_box, check_point
 from descbench.datasets.base import check_image_files, file_loader, read_image_size
 
@@ -202,7 +200,7 @@ def _spair_names(path: str | Path | None) -> dict[str, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"SPair-71k part names file not found: {path} (YAML {{category: {{id: name}}}})")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml_file(path, "SPair-71k part names file", DatasetError) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DatasetError(f"{path} must map each category to {{keypoint id: name}}")
     return {str(c): {str(k): str(v) for k, v in names.items()} for c, names in data.items()}
