@@ -166,14 +166,20 @@ def local_paths(tmp_path: Path) -> list[str]:
 SHORT = [c for c in COMMANDS if c.offline]
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory) -> Path:
+    """One feature cache for the README's runs (as one user's machine has): images encoded once per setting."""
+    return tmp_path_factory.mktemp("readme-cache")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", SHORT, ids=lambda c: c.line[:90])
-def test_a_short_command_runs_as_written(command, tmp_path):
+def test_a_short_command_runs_as_written(command, tmp_path, shared_cache):
     """The offline commands run here exactly as the README writes them (one job, the machine's own data)."""
     proc = subprocess.run(
         [sys.executable, "-m", f"descbench.{command.module}", *command.overrides],
         cwd=tmp_path,
-        env=_env(tmp_path),
+        env={**_env(tmp_path), "DESCBENCH_CACHE_DIR": str(shared_cache)},
         capture_output=True,
         text=True,
         timeout=900,
