@@ -4,8 +4,9 @@
 byte every half second keeps a request with ``timeout=3`` open for minutes. :func:`deadline_http_client`
 gives the ``openai`` client an HTTP client whose every request (connecting, sending, the headers and the
 body's last byte) ends within ``seconds``: each phase's timeout is capped at the time left, and at the
-deadline a watchdog shuts the request's socket down, which ends a read blocked in any phase. The request
-then fails as a timeout, which the ``openai`` client retries like any other (each attempt with its own
+deadline a watchdog shuts the request's socket down, which ends a read blocked in any phase (the socket
+is taken from the HTTP library's documented ``trace`` extension as the connection opens). The request then
+fails as a timeout, which the ``openai`` client retries like any other (each attempt with its own
 deadline: a prompt takes at most ``(max_retries + 1) x seconds`` plus the backoff waits). Connections are
 not kept alive between requests, so that every request's socket is its own (a new TCP connection per
 answer: negligible beside the answer's generation).
@@ -21,7 +22,7 @@ import importlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -124,70 +125,36 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-@cache
-def _transport_class(http: Any) -> type:
-    class DeadlineTransport(http.BaseTransport):
-        """An HTTP transport whose every request ends within ``seconds`` (see the module docstring)."""
+def deadline_http_client(seconds: float) -> Any:
+    """An HTTP client for ``openai.OpenAI(http_client=...)`` whose every request ends within ``seconds``.
 
-        def __init__(self, seconds: float) -> None:
-            self.seconds = float(seconds)
-            self.inner = http.HTTPTransport(limits=http.Limits(max_keepalive_connections=0))
+    It is the ``openai`` client's own default HTTP client (its proxies from the environment, its connection
+    limits) with keep-alive off and :meth:`send` watched: the per-phase timeouts capped at ``seconds``, the
+    request's socket shut down at the deadline, and a transport error after the deadline raised as a timeout.
+    """
+    import openai
 
-        def _expired(self, request: Any) -> Exception:
-            return http.ReadTimeout(f"no complete answer within the deadline of {self.seconds:g} s", request=request)
+    http = _http_module()
+    seconds = float(seconds)
 
-        def handle_request(self, request: Any) -> Any:
-            watchdog = _Watchdog(self.seconds)
+    class DeadlineClient(openai.DefaultHttpxClient):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            watchdog = _Watchdog(seconds)
             timeouts = dict(request.extensions.get("timeout") or {})
+            capped = {k: seconds if v is None else min(seconds, v) for k, v in timeouts.items()}
             request.extensions = {
                 **request.extensions,
-                "timeout": {k: min(self.seconds, v if v is not None else self.seconds) for k, v in timeouts.items()}
-                or dict.fromkeys(("connect", "read", "write", "pool"), self.seconds),
+                "timeout": capped or dict.fromkeys(("connect", "read", "write", "pool"), seconds),
                 "trace": watchdog.trace(request.extensions.get("trace")),
             }
             try:
-                response = self.inner.handle_request(request)
-            except http.TransportError as err:
-                watchdog.stop()
-                if watchdog.fired or watchdog.left() <= 0:
-                    raise self._expired(request) from None
-                raise err
-            return http.Response(
-                status_code=response.status_code,
-                headers=response.headers,
-                stream=DeadlineStream(response.stream, watchdog, lambda: self._expired(request)),
-                extensions=response.extensions,
-            )
-
-        def close(self) -> None:
-            self.inner.close()
-
-    class DeadlineStream(http.SyncByteStream):
-        """A response body read before the watchdog's deadline (or failing as a timeout)."""
-
-        def __init__(self, inner: Any, watchdog: _Watchdog, expired: Callable[[], Exception]) -> None:
-            self.inner, self.watchdog, self.expired = inner, watchdog, expired
-
-        def __iter__(self) -> Iterator[bytes]:
-            try:
-                for chunk in self.inner:
-                    if self.watchdog.fired or self.watchdog.left() <= 0:
-                        raise self.expired()
-                    yield chunk
+                return super().send(request, **kwargs)  # stream=False (the openai client's calls): the body is read
             except http.TransportError:
-                if self.watchdog.fired or self.watchdog.left() <= 0:
-                    raise self.expired() from None
+                if watchdog.fired or watchdog.left() <= 0:
+                    message = f"no complete answer within the deadline of {seconds:g} s"
+                    raise http.ReadTimeout(message, request=request) from None
                 raise
+            finally:
+                watchdog.stop()
 
-        def close(self) -> None:
-            self.watchdog.stop()
-            self.inner.close()
-
-    return DeadlineTransport
-
-
-def deadline_http_client(seconds: float) -> Any:
-    """An HTTP client for ``openai.OpenAI(http_client=...)`` whose every request ends within ``seconds``."""
-    import openai
-
-    return openai.DefaultHttpxClient(transport=_transport_class(_http_module())(seconds))
+    return DeadlineClient(limits=http.Limits(max_keepalive_connections=0))
