@@ -16,7 +16,7 @@ Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.sections`
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from descbench.core.errors import ReportError
+from descbench.core.files import write_error_reason
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
 from descbench.report.groups import grouping_keys, split_panels, undeclared_measurements
 from descbench.report.markdown import comparisons_markdown, missing_markdown, published_markdown, runs_markdown
@@ -91,7 +92,15 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     definitions = definitions_of([r.results for r in runs])
     comparisons = compare_all(root, runs, _comparison_sides(root, compare))
     out = Path(out) if out is not None else root
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ReportError(
+            f"cannot write the report to {out} ({write_error_reason(err)}): choose another --out"
+        ) from None
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
     by_task = {d: [r for r in runs if r.results.get("task") == name] for name, d in definitions.items()}
@@ -126,8 +135,9 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         report.data["comparisons"] = comparison_data(comparisons)
 
     from descbench.core.files import write_atomic
+    from descbench.core.results import json_text
 
-    write_atomic(out / "report_data.json", json.dumps(report.data, indent=2))
+    write_atomic(out / "report_data.json", json_text(report.data))
     write_atomic(out / "report.md", "\n".join(lines).rstrip() + "\n")
     report.files += [out / "report_data.json", out / "report.md"]
     return report
@@ -152,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = write_report(args.dir, args.out, [tuple(pair) for pair in args.compare or []])
     except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

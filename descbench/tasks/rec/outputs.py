@@ -13,7 +13,7 @@ from descbench.core.marking.engine import make_prediction
 from descbench.core.marking.relations import RESOLUTION_RULES
 from descbench.core.marking.scoring import gold_reachable
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.core.results import JobOutputs
+from descbench.core.results import JobOutputs, json_safe
 from descbench.core.stats import interval_fields
 from descbench.tasks.job_results import backbone_list, job_results, shown, write_job
 from descbench.tasks.marking import CHOSEN, GOLD, draw_example
@@ -154,7 +154,10 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     outputs.add(
         "predictions.jsonl",
         "".join(
-            json.dumps({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)})
+            json.dumps(
+                json_safe({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)}),
+                allow_nan=False,
+            )
             + "\n"
             for p in predictions
         ),
