@@ -250,7 +250,7 @@ def test_detection_file_reader(workdir, data):
 
     def read():
         detections = load_detections(path)
-        assert all(finite(*b) for boxes in detections.values() for b in boxes)
+        assert all(finite(*b) for boxes in detections.boxes.values() for b in boxes)
         return load_jsonl(lines, workdir / "dets" / "images", split="val", proposals=str(path))
 
     check_outcome(path, read, valid_rec)
