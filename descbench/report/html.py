@@ -18,7 +18,7 @@ import html
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,23 +99,30 @@ class HtmlPage:
         """A plot the section wrote, embedded as written (so the page shows what report.md links)."""
         return f'<figure class="plot">{self.img(self.file_uri(path, f"figure {path.name}"), alt)}</figure>'
 
-    def examples_gallery(self, run: Run, pattern: str = "examples/*.png", caption: Callable[[Path], str] | None = None):
-        """The example images a job wrote (``pattern`` in its run dir), downscaled, the first :attr:`examples`."""
+    def run_heading(self, run: Run, what: str = "Examples") -> str:
+        """``<h4>Examples · run DIR (overrides)</h4>``: which run a gallery is of."""
+        where = "the report's dir" if run.dir == "." else escape(run.dir)
+        overrides = escape(run.results.get("overrides", "")) or "no overrides"
+        return f'<h4>{escape(what)} · run {where} <span class="note">({overrides})</span></h4>'
+
+    def examples_gallery(self, run: Run, pattern: str = "examples/*.png", max_side: int = MAX_SIDE) -> str:
+        """The example images a job wrote (``pattern`` in its run dir), downscaled to ``max_side``, the first
+        :attr:`examples` of them (the page says how many more the folder has)."""
         files = sorted(self.run_dir(run).glob(pattern))
         if not files:
-            return f'<p class="note">run {escape(run.dir)}: no {escape(pattern)} (the job wrote no examples)</p>'
+            return f'<p class="note">no {escape(pattern)} in this run (the job wrote no examples)</p>'
         shown = files[: self.examples]
         items = []
         for path in shown:
             with Image.open(path) as image:
-                uri = self.image_uri(image, f"{run.dir}/{path.relative_to(self.run_dir(run)).as_posix()}")
-            text = caption(path) if caption else path.name
-            items.append(f"<figure>{self.img(uri, text)}<figcaption>{escape(text)}</figcaption></figure>")
+                uri = self.image_uri(image, f"{run.dir}/{path.relative_to(self.run_dir(run)).as_posix()}", max_side)
+            items.append(f"<figure>{self.img(uri, path.name)}<figcaption>{escape(path.name)}</figcaption></figure>")
         more = len(files) - len(shown)
         note = (
             f'<p class="note">{more} more example image(s) of this run are in its examples/ folder.</p>' if more else ""
         )
-        return f'<div class="gallery">{"".join(items)}</div>{note}'
+        wide = " wide" if max_side > MAX_SIDE else ""
+        return f'<div class="gallery{wide}">{"".join(items)}</div>{note}'
 
 
 def encode_image(image: Image.Image, max_side: int = MAX_SIDE) -> str:
@@ -205,6 +212,7 @@ figure { margin: .4rem 0; } figure.plot img { max-width: 100%; height: auto; bor
 .gallery { display: flex; flex-wrap: wrap; gap: .8rem; margin: .4rem 0 1rem; }
 .gallery figure { width: 340px; margin: 0; padding: .4rem; border: 1px solid var(--line); border-radius: 4px;
   break-inside: avoid; }
+.gallery.wide figure { width: auto; max-width: 100%; }
 .gallery.wrong figure { border-color: #e8b4b0; } .gallery.right figure { border-color: #b5dcc1; }
 .gallery img { max-width: 100%; height: auto; image-rendering: auto; }
 .gallery .pair { display: flex; gap: .3rem; align-items: flex-start; }

@@ -19,7 +19,7 @@ from descbench.core.published import compare_published
 from descbench.report.groups import display, split_panels
 from descbench.report.html import HtmlPage, escape, html_table, json_script
 from descbench.report.runs import Run
-from descbench.tasks.classify.report import num_desc_label, group_cells, sweep_cells
+from descbench.tasks.classify.report import group_cells, num_desc_label, sweep_cells
 
 DESCRIPTIONS = "descriptions.json"
 
