@@ -93,7 +93,7 @@ class HtmlPage:
         if uri is None:
             return f'<p class="left-out">left out: {escape(alt)}</p>'
         klass = f' class="{cls}"' if cls else ""
-        return f'<img{klass} src="{uri}" alt="{escape(alt)}" loading="lazy">'
+        return f'<img{klass} src="{uri}" alt="{escape(alt)}">'
 
     def figure(self, path: Path, alt: str) -> str:
         """A plot the section wrote, embedded as written (so the page shows what report.md links)."""
