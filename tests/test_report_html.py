@@ -285,18 +285,30 @@ def test_pages_of_a_real_sweep_and_a_rec_run_render_in_headless_chromium(tmp_pat
         for plot in plots:
             assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", plot) > 0
             assert _not_blank(plot) > 5
-        # a cell of the table opens its drill-down; a class there opens to its texts
-        cell = driver.find_element(By.CSS_SELECTOR, "details.cell")
+        # a cell of the table opens its drill-down (num_desc=4 against the default baseline, num_desc=1) ...
+        target = "detailed=false · num_desc=4"
+        cell = next(c for c in driver.find_elements(By.CSS_SELECTOR, "details.cell") if target in c.text)
         assert cell.get_attribute("open") is None
-        cell.find_element(By.TAG_NAME, "summary").click()
+        link = driver.find_element(By.CSS_SELECTOR, f'table.sweep a[href="#{cell.get_attribute("id")}"]')
+        link.click()
+        assert cell.get_attribute("open") == "true"
         rows = cell.find_elements(By.CSS_SELECTOR, "table.drill-table tbody tr")
-        assert len(rows) == 12 and all(row.is_displayed() for row in rows)  # the world's 12 classes
+        assert len(rows) == 24 and all(row.is_displayed() for row in rows)  # the world's 24 classes
         deltas = [float(r.find_elements(By.TAG_NAME, "td")[4].text) for r in rows]
-        assert deltas == sorted(deltas, reverse=True)
+        assert deltas == sorted(deltas, reverse=True) and deltas[0] > 0
+        for row in rows:  # Δ = accuracy - baseline accuracy, as shown
+            accuracy, baseline, delta = (float(td.text) for td in row.find_elements(By.TAG_NAME, "td")[2:5])
+            assert delta == pytest.approx(accuracy - baseline, abs=0.011)
+        # ... a class there opens to the texts it was scored with ...
         texts = rows[0].find_element(By.CSS_SELECTOR, "ul.texts")
         assert not texts.is_displayed()
         rows[0].find_element(By.CSS_SELECTOR, "details.class summary").click()
-        assert texts.is_displayed() and texts.text.strip()
+        assert texts.is_displayed() and len(texts.find_elements(By.TAG_NAME, "li")) == 4  # num_desc=4
+        # ... and another baseline (the cell itself) redraws it: every Δ is then 0
+        select = cell.find_element(By.XPATH, "ancestor::div[@class='drill']//select")
+        select.find_element(By.XPATH, f"option[normalize-space()='{target}']").click()
+        rows = cell.find_elements(By.CSS_SELECTOR, "table.drill-table tbody tr")
+        assert {float(r.find_elements(By.TAG_NAME, "td")[4].text) for r in rows} == {0.0}
         assert _console_errors(driver) == []
         driver.save_screenshot(str(tmp_path / "sweep.png"))
 
