@@ -20,6 +20,7 @@ from test_report_tasks import bias_result, shifted, write_runs
 
 from descbench.report import write_report
 from descbench.report.html import MAX_SIDE, HtmlPage, encode_image
+from descbench.tasks.rec.gallery import GALLERY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "report" / "mixed.md"
@@ -130,7 +131,11 @@ def test_published_numbers_beside_the_cells_that_have_one(tmp_path):
     page = write_report(sweep, html=True).html.read_text(encoding="utf-8")
     source = "Menon &amp; Vondrick, Visual Classification via Description from Large Language Models, ICLR 2023"
     sweep_tables = re.findall(r'<table class="sweep">.*?</table>', page, re.S)
-    assert [t.count("<th>published (") for t in sweep_tables] == [1, 1, 0]  # the two ImageNet panels (first seen), shapes
+    assert [t.count("<th>published (") for t in sweep_tables] == [
+        1,
+        1,
+        0,
+    ]  # the two ImageNet panels (first seen), shapes
     assert f"top1: published 58.46 % ({source}): Δ -43.46" in page  # 15.00 - 58.46
     assert f"top1: published 58.46 % ({source}): not comparable: backbone = shapes-clip vs ViT-B-32" in page
 
@@ -142,7 +147,9 @@ def test_images_are_downscaled_and_a_14_run_sweep_stays_under_15_mb(tmp_path):
     rng = np.random.default_rng(0)
     noise = tmp_path / "noise.png"
     Image.fromarray(rng.integers(0, 256, (900, 2700, 3), dtype=np.uint8)).save(noise, compress_level=1)
-    runs = {str(i): bias_result("coco_persons", i, shifted(0.001 * i), intervals=False, num_images=20) for i in range(14)}
+    runs = {
+        str(i): bias_result("coco_persons", i, shifted(0.001 * i), intervals=False, num_images=20) for i in range(14)
+    }
     root = write_runs(tmp_path / "bias", runs)
     for i in range(14):
         (root / str(i) / "examples").mkdir()
@@ -324,3 +331,110 @@ def test_pages_of_a_real_sweep_and_a_rec_run_render_in_headless_chromium(tmp_pat
         driver.save_screenshot(str(tmp_path / "rec.png"))
     finally:
         driver.quit()
+
+
+# --------------------------------------------------------------------------- the REC gallery
+
+
+def _records(dataset, correct) -> list[dict]:
+    """Prediction records as a job writes them: expression ``i`` picks its first candidate, right when ``correct(i)``."""
+    from descbench.core.marking.engine import RecPrediction
+    from descbench.tasks.rec.outputs import prediction_record
+
+    rows = []
+    for i, e in enumerate(dataset.expressions):
+        chosen = e.gold_box if correct(i) else next(b for b in e.boxes if b != e.gold_box)
+        p = RecPrediction(i, e.image_id, e.split, e.expression, e.boxes.index(chosen), chosen, e.gold_box, 1.0,
+                          1.0 if correct(i) else 0.0, correct(i), len(e.boxes))  # fmt: skip
+        rows.append(prediction_record(p))
+    return rows
+
+
+def test_gallery_sample_is_seeded_half_right_half_wrong_and_fills_in():
+    from descbench.tasks.rec.gallery import choose_examples
+
+    records = [{"index": i, "correct": i % 4 == 0} for i in range(40)]  # 10 right, 30 wrong
+    right, wrong = choose_examples(records, 8)
+    assert (
+        (len(right), len(wrong)) == (4, 4) and all(r["correct"] for r in right) and not any(r["correct"] for r in wrong)
+    )
+    assert [r["index"] for r in right] == sorted(r["index"] for r in right)
+    assert choose_examples(records, 8) == (right, wrong)  # seeded: the page and W&B show the same expressions
+    right, wrong = choose_examples([r for r in records if r["correct"] or r["index"] < 6], 8)  # 10 right, 4 wrong
+    assert (len(right), len(wrong)) == (5, 3) or (len(right), len(wrong)) == (4, 4)
+    right, wrong = choose_examples(records[:8:4] + records[1:4], 8)  # 2 right, 3 wrong: all shown
+    assert (len(right), len(wrong)) == (2, 3)
+    assert choose_examples(records, 0) == ([], [])
+
+
+def test_gallery_item_draws_every_candidate_winner_gold_and_the_marked_input_the_model_scored():
+    from descbench.core.marking.geometry import Geometry, GeometryMode, render_marked_input
+    from descbench.core.marking.visual_prompts import parse_prompt_specs
+    from descbench.tasks.marking import GOLD
+    from descbench.tasks.rec.gallery import CANDIDATE, CHOSEN, GalleryMismatch, build_gallery, draw_item
+    from descbench.world.builders import load_shapes_rec
+
+    dataset = load_shapes_rec(num_canvases=6)
+    records = _records(dataset, lambda i: i % 2 == 0)
+    prompts = parse_prompt_specs(["circle", "crop"])
+    geometry = Geometry(GeometryMode.pad)
+    right, wrong = build_gallery(dataset, records, prompts, 96, geometry, 4)
+    assert [i.record["correct"] for i in right + wrong] == [True, True, False, False]
+    item = wrong[0]
+    colours = {c for _, c in item.image.getcolors(1 << 16)}
+    assert {CANDIDATE, CHOSEN, GOLD} <= colours  # a wrong pick: the winner in red apart from the gold box
+    image = dataset.load_image(item.record["image_id"])
+    assert [key for key, _ in item.marked] == [p.key for p in prompts]
+    for (_, marked), spec in zip(item.marked, prompts):  # what the job fed the model, drawn by the same code
+        expected = render_marked_input(image, item.record["chosen_box"], spec, 96, geometry)
+        assert marked.size == (96, 96) and marked.tobytes() == expected.tobytes()
+    bad = {**records[1], "expression": "a thing no run scored"}
+    with pytest.raises(GalleryMismatch, match=r"expression 1 of the rebuilt data set is '.+' on image .+, the run's "
+                       r"prediction names 'a thing no run scored'"):  # fmt: skip
+        draw_item(dataset, bad, prompts, 96, geometry)
+
+
+def test_a_run_config_resolves_its_hydra_paths_outside_the_job(tmp_path):
+    from descbench.report.runs import load_run_config
+
+    hydra = tmp_path / "run" / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "config.yaml").write_text("dataset:\n  root: ${oc.env:NO_SUCH_VAR_XYZ,${hydra:runtime.cwd}/data}\n")
+    (hydra / "hydra.yaml").write_text("hydra:\n  runtime:\n    cwd: /somewhere\n")
+    assert load_run_config(tmp_path / "run").dataset.root == "/somewhere/data"
+    with pytest.raises(ValueError, match=r"\.hydra: the job's saved config cannot be read"):
+        load_run_config(tmp_path / "elsewhere")
+
+
+@pytest.mark.slow
+def test_a_rec_job_logs_its_gallery_as_a_wandb_table(tmp_path):
+    """W&B gets the gallery of the page: one row per example of the seeded sample, wrong ones first."""
+    from conftest import run_eval
+    from wandb_records import read_records
+
+    args = ["experiment=rec_photos", "dataset.builder.num_canvases=6", "dataset.builder.canvas_size=160"]
+    result = run_eval([*args, "task.num_workers=0", "task.num_examples=4", "logger=wandb", f"hydra.run.dir={tmp_path}/run"],
+                      tmp_path, env={"WANDB_MODE": "offline"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    [run_file] = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
+    logged = {}
+    for record in read_records(run_file):
+        if record.WhichOneof("record_type") == "history":
+            logged.update(
+                {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            )
+    assert logged["rec_gallery._type"] == "table-file"
+    assert (logged["rec_gallery.nrows"], logged["rec_gallery.ncols"]) == (4, 6)
+    [table_file] = (tmp_path / "run" / "wandb").glob("offline-run-*/files/media/table/rec_gallery_*.table.json")
+    table = json.loads(table_file.read_text())
+    assert table["columns"] == GALLERY_COLUMNS
+    # the seeded sample of report.html (same seed, same count), wrong ones first
+    from descbench.tasks.rec.gallery import choose_examples
+    from descbench.tasks.rec.outputs import read_predictions
+
+    right, wrong = choose_examples(read_predictions(tmp_path / "run"), 4)
+    assert right and wrong  # both kinds exist in this run, so both are in the sample
+    assert [row[:4] for row in table["data"]] == [
+        [r["split"], r["expression"], r["correct"], r["iou"]] for r in [*wrong, *right]
+    ]
+    assert all(row[4:] == ["Image", "Image"] for row in table["data"])
