@@ -95,6 +95,9 @@ def test_cells_link_to_a_drill_down_ordered_by_delta_against_the_baseline(tmp_pa
             }
         )
     )
+    repeated = {"classes": [{"index": i, "class": n, "texts": [n]} for i, n in enumerate(["stop sign", "ladybird"])]}
+    repeated["repetitions"] = [{"options": {}, "classes": []}] * 3  # a random control repeated 3 times
+    (sweep / "2" / "descriptions.json").write_text(json.dumps(repeated))
     page = write_report(sweep, html=True).html.read_text(encoding="utf-8")
     [raw] = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
     drill = json.loads(raw.replace("<\\/", "</"))
@@ -109,6 +112,8 @@ def test_cells_link_to_a_drill_down_ordered_by_delta_against_the_baseline(tmp_pa
         ["ladybird, which has spots"],
     ]
     assert cell["desc_note"] == "as encoded in run 0"
+    repeated_cell = drill["cells"][names.index("detailed=true · num_desc=2")]
+    assert repeated_cell["desc_note"] == "as encoded in run 2 of repetition 1 of 3"
     assert drill["cells"][0]["desc"] is None and drill["cells"][0]["desc_note"].startswith("no descriptions.json")
     # the sweep table: the cell "16.50 ± 2.12 / ..." links to that entry
     assert re.search(rf'<a href="#{cell["id"]}">16\.50 ± 2\.12 / 2\.280 ± 0\.028 \(n=2\)</a>', page)

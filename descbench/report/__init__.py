@@ -203,9 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(comparisons_markdown(report.comparisons)))
     print(f"report: {report.out_dir / 'report.md'} ({len(report.runs)} runs)")
     if report.html is not None:
-        size = report.html.stat().st_size / 2**20
-        left = f"; left out: {len(report.left_out)} item(s), listed on the page" if report.left_out else ""
-        print(f"page:   {report.html} ({size:.1f} MB{left})")
+        print(f"page:   {report.html} ({report.html.stat().st_size / 2**20:.1f} MB)")
+        if report.left_out:
+            shown = "; ".join(report.left_out[:3]) + ("; ..." if len(report.left_out) > 3 else "")
+            print(
+                f"warning: report.html left out {len(report.left_out)} item(s), listed on the page: {shown}",
+                file=sys.stderr,
+            )
     for path in report.files:
         if path.suffix == ".png":
             print(f"plot:   {path}")

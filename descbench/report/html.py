@@ -305,8 +305,8 @@ def write_page(
         header += f'<div class="callout"><b>Left out of this page ({len(page.left_out)}):</b><ul>{items}</ul></div>'
     else:
         header += (
-            f'<p class="meta">Every figure and example image is embedded (examples downscaled to at most {MAX_SIDE} '
-            f"px, up to {page.examples} per run); nothing was left out.</p>"
+            f'<p class="meta">Every figure and example image is embedded (example images downscaled, up to '
+            f"{page.examples} per run); nothing was left out.</p>"
         )
     document = page_html(title, header, [(a, t) for a, t, _ in sections], "\n".join(s for _, _, s in sections), [])
     path = page.out / "report.html"

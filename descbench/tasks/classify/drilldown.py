@@ -36,16 +36,19 @@ def per_class_accuracy(result: Mapping[str, Any]) -> list[tuple[str, float]] | N
 
 
 def read_descriptions(run_dir: Path) -> tuple[list[list[str]] | None, str]:
-    """The texts each class was scored with (``descriptions.json`` of a run, class-index order), or None and why."""
+    """The texts each class was scored with (``descriptions.json`` of a run, class-index order) and a note (which
+    repetition they are of a repeated control), or None and why."""
     path = run_dir / DESCRIPTIONS
     if not path.is_file():
         return None, f"no {DESCRIPTIONS} in {run_dir.name or run_dir}"
     try:
-        classes = json.loads(path.read_text(encoding="utf-8"))["classes"]
-        texts = [[str(t) for t in c["texts"]] for c in sorted(classes, key=lambda c: c["index"])]
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        texts = [[str(t) for t in c["texts"]] for c in sorted(stored["classes"], key=lambda c: c["index"])]
     except (OSError, ValueError, KeyError, TypeError) as err:
         return None, f"{path} unreadable: {err}"
-    return texts, ""
+    reps = stored.get("repetitions") if isinstance(stored, dict) else None
+    # a repeated random control: the accuracy is the mean over repetitions, the texts shown are the first's
+    return texts, f"of repetition 1 of {len(reps)}" if isinstance(reps, list) and len(reps) > 1 else ""
 
 
 def published_notes(results: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -98,7 +101,7 @@ def drill_data(results: Sequence[Mapping[str, Any]], runs: Sequence[Run], page: 
                     "x": None if x is None else display(x),
                     "acc": [round(a, 4) for a in accuracy[1]],
                     "desc": None if desc is None else [[texts.setdefault(t, len(texts)) for t in d] for d in desc],
-                    "desc_note": why if desc is None else f"as encoded in run {dirs[0]}",
+                    "desc_note": why if desc is None else " ".join(["as encoded in run", dirs[0], why]).strip(),
                     "runs": dirs,
                 }
             )
