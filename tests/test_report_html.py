@@ -203,6 +203,9 @@ def test_cli_writes_the_page_and_refuses_a_negative_count(tmp_path):
     assert f"page:   {tmp_path / 'out' / 'report.html'} (" in result.stdout
     bad = run_report([str(sweep), "--html", "--examples", "-1"])
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --examples -1: give a count of 0 or more"
+    without = run_report([str(sweep), "--examples", "4"])
+    assert without.returncode == 2
+    assert without.stderr.strip() == "error: --examples sets the galleries of report.html: add --html"
 
 
 # --------------------------------------------------------------------------- in a real browser

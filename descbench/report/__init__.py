@@ -179,17 +179,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--examples",
         type=int,
-        default=8,
+        default=None,
         metavar="N",
-        help="example images per run in report.html's galleries (default 8; REC: a seeded sample, half right)",
+        help="with --html: example images per run in its galleries (default 8; REC: a seeded sample, half right)",
     )
     args = parser.parse_args(argv)
-    if args.examples < 0:
+    if args.examples is not None and not args.html:
+        print("error: --examples sets the galleries of report.html: add --html", file=sys.stderr)
+        return 2
+    if args.examples is not None and args.examples < 0:
         print(f"error: --examples {args.examples}: give a count of 0 or more", file=sys.stderr)
         return 2
     try:
         report = write_report(
-            args.dir, args.out, [tuple(pair) for pair in args.compare or []], html=args.html, examples=args.examples
+            args.dir,
+            args.out,
+            [tuple(pair) for pair in args.compare or []],
+            html=args.html,
+            examples=8 if args.examples is None else args.examples,
         )
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)

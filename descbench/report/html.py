@@ -53,6 +53,8 @@ class HtmlPage:
     used: int = 0
     left_out: list[str] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
+    #: what sections keep while the page is built (a reader rebuilt once for the runs of a sweep)
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def run_dir(self, run: Run) -> Path:
         """The directory a run's files are in."""

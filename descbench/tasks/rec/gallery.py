@@ -110,9 +110,14 @@ def wandb_gallery(right: Sequence[GalleryItem], wrong: Sequence[GalleryItem]) ->
     return wandb.Table(columns=GALLERY_COLUMNS, data=rows)
 
 
-def rebuild_run(run_dir: Path) -> tuple[Any, list[PromptSpec], int, Geometry]:
+def rebuild_run(run_dir: Path, readers: dict | None = None) -> tuple[Any, list[PromptSpec], int, Geometry]:
     """The reader, visual prompts, input size and geometry a REC job ran with, from its ``.hydra/config.yaml``
-    (no weights loaded). Raises ``ValueError`` or the reader's own error with what is missing."""
+    (no weights loaded). ``readers``: readers already rebuilt, by their resolved config (the runs of a sweep share
+    one). Raises ``ValueError`` or the reader's own error with what is missing."""
+    import json
+
+    from omegaconf import OmegaConf
+
     from descbench.core.backbone import model_input_size
     from descbench.report.runs import load_run_config
     from descbench.shell.config import build
@@ -121,34 +126,41 @@ def rebuild_run(run_dir: Path) -> tuple[Any, list[PromptSpec], int, Geometry]:
     cfg = load_run_config(run_dir)
     spec = build(cfg.task)
     prompts = visual_prompts_of(cfg.get("visual_prompt"), "rec")
-    return build_marked_dataset(cfg), prompts, model_input_size(str(cfg.backbone.model)), spec.geometry
+    key = json.dumps(OmegaConf.to_container(cfg.dataset, resolve=True), sort_keys=True, default=str)
+    readers = {} if readers is None else readers
+    if key not in readers:
+        readers[key] = build_marked_dataset(cfg)
+    return readers[key], prompts, model_input_size(str(cfg.backbone.model)), spec.geometry
+
+
+def _rgb(colour: Sequence[int]) -> str:
+    return f"rgb({', '.join(str(c) for c in colour)})"
 
 
 LEGEND = (
-    '<p class="legend"><span><i class="swatch" style="border-color: rgb(60,120,255)"></i>candidate</span>'
-    '<span><i class="swatch" style="border-color: rgb(255,0,0)"></i>winner</span>'
-    '<span><i class="swatch" style="border-color: rgb(0,200,0)"></i>gold (drawn last: over the winner when right)'
+    f'<p class="legend"><span><i class="swatch" style="border-color: {_rgb(CANDIDATE)}"></i>candidate</span>'
+    f'<span><i class="swatch" style="border-color: {_rgb(CHOSEN)}"></i>winner</span>'
+    f'<span><i class="swatch" style="border-color: {_rgb(GOLD)}"></i>gold (drawn last: over the winner when right)'
     "</span><span>beside it: the winner as the model saw it (marked, at its input size)</span></p>"
 )
 
 
 def gallery_html(run: Any, page: Any) -> str:
     """A run's gallery for ``report.html``: right and wrong apart, or one line saying why there is none."""
-    from descbench.report.html import escape
-    from descbench.tasks.rec.outputs import read_predictions
-
-    run_dir = page.run_dir(run)
-    head = page.run_heading(run)
-    if page.examples == 0:
-        return ""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from descbench.core.errors import UserError
+    from descbench.report.html import escape
+    from descbench.tasks.rec.outputs import read_predictions
 
+    if page.examples == 0:
+        return ""
+    run_dir = page.run_dir(run)
+    head = page.run_heading(run)
     try:
         records = read_predictions(run_dir)
-        dataset, prompts, size, geometry = rebuild_run(run_dir)
+        dataset, prompts, size, geometry = rebuild_run(run_dir, page.shared.setdefault("rec readers", {}))
         right, wrong = build_gallery(dataset, records, prompts, size, geometry, page.examples)
     except (UserError, OSError, ValueError, KeyError, HydraException, OmegaConfBaseException) as err:
         # a gallery is an extra: the page (and the command's output) says why it is missing, the report goes on
