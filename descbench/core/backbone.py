@@ -46,6 +46,26 @@ def resolve_package_path(text: str) -> str:
     return str(Path(str(resources.files(package))) / rest)
 
 
+def model_input_size(model: str) -> int:
+    """The side of ``model``'s square input (an open_clip name, a project config or a ``local-dir:`` bundle), read
+    from its config without loading weights: what a report needs to redraw the marked inputs a run scored."""
+    import json
+
+    register_model_configs()
+    if model.startswith("local-dir:"):
+        path = Path(resolve_package_path(model.removeprefix("local-dir:"))) / "open_clip_config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))["model_cfg"]
+        except (OSError, ValueError, KeyError) as err:
+            raise BackboneError(f"{path}: no model config to read the input size from ({err})") from None
+    else:
+        config = open_clip.get_model_config(model)
+        if config is None:
+            raise BackboneError(f"unknown backbone model {model!r}: no open_clip config to read the input size from")
+    size = config["vision_cfg"]["image_size"]
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
 def file_identity(path: Path) -> str:
     """Content hash of a weights file (full sha256 up to 64 MiB, else size + head/tail hash)."""
     size = path.stat().st_size

@@ -10,8 +10,7 @@ from descbench.core.errors import ConfigError
 from descbench.core.marking.geometry import Geometry, GeometryMode
 from descbench.core.marking.visual_prompts import PromptSpec
 from descbench.datasets.person_sets import load_bias_phrases
-from descbench.shell.config import build
-from descbench.tasks.marking import collate_groups, visual_prompts_of
+from descbench.tasks.marking import build_marked_dataset, collate_groups, visual_prompts_of
 from descbench.tasks.marking_bias.module import BiasImages, BiasTask
 from descbench.tasks.runner import TaskJob
 
@@ -66,7 +65,7 @@ class BiasTaskSpec:
 
         marking = self.check(cfg)
         phrases = self.phrase_list
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+        dataset = build_marked_dataset(cfg)
         images = BiasImages(dataset, marking, backbones[0], self.control_seed, self.geometry)
         if not len(images):
             raise ConfigError(
