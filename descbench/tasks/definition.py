@@ -33,7 +33,8 @@ class TaskDefinition:
     that leads the report's group labels and the options that never split a group; ``section``:
     ``"module.function"`` that writes its report section (the report's generic table when None);
     ``dashboard``: ``"module.function"`` that returns its W&B workspace section (none when None);
-    ``title``: how the report and the printed table name it.
+    ``title``: how the report and the printed table name it; ``position``: where its sections come in a
+    report of several tasks (lower first; ties, and plugins, in registration order).
     """
 
     name: str
@@ -44,6 +45,7 @@ class TaskDefinition:
     grouping: tuple[str, frozenset[str]] = ("visual_prompt", frozenset())
     section: str | None = None
     dashboard: str | None = None
+    position: int = 100
 
     def spec_class(self) -> type:
         """The class the task's config builds."""
@@ -117,13 +119,10 @@ def definitions_of(results: Sequence[Mapping[str, Any]]) -> dict[str, TaskDefini
     return dict(sorted(found.items(), key=lambda kv: _position(kv[1])))
 
 
-def _position(definition: TaskDefinition) -> tuple[int, str | int]:
-    """Built-in tasks in the order of their packages' names, then plugins in registration order: the same
-    order whichever module happened to import a task first."""
-    package = f"{__package__}."
-    if definition.spec.startswith(package):
-        return (0, definition.spec[len(package) :])
-    return (1, list(TASKS).index(definition.name))
+def _position(definition: TaskDefinition) -> tuple[int, int]:
+    """Its ``position``, then registration order: the same order whichever module imported a task first."""
+    load_tasks()
+    return (definition.position, list(TASKS).index(definition.name))
 
 
 def definition_of(target: str) -> TaskDefinition:

@@ -10,6 +10,7 @@ NUM_DESC = "describe.num_desc"
 DEFINITION = register_task(
     TaskDefinition(
         name="classify",
+        position=0,  # its sections after those of lower positions in a report of several tasks
         title="classification",
         spec="descbench.tasks.classify.spec.ClassifyTask",
         primary="top1",

@@ -7,6 +7,7 @@ from descbench.tasks.definition import TaskDefinition, register_task
 DEFINITION = register_task(
     TaskDefinition(
         name="marking_bias",
+        position=3,  # its sections after those of lower positions in a report of several tasks
         title="marking bias",
         spec="descbench.tasks.marking_bias.spec.BiasTaskSpec",
         primary="bias.negative.shift_circled_unmarked",

@@ -7,6 +7,7 @@ from descbench.tasks.definition import TaskDefinition, register_task
 DEFINITION = register_task(
     TaskDefinition(
         name="rec",
+        position=1,  # its sections after those of lower positions in a report of several tasks
         title="REC",
         spec="descbench.tasks.rec.spec.RecTaskSpec",
         primary="acc",
