@@ -18,7 +18,7 @@ def test_entropy_hand_computed():
     expected = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
     assert entropy_nats(logits)[0].item() == pytest.approx(expected, abs=1e-7)
     metric = MeanEntropy()
-    metric.update(logits)
+    metric.update(entropy_nats(logits))
     assert metric.compute().item() == pytest.approx((expected + math.log(2)) / 2, abs=1e-7)
 
 
