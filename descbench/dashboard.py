@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from descbench.core.measures import CI_HIGH, CI_LOW, companion, measure
+from descbench.core.measures import CI_HIGH, CI_LOW, companion, measure, name_segment_problem
 
 SECTIONS = ("history", "summary", "config", "media", "table")
 
@@ -128,6 +128,24 @@ def build_workspace(spec: dict[str, Any]) -> Any:
     )
 
 
+#: the command-line option behind each field of the workspace that pydantic checks
+OPTIONS = {"entity": "--entity", "project": "--project", "name": "--name", "runset_settings": "--sweep-group"}
+
+
+def _validation_message(err: ValueError) -> str:
+    """A pydantic ``ValidationError`` as one line naming the option (``--name 'sweep 🚀': Emojis are not allowed``)."""
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return " ".join(str(err).split())
+    parts = []
+    for item in errors():
+        field = str(item.get("loc", ("?",))[0])
+        option = OPTIONS.get(field, field)
+        shown = f" {item['input']!r}" if isinstance(item.get("input"), str) else ""
+        parts.append(f"{option}{shown}: {' '.join(str(item.get('msg', '')).split())}")
+    return "; ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m descbench.dashboard",
@@ -141,8 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the workspace spec as JSON; contact nobody")
     args = parser.parse_args(argv)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    for split in splits:
+        problem = name_segment_problem(split)
+        if problem:
+            print(f"error: --splits: the split {split!r} {problem}: give the split names", file=sys.stderr)
+            return 2
     spec = dashboard_spec(args.entity, args.project, args.sweep_group, args.name, splits)
-    workspace = build_workspace(spec)  # built in a dry run too: the panel classes check the spec
+    try:
+        workspace = build_workspace(spec)  # built in a dry run too: the panel classes check the spec
+    except ValueError as err:  # pydantic's ValidationError: a name W&B refuses (an emoji, ...)
+        print(f"error: the workspace cannot be built: {_validation_message(err)}", file=sys.stderr)
+        return 2
     if args.dry_run:
         print(json.dumps(spec, indent=2))
         return 0

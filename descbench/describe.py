@@ -14,7 +14,6 @@ is built, no model loaded or called.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -45,7 +44,9 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
     With ``describe.dry_run=true``: print the prompt of the first class and return without a backend.
     """
-    from descbench.core.files import write_atomic
+    from descbench.core.errors import UserError
+    from descbench.core.files import write_atomic, write_error_reason
+    from descbench.core.results import json_text
     from descbench.descriptions.llm.generate import export_descriptors
     from descbench.descriptions.llm.source import dry_run_prompt
     from descbench.shell.config import build_then_call
@@ -66,7 +67,12 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     descriptions = build_then_call(cfg.describe, **kwargs)
     if not cfg.describe.get("export"):
         export_descriptors(descriptions, export)
-    write_atomic(run_dir / "descriptions.json", json.dumps(descriptions.to_json(), indent=2))
+    try:
+        write_atomic(run_dir / "descriptions.json", json_text(descriptions.to_json()))
+    except OSError as err:
+        raise UserError(
+            f"cannot write descriptions.json in {run_dir} ({write_error_reason(err)}): choose another hydra.run.dir"
+        ) from None
     meta = descriptions.meta
     summary = {
         "dataset": origin,

@@ -29,6 +29,8 @@ class Reply:
     delay: float = 0.0
     body: Any = None  # a raw JSON body to send instead (malformed answers)
     raw: bytes | None = None  # bytes to send as they are (a body that is not JSON)
+    drip: float = 0.0  # send the answer one byte every ``drip`` seconds (a slow or hostile server)
+    drip_headers: bool = False  # drip the status line and headers too, not only the body
 
 
 @dataclass
@@ -115,7 +117,19 @@ class OpenAIStubServer:
                         "choices": [{"index": 0, "finish_reason": "stop", "text": reply.text, "logprobs": None}],
                     }
                 data = reply.raw if reply.raw is not None else json.dumps(payload).encode()
+                head = (
+                    f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n"
+                ).encode()
                 try:
+                    if reply.drip:
+                        if not reply.drip_headers:
+                            self.wfile.write(head)
+                        for byte in (head if reply.drip_headers else b"") + data:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                        return
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))

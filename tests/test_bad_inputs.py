@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from safetensors import safe_open
 from descbench.core.feature_cache import tensors_sha256
 from descbench.eval import ERROR_FILE, RunContext, run_reporting
 from tests.conftest import ROOT, compose_config, run_eval
-from tests.openai_server import OpenAIStubServer, Reply
+from tests.openai_server import OpenAIStubServer, Reply, canned
 from tests.test_rec_data import write_images, write_refer
 
 PHOTOS = ["experiment=photos", "dataset.builder.views=2"]
@@ -820,7 +821,172 @@ OUTPUT_DIRS = [
     ),
 ]
 
-CASES = CONFIGS + DESCRIPTION_FILES + IMAGE_FOLDERS + CUB + REC_FILES + CHECKPOINTS + LLM_SERVERS + OUTPUT_DIRS
+# --------------------------------------------------------------------------- the new surfaces (issue 23)
+
+KP_COLOURS = {"red dot": (220, 0, 0), "blue dot": (0, 0, 220), "green dot": (0, 180, 0)}
+KP_POINTS = {"red dot": [12, 12], "blue dot": [52, 12], "green dot": [32, 38]}
+
+
+def kp_line(k: int, **changes) -> dict:
+    item = {
+        "file_name": f"kp{k}.png",
+        "category": "widget",
+        "box": [2, 2, 60, 44],
+        "keypoints": {n: [x + k, y] for n, (x, y) in KP_POINTS.items()},
+    }
+    item.update(changes)
+    return item
+
+
+def keypoints(tmp: Path, lines: list[dict] | None = None, *extra: str) -> list[str]:
+    """``task=keypoints dataset=keypoints_jsonl`` over four 64x48 images with three coloured dots."""
+    for k in range(4):
+        path = tmp / "kp" / f"kp{k}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48), (230, 230, 230)).save(path)
+    lines = [kp_line(k) for k in range(4)] if lines is None else lines
+    path = write(tmp / "kp.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    return [
+        "task=keypoints",
+        "dataset=keypoints_jsonl",
+        f"dataset.builder.path={path}",
+        f"dataset.builder.image_root={tmp / 'kp'}",
+        "backbone=tiny",
+        "task.num_workers=0",
+        *extra,
+    ]
+
+
+def persons(tmp: Path, lines: list[dict] | None = None, *extra: str) -> list[str]:
+    """``task=marking_bias dataset=persons_jsonl`` over three 160x120 images with a person-sized box."""
+    for k in range(3):
+        path = tmp / "pb" / f"p{k}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (160, 120), (120, 160, 200)).save(path)
+    lines = [{"file_name": f"p{k}.png", "boxes": [[20, 20, 41, 91]]} for k in range(3)] if lines is None else lines
+    path = write(tmp / "pb.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    return [
+        "task=marking_bias",
+        "dataset=persons_jsonl",
+        f"dataset.builder.path={path}",
+        f"dataset.builder.image_root={tmp / 'pb'}",
+        "task.num_workers=0",
+        *extra,
+    ]
+
+
+ONE_PHRASE = "phrases:\n  - {id: a, text: 'a photo', kind: negative}\n"
+KP_OUTSIDE = {"red dot": [500, 500], "blue dot": [-300, 20], "green dot": [90, 900]}
+
+NEW_SURFACES = [
+    Bad(
+        "keypoints/image-id-shared-by-two-files",
+        lambda t: keypoints(t, [kp_line(0, image_id="I"), kp_line(3, image_id="I"), kp_line(1), kp_line(2)]),
+        "{tmp}/kp.jsonl:2: image_id I has file_name 'kp3.png', but {tmp}/kp.jsonl:1 gave it 'kp0.png': one image id",
+    ),
+    Bad(
+        "keypoints/duplicate-part-names",
+        lambda t: keypoints(t, None, "dataset.builder.parts=['red dot','red dot','blue dot','green dot']"),
+        "{tmp}/kp.jsonl: the given parts (dataset.builder.parts) name 'red dot' twice: list each part once",
+    ),
+    Bad(
+        "keypoints/every-keypoint-outside-the-image",
+        lambda t: keypoints(t, [kp_line(k, keypoints=KP_OUTSIDE) for k in range(4)]),
+        "{tmp}/kp.jsonl: no instance with a visible keypoint was read (12 keypoint(s) lie outside their image)",
+    ),
+    Bad(
+        "keypoints/part-names-that-are-result-keys",
+        lambda t: keypoints(t, [kp_line(k, keypoints={"ci_low": [12, 12], "ci_high": [52, 12]}) for k in range(4)]),
+        "part name 'ci_low' is a reserved result-key word (published, ci_low, ci_high, ci_method, reps, std)",
+    ),
+    Bad(
+        "keypoints/template-unknown-field",
+        lambda t: keypoints(t, None, "task.template='the {part} of a {category} {oops}'"),
+        "task.template='the {part} of a {category} {oops}' uses {oops}: its fields are {part}, {category}",
+    ),
+    Bad("keypoints/alpha-inf", lambda t: keypoints(t, None, "task.alpha=inf"), "task.alpha=inf is not a finite number"),
+    Bad("keypoints/alpha-nan", lambda t: keypoints(t, None, "task.alpha=nan"), "task.alpha=nan is not a finite number"),
+    Bad(
+        "bias/image-id-shared-by-two-files",
+        lambda t: persons(
+            t,
+            [
+                {"file_name": "p0.png", "image_id": 7, "boxes": [[20, 20, 41, 91]]},
+                {"file_name": "p1.png", "image_id": 7, "boxes": [[90, 10, 41, 91]]},
+            ],
+        ),
+        "{tmp}/pb.jsonl:2: image 7 (p1.png) was given by line 1 already: one line per image",
+    ),
+    Bad(
+        "bias/none-asked",
+        lambda t: persons(t, None, "visual_prompt=none"),
+        "task=marking_bias marks the person with one visual prompt, got none: choose one marking other than none",
+    ),
+    Bad(
+        "bias/an-ensemble-asked",
+        lambda t: persons(t, None, "visual_prompt=[circle,rectangle]"),
+        "task=marking_bias marks the person with one visual prompt, got circle(colour=[255, 0, 0],thickness=2.0) + "
+        "rectangle(colour=[255, 0, 0],thickness=2.0)",
+    ),
+    Bad(
+        "bias/one-phrase",
+        lambda t: persons(t, None, f"task.phrases={write(t / 'one.yaml', ONE_PHRASE)}"),
+        "{tmp}/one.yaml lists 1 phrase: the probe needs at least 2",
+    ),
+    Bad(
+        "bias/phrases-not-yaml",
+        lambda t: persons(t, None, f"task.phrases={write(t / 'p.yaml', 'phrases: [{id: a')}"),
+        "phrase file {tmp}/p.yaml is not valid YAML: ",
+    ),
+    Bad(
+        "bias/phrases-not-utf8",
+        lambda t: persons(
+            t, None, f"task.phrases={write(t / 'p.yaml', f'phrases: [{SECRET_BYTES}]'.encode('latin-1'))}"
+        ),
+        "phrase file {tmp}/p.yaml is not UTF-8 text",
+        forbid=(SECRET_BYTES, "PAYLOAD"),
+    ),
+    Bad(
+        "bias/person-box-outside-the-image",
+        lambda t: persons(t, [{"file_name": "p0.png", "boxes": [[200, 20, 41, 91]]}]),
+        "{tmp}/pb.jsonl:1: box 0 [200, 20, 41, 91] lies outside its 160x120 image",
+    ),
+    Bad(
+        "rec/template-unknown-field",
+        rec_photos("task.template='a photo of {expression} {oops}'"),
+        "task.template='a photo of {expression} {oops}' uses {oops}: its fields are {expression}",
+    ),
+    Bad(
+        "rec/split-named-like-a-result-key",
+        lambda t: rec_jsonl(t, [rec_line(split="ci_low")], split="ci_low"),
+        "split name 'ci_low' is a reserved result-key word",
+    ),
+    Bad(
+        "config/plus-top-level-key",
+        photos("+num_descs=3"),
+        "num_descs is not an option (added with +num_descs=...?): nothing reads a top-level 'num_descs'",
+    ),
+    Bad("config/entropy-scale-nan", photos("task.entropy_scale=nan"), "task.entropy_scale=nan is not a finite number"),
+    Bad(
+        "llm/export-under-a-file",
+        lambda t: [f"describe.export={not_a_dir(t) / 'x.json'}"],
+        "cannot write the descriptor file {tmp}/plain-file/sub/x.json (a part of its path is a file, not a directory)",
+        server=canned,
+    ),
+]
+
+
+CASES = (
+    CONFIGS
+    + DESCRIPTION_FILES
+    + IMAGE_FOLDERS
+    + CUB
+    + REC_FILES
+    + CHECKPOINTS
+    + LLM_SERVERS
+    + OUTPUT_DIRS
+    + NEW_SURFACES
+)
 
 
 # --------------------------------------------------------------------------- checks
@@ -965,6 +1131,61 @@ def test_llm_server_that_hangs_past_the_timeout(tmp_path):
         )
     line = assert_failed_cleanly(proc, "request timed out (1 s) after 0 retries", tmp_path, tmp_path / "run")
     assert "12 of 12 classes missing" in line and not list((tmp_path / "cache").rglob("llm/*.json"))
+
+
+def test_llm_server_that_drips_its_answer_meets_the_deadline(tmp_path):
+    """One byte every 0.5 s never lets a read time out; ``timeout=2`` is a deadline for the whole request."""
+    with OpenAIStubServer(lambda r: Reply(text="- x\n- y", drip=0.5)) as server:
+        args = llm_args(server.base_url, "describe.backend.timeout=2", "describe.concurrency=1")
+        start = time.monotonic()
+        proc = run_eval(
+            [*args, "logger=none", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env={"OPENAI_API_KEY": "sk-x"}
+        )
+        took = time.monotonic() - start
+    line = assert_failed_cleanly(proc, "request timed out (2 s) after 0 retries", tmp_path, tmp_path / "run")
+    assert "no complete answer within describe.backend.timeout seconds" in line
+    assert took < 60, took  # each answer alone would drip for ~2 minutes
+
+
+def test_run_dir_under_a_file_from_the_command_line(tmp_path):
+    run_dir = not_a_dir(tmp_path)
+    proc = run_eval([*PHOTOS, "logger=none", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert_failed_cleanly(
+        proc, f"cannot create the output dir {run_dir} (Not a directory): choose another", tmp_path, None
+    )
+    sweep = tmp_path / "plain-file" / "sweep"
+    proc = run_eval(["-m", *PHOTOS, "logger=none", "num_desc=1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert_failed_cleanly(proc, f"cannot create the output dir {sweep} (Not a directory)", tmp_path, None)
+
+
+def test_results_json_is_strict_json_whatever_the_numbers():
+    from descbench.core.results import results_text
+
+    text = results_text({"pck": float("inf"), "x": {"y": [float("nan"), -float("inf")]}, "n": np.float32(0.5)})
+
+    def refuse(constant: str):
+        raise AssertionError(f"bare {constant} in results.json")
+
+    assert json.loads(text, parse_constant=refuse) == {"pck": "inf", "x": {"y": [None, "-inf"]}, "n": 0.5}
+
+
+def test_random_init_composes_as_the_readme_writes_it_and_is_honoured(tmp_path):
+    """``backbone.random_init=true`` (README, "Weights are what they say") composes for a named model and for the
+    default bundle, and gives random weights of that architecture, labelled so (not the pretrained ones)."""
+    from descbench.core.backbone import build_backbone
+    from descbench.shell.config import build
+
+    cfg = compose_config(["backbone=vit_b32", "backbone.random_init=true", "seed=3"], tmp_path)
+    assert cfg.backbone.random_init is True and cfg.backbone.pretrained == "openai" and cfg.backbone.seed == 3
+    cfg = compose_config(["backbone.random_init=true", "seed=3"], tmp_path)
+    random = build(cfg.backbone)
+    trained = build_backbone(cfg.backbone.model)
+    assert random.describe() == {"backbone": "shapes-clip", "pretrained": None, "weights": "random (seed 3)"}
+    assert trained.describe()["weights"] == "pretrained" and random.identity != trained.identity
+    a, b = (dict(m.model.state_dict()) for m in (random, trained))
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    again = build_backbone(cfg.backbone.model, random_init=True, seed=3)
+    assert all(torch.equal(a[k], v) for k, v in again.model.state_dict().items())  # seeded
 
 
 def test_disk_full_leaves_no_partial_outputs_and_names_the_file(tmp_path):

@@ -1,6 +1,7 @@
 """Marking-bias probe: statistics on hand-made tables, control-circle placement, person readers, phrases."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -196,6 +197,61 @@ def test_person_jsonl_reader(tmp_path):
         load_person_jsonl(path, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (  # one image id, two files: each line must be scored on its own file
+            [
+                '{"file_name": "a.jpg", "image_id": 7, "boxes": [[0, 0, 10, 10]]}',
+                '{"file_name": "b.jpg", "image_id": 7, "boxes": [[0, 0, 10, 10]]}',
+            ],
+            "persons.jsonl:2: image 7 (b.jpg) was given by line 1 already: one line per image",
+        ),
+        (  # the same file twice under two ids: one image counted twice
+            [
+                '{"file_name": "a.jpg", "image_id": 1, "boxes": [[0, 0, 10, 10]]}',
+                '{"file_name": "a.jpg", "image_id": 2, "boxes": [[0, 0, 10, 10]]}',
+            ],
+            "persons.jsonl:2: image 2 (a.jpg) was given by line 1 already",
+        ),
+        (
+            ['{"file_name": "a.jpg", "boxes": [[0, 0, 10, 10], [100, 20, 30, 30]]}'],
+            "persons.jsonl:1: box 1 [100, 20, 30, 30] lies outside its 100x80 image: fix the box",
+        ),
+        (
+            ['{"file_name": 3, "boxes": [[0, 0, 10, 10]]}'],
+            "persons.jsonl:1: file_name must be a non-empty string, got 3",
+        ),
+        (
+            ['{"file_name": "a.jpg", "image_id": [1], "boxes": [[0, 0, 10, 10]]}'],
+            "persons.jsonl:1: image_id must be a string or an integer, got [1]",
+        ),
+    ],
+)
+def test_person_jsonl_reader_refuses(tmp_path, lines, message):
+    path = tmp_path / "persons.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    write_image(tmp_path / "a.jpg")
+    write_image(tmp_path / "b.jpg")
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        load_person_jsonl(path, tmp_path)
+
+
+def test_coco_person_box_outside_the_declared_size_is_refused(tmp_path):
+    data = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [5, 90, 20, 30], "area": 600}
+        ],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(data))
+    write_image(tmp_path / "a.jpg")
+    with pytest.raises(DatasetError, match=r"instances.json: image 1: box 0 \[5, 90, 20, 30\] lies outside its 100x80"):
+        load_coco_persons(path, tmp_path)
+
+
 def test_astronaut_views_map_the_person_box():
     data = load_astronaut_persons()
     assert len(data) == 8
@@ -221,11 +277,21 @@ def test_bias_phrases_shipped_and_checked(tmp_path):
     assert {p.kind for p in phrases} == {"neutral", "negative"}
     assert "criminal" in [p.id for p in phrases if p.kind == "negative"]
     bad = tmp_path / "p.yaml"
-    bad.write_text("phrases:\n  - {id: x, text: a photo of x, kind: scary}\n")
+    other = "  - {id: y, text: a photo of y, kind: neutral}\n"
+    bad.write_text("phrases:\n  - {id: x, text: a photo of x, kind: scary}\n" + other)
     with pytest.raises(DatasetError, match=r"p.yaml: phrase 'x' has kind 'scary': use neutral or negative$"):
         load_bias_phrases(bad)
-    bad.write_text("phrases:\n  - {id: a.b, text: t, kind: neutral}\n")
+    bad.write_text("phrases:\n  - {id: a.b, text: t, kind: neutral}\n" + other)
     with pytest.raises(DatasetError, match=r"phrase id 'a.b' must not contain '.' nor be a kind"):
+        load_bias_phrases(bad)
+    bad.write_text("phrases:\n  - {id: a, text: t, kind: neutral}\n")
+    with pytest.raises(DatasetError, match=r"p.yaml lists 1 phrase: the probe needs at least 2 \(a softmax"):
+        load_bias_phrases(bad)
+    bad.write_text("phrases:\n  - {id: a, text: t, kind: neutral\n")
+    with pytest.raises(DatasetError, match=r"^phrase file .*p.yaml is not valid YAML: .* at line 3 column 1$"):
+        load_bias_phrases(bad)
+    bad.write_bytes("phrases:\n  - {id: a, text: caf\u00e9, kind: neutral}\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"^phrase file .*p.yaml is not UTF-8 text \(undecodable byte at offset"):
         load_bias_phrases(bad)
 
 

@@ -120,3 +120,20 @@ def test_panel_keys_are_logged_by_real_offline_runs(tmp_path):
     assert keys["summary"] - logged["summary"] == set()
     # tables and images are logged as W&B objects: their summary entries are "<key>._type", ...
     assert {f"{k}._type" for k in keys["table"] | keys["media"]} <= logged["summary"]
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (
+            ["--name", "sweep 🚀"],
+            "error: the workspace cannot be built: --name 'sweep 🚀': Value error, Emojis are not allowed",
+        ),
+        (["--splits", "val,a.b"], "error: --splits: the split 'a.b' holds a '.': give the split names"),
+        (["--splits", "ci_low"], "error: --splits: the split 'ci_low' is a reserved result-key word"),
+    ],
+)
+def test_names_the_workspace_refuses_are_one_line(capsys, args, expect):
+    assert dashboard.main(["--dry-run", "--entity", "e", "--project", "p", *args]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith(expect) and len(out.err.strip().splitlines()) == 1 and not out.out, out.err

@@ -137,3 +137,17 @@ def test_two_process_ddp_equals_one_process(tmp_path, task):
         assert two[key] == pytest.approx(one[key], abs=1e-9), key
     if task == "keypoints":
         assert one["pck"] == two["pck"]
+
+
+def test_the_bias_probe_draws_the_marking_it_is_asked_for_and_records_it(compose_cfg, tmp_path):
+    """Asked = done: a crop is drawn on the person and on the control (not a circle), and recorded as a crop."""
+    cfg = compose_cfg(["task=marking_bias", "task.num_workers=0", "task.resamples=200", "visual_prompt=crop"])
+    results, objects = evaluate(cfg, RunContext(run_dir=tmp_path / "crop"))
+    assert results["visual_prompt"] == "crop" and results["control"].startswith("crop on a region")
+    images = objects["module"].probabilities.shape[0]
+    circled = evaluate(
+        compose_cfg(["task=marking_bias", "task.num_workers=0", "task.resamples=200"]), RunContext(run_dir=tmp_path / "c")
+    )[0]
+    assert circled["visual_prompt"] == "circle" and circled["num_images"] == images
+    # another marking shows the model other images: its probabilities differ
+    assert results["bias.negative.circled.prob"] != circled["bias.negative.circled.prob"]

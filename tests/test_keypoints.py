@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -181,9 +182,24 @@ def test_naming_accuracy_merged_accuracy_chance_and_confusion():
     assert table.as_dict()["nose"] == {"left eye": 1, "right eye": 0, "nose": 0}
 
 
-def test_part_names_are_key_segments():
-    with pytest.raises(DatasetError, match=r"^data set d: part name 'wing.tip' is empty or holds a '.': part names"):
-        KeypointDataset("d", [], ["nose", "wing.tip"], lambda i: None)
+@pytest.mark.parametrize(
+    "parts, message",
+    [
+        (["nose", "wing.tip"], "part name 'wing.tip' holds a '.': part names are result key segments"),
+        (["nose", " "], "part name ' ' is empty: part names"),
+        (["ci_low", "ci_high"], "part name 'ci_low' is a reserved result-key word (published, ci_low, ci_high, "),
+        (["nose", "std"], "part name 'std' is a reserved result-key word"),
+        (["nose", "eye", "nose"], "the parts name the part 'nose' twice: each part once"),
+    ],
+)
+def test_part_names_are_key_segments(parts, message):
+    with pytest.raises(DatasetError, match=r"^data set d: " + re.escape(message)):
+        KeypointDataset("d", [], parts, lambda i: None)
+
+
+def test_a_category_naming_a_part_twice_is_refused():
+    with pytest.raises(DatasetError, match=r"^data set d: category 'face' name the part 'eye' twice"):
+        KeypointDataset("d", [], ["x"], lambda i: None, category_parts={"face": ["eye", "nose", "eye"]})
 
 
 def test_naming_queries_use_the_category_parts():
@@ -383,7 +399,7 @@ def test_coco_keypoints_reader(tmp_path):
         "right eye": (20.0, 12.0),
     }  # v=0 -> None, v=1 kept
     assert inst.split == "person_keypoints_val2017"
-    assert data.stats == {"crowd": 1, "too_few_keypoints": 1}
+    assert data.stats == {"crowd": 1, "too_few_keypoints": 1, "keypoints_outside": 0, "no_visible_part": 0}
     assert data.mirror == {"left eye": "right eye", "right eye": "left eye"}
 
 

@@ -6,9 +6,8 @@ import json
 import shlex
 from pathlib import Path
 
-from descbench.tasks.classify.report import classification_data
-
 from descbench.report import write_report
+from descbench.tasks.classify.report import classification_data
 
 ROOT = Path(__file__).resolve().parent.parent
 

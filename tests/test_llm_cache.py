@@ -218,3 +218,29 @@ def test_detailed_sentences_as_written_prefixed_or_through_the_rule(tmp_path):
     ):
         with pytest.raises(UserError, match=re.escape(message)):
             generate_descriptions(["tiger"], backend=CountingBackend(), cache_dir=tmp_path, detailed_prefix=bad, **opts)
+
+
+def test_an_answer_beyond_the_size_bounds_is_cut_and_recorded(tmp_path):
+    """100,000 bullets keep the first 100; a 5 MB line is cut to the character bound; both recorded, also when
+    read back from the cache."""
+    from descbench.descriptions.llm.limits import MAX_ANSWER_CHARS, MAX_BULLETS, bound_answer
+
+    many = "\n- ".join(f"feature {i}" for i in range(100_000))  # completions continue the prompt's open "- "
+    huge = "x" * 5_000_000
+    answers = {"class 0": many, "class 1": huge, "class 2": "red\n- round"}
+    backend = CountingBackend(answer=lambda p: answers[next(c for c in answers if f"a {c} in" in p.split("Q:")[-1])])
+    options = {**OPTS, "detailed": False}
+    first = generate_descriptions(list(answers), backend=backend, cache_dir=tmp_path, **options)
+    again = generate_descriptions(list(answers), backend=CountingBackend(pytest.fail), cache_dir=tmp_path, **options)
+    for ds in (first, again):
+        assert ds.descriptors[0] == [f"feature {i}" for i in range(MAX_BULLETS)]
+        assert ds.descriptors[1] == ["x" * MAX_ANSWER_CHARS] and ds.descriptors[2] == ["red", "round"]
+        assert ds.stats["num_answers_cut"] == 2 and ds.stats["answers_cut_classes"] == ["class 0", "class 1"]
+    records = {json.loads(p.read_text())["class"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
+    assert records["class 0"]["cut"] == {"answer_chars": len(many), "bullets": 100_000}
+    assert records["class 1"]["cut"] == {"answer_chars": len(huge), "bullets": 1}
+    assert len(records["class 1"]["raw"]) == MAX_ANSWER_CHARS and "cut" not in records["class 2"]
+    # cut at the last line break before the bound: no half bullet is kept
+    assert bound_answer("- aaa\n- bbbbbb", max_chars=10) == ("- aaa", ["aaa"], {"answer_chars": 14, "bullets": 2})
+    assert bound_answer("- a\n- b", max_bullets=1) == ("- a\n- b", ["a"], {"answer_chars": 7, "bullets": 2})
+    assert bound_answer("- a\n- b") == ("- a\n- b", ["a", "b"], {})

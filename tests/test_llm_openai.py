@@ -208,6 +208,30 @@ def test_timeout_retried_then_clear_error(tmp_path):
     assert not list(tmp_path.glob("*.json"))
 
 
+@pytest.mark.parametrize("drip_headers", [False, True], ids=["body", "headers"])
+def test_a_server_dripping_its_answer_meets_the_deadline_retries_included(tmp_path, drip_headers):
+    """``timeout`` is a deadline per request, not per read: one byte every 0.2 s never lets a read time out, yet
+    each of the 2 attempts ends at 1 s (the answer would take ~40 s)."""
+    with OpenAIStubServer(lambda req: Reply(text=bullets_for("x"), drip=0.2, drip_headers=drip_headers)) as server:
+        t0 = time.monotonic()
+        with pytest.raises(BackendError, match=r"request timed out \(1 s\) after 1 retries .*: no complete answer"):
+            generate_descriptions(
+                ["tiger"], backend=backend(server, timeout=1.0, max_retries=1), cache_dir=tmp_path, **OPTS
+            )
+        took = time.monotonic() - t0
+        assert len(server.requests) == 2
+    assert 2.0 <= took < 2.0 + 1.5, took  # (max_retries + 1) x timeout, the backoff waits and the client set-up
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_slow_but_timely_answer_is_kept(tmp_path):
+    with OpenAIStubServer(lambda req: Reply(text=bullets_for(req.classname), drip=0.002)) as server:
+        ds = generate_descriptions(
+            ["tiger"], backend=backend(server, timeout=5.0, max_retries=0), cache_dir=tmp_path, **OPTS
+        )
+    assert ds.descriptors == [["tiger feature 1", "tiger feature 2", "tiger feature 3"]]
+
+
 def test_timeout_then_success(tmp_path):
     count = {"n": 0}
 

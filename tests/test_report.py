@@ -729,3 +729,75 @@ def test_compare_lists_runs_without_partner_and_says_why(tmp_path):
         "(0 (describe.detailed=false): no partner with describe.detailed=true; differs from 1 in "
         "describe.num_desc (1 vs 2))"
     )
+
+
+@pytest.mark.parametrize(
+    "sides, expect",
+    [
+        (
+            ["num_desc=1", "num_desc=1"],
+            "error: --compare num_desc=1 num_desc=1: both sides select the same runs, so every run would be paired "
+            "with itself: give B another value",
+        ),
+        (
+            ["num_desc=1", "describe.num_desc=1"],
+            "error: --compare num_desc=1 describe.num_desc=1: both sides select the same runs",
+        ),
+        (
+            ["num_desc=1", "describe.detailed=true"],
+            "error: --compare num_desc=1 describe.detailed=true: the two sides set different options "
+            "(describe.num_desc vs describe.detailed): every pair would differ in all of them at once and the mean "
+            "Δ would pool different comparisons",
+        ),
+    ],
+)
+def test_compare_refuses_self_pairs_and_sides_that_vary_different_options(tmp_path, capsys, sides, expect):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    result = report_in_process(capsys, [str(sweep), "--compare", *sides])
+    assert result.returncode == 2 and result.stderr.startswith(expect), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (sweep / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    "content, expect",
+    [
+        (b"compare:\n  - [num_desc=1, num_desc=2\n", "is not valid YAML: "),
+        ("compare:\n  - [num_desc=1, caf\u00e9]\n".encode("latin-1"), "is not UTF-8 text (undecodable byte at offset"),
+        (b"compare:\n  - [num_desc=1, {a: b}]\n", "expected 'compare:' with a list of [A, B] pairs"),
+    ],
+)
+def test_a_damaged_compare_yaml_is_one_line(tmp_path, capsys, content, expect):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    (sweep / "compare.yaml").write_bytes(content)
+    result = report_in_process(capsys, [str(sweep)])
+    assert result.returncode == 2 and str(sweep / "compare.yaml") in result.stderr, result.stderr
+    assert expect in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "damage, expect",
+    [
+        (lambda text: text[: text.rindex(",")], "predictions.csv:9: a damaged row (index '7', correct None)"),
+        (lambda text: "\n".join(text.splitlines()[:-1]) + "\n", "predictions.csv holds 7 rows but its results.json"),
+        (lambda text: text.replace("\n3,", "\n2,"), "predictions.csv: a sample index is negative or given twice"),
+        (lambda text: text.replace(",1\n", ",yes\n", 1), "predictions.csv:2: a damaged row (index '0', correct 'yes')"),
+    ],
+    ids=["cut-row", "cut-at-a-row", "index-twice", "not-0-or-1"],
+)
+def test_a_damaged_predictions_csv_under_compare_is_one_line(tmp_path, capsys, damage, expect):
+    sweep = make_paired_sweep(tmp_path / "sweep", extra={"num_evaluated": 8})
+    path = sweep / "1" / "predictions.csv"
+    path.write_text(damage(path.read_text()))
+    result = report_in_process(capsys, [str(sweep), "--compare", "describe.detailed=false", "describe.detailed=true"])
+    assert result.returncode == 2 and expect in result.stderr, result.stderr
+    assert "the file is truncated or edited: rerun the job" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_report_out_under_a_file_is_one_line(tmp_path, capsys):
+    sweep = make_paired_sweep(tmp_path / "sweep")
+    (tmp_path / "plain").write_text("x")
+    result = report_in_process(capsys, [str(sweep), "--out", str(tmp_path / "plain" / "rep")])
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot write the report to {tmp_path / 'plain' / 'rep'} (")
+    assert result.stderr.strip().endswith("choose another --out") and len(result.stderr.strip().splitlines()) == 1

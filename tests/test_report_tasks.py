@@ -352,12 +352,12 @@ def test_mixed_dir_gets_every_section_data_and_its_missing_jobs(tmp_path):
     assert sections == [
         "## Missing or failed jobs",
         "## Classification",
-        "## REC",
         "## Keypoints",
         "## Marking bias",
+        "## REC",
         "## All runs",
-    ]
-    assert "6 runs (1 classification, 1 REC, 3 keypoints, 1 marking bias) · 1 missing or failed jobs" in md
+    ]  # the tasks' sections in the order of their packages
+    assert "6 runs (1 classification, 3 keypoints, 1 marking bias, 1 REC) · 1 missing or failed jobs" in md
     assert "| keypoints/2 | task=keypoints,visual_prompt=none | no results.json" in md
     assert "Runs of a task this report does not chart" not in md
 

@@ -47,9 +47,15 @@ def test_a_task_defined_under_tests_runs_reports_and_equals_a_slow_reference(tmp
     assert results["bright_share.ci_low"] <= results["bright_share"] <= results["bright_share.ci_high"]
     shown = f"{100 * results['bright_share']:.2f} [{100 * results['bright_share.ci_low']:.2f}"
     assert "bright images %" in out.stdout and shown in out.stdout
-    report = run(["-m", "descbench.report", str(tmp_path / "run"), "--out", str(tmp_path / "report")], tmp_path)
+    report = run(
+        ["-m", "descbench.report", str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--html"], tmp_path
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## toy brightness" in text and "bright_share" in text and shown.split(" [")[0] in text
     assert "no task definition found" not in text
+    # report.html: the plugin brings no HTML of its own, so its Markdown section is rendered as HTML
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert '<h2>toy brightness</h2>' in page and "<th>bright_share</th>" in page
+    assert f"<td>{shown.split(' [')[0]}" in page
     assert 0 < sum(bright) < len(bright)  # the measure is neither trivially 0 nor 1 on this set

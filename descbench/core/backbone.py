@@ -46,6 +46,26 @@ def resolve_package_path(text: str) -> str:
     return str(Path(str(resources.files(package))) / rest)
 
 
+def model_input_size(model: str) -> int:
+    """The side of ``model``'s square input (an open_clip name, a project config or a ``local-dir:`` bundle), read
+    from its config without loading weights: what a report needs to redraw the marked inputs a run scored."""
+    import json
+
+    register_model_configs()
+    if model.startswith("local-dir:"):
+        path = Path(resolve_package_path(model.removeprefix("local-dir:"))) / "open_clip_config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))["model_cfg"]
+        except (OSError, ValueError, KeyError) as err:
+            raise BackboneError(f"{path}: no model config to read the input size from ({err})") from None
+    else:
+        config = open_clip.get_model_config(model)
+        if config is None:
+            raise BackboneError(f"unknown backbone model {model!r}: no open_clip config to read the input size from")
+    size = config["vision_cfg"]["image_size"]
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
 def file_identity(path: Path) -> str:
     """Content hash of a weights file (full sha256 up to 64 MiB, else size + head/tail hash)."""
     size = path.stat().st_size
@@ -134,7 +154,7 @@ def load_backbone(
     weights_file: str | None = None,
 ) -> Backbone:
     """:func:`build_backbone`, loaded once per process (the jobs of a multirun share it)."""
-    key = (model, pretrained, random_init, seed, weights_file)
+    key = (model, pretrained, random_init, seed if random_init else None, weights_file)  # seed: random weights only
     if key not in _LOADED:
         if len(_LOADED) >= 2:
             _LOADED.pop(next(iter(_LOADED)))
@@ -158,11 +178,17 @@ def build_backbone(
     ``model`` is an open_clip model name (``ViT-B-32``), a registered project config
     (``descbench-tiny``) or a bundle ``local-dir:/path`` holding ``open_clip_config.json``
     and weights (``weights_file`` names the file when the bundle has several). ``pretrained`` is a tag (``openai``, ``laion2b_s34b_b79k``) or a checkpoint
-    file. With neither, ``random_init=True`` must be set explicitly.
+    file. With neither, ``random_init=True`` must be set explicitly. ``random_init=True`` is honoured whatever
+    ``pretrained`` says (a named config's tag, a bundle's weights file): the architecture with random weights
+    (seeded), recorded as such (``pretrained`` None, ``weights`` "random (seed N)").
     """
     register_model_configs()
     if model.startswith("local-dir:"):
-        return _load_bundle("local-dir:" + resolve_package_path(model.removeprefix("local-dir:")), weights_file)
+        bundle = "local-dir:" + resolve_package_path(model.removeprefix("local-dir:"))
+        return _load_bundle(bundle, weights_file, random_init=random_init, seed=seed)
+    if random_init and pretrained is not None:
+        log.info("backbone.random_init=true: random weights (seed %d), not the pretrained %r", seed, pretrained)
+        pretrained = None
     if pretrained is not None:
         pretrained = resolve_package_path(pretrained)
     if model not in open_clip.list_models():
@@ -288,11 +314,28 @@ def _flat(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
-    """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named)."""
+def _load_bundle(model: str, weights_file: str | None = None, random_init: bool = False, seed: int = 0) -> Backbone:
+    """A ``local-dir:`` bundle: ``open_clip_config.json`` plus exactly one weights file (or the one named); with
+    ``random_init`` its architecture with random weights (seeded), no weights file read."""
     path = Path(model.removeprefix("local-dir:"))
     if not (path / "open_clip_config.json").is_file():
         raise BackboneError(f"{path} is not a model bundle: expected open_clip_config.json and weights in it")
+    if random_init:
+        torch.manual_seed(seed)
+        try:
+            with _quiet_open_clip_logs("initialized randomly"):
+                clip, _, preprocess = open_clip.create_model_and_transforms(model, load_weights=False)
+        except Exception as err:  # a bad config
+            raise BackboneError(f"model bundle {path} could not be built: {_flat(err)}") from err
+        return Backbone(
+            clip,
+            preprocess,
+            open_clip.get_tokenizer(model),
+            name=_bundle_name(path),
+            pretrained=None,
+            weights=f"random (seed {seed})",
+            identity=f"{path.name}:{file_identity(path / 'open_clip_config.json')}:random:{seed}",  # the architecture's
+        )
     chosen = bundle_weights_file(path, weights_file)
     check_weights_file(chosen, f"model bundle {path}: the weights file")
     try:
@@ -302,18 +345,21 @@ def _load_bundle(model: str, weights_file: str | None = None) -> Backbone:
         open_clip.load_checkpoint(clip, str(chosen), strict=True)
     except Exception as err:  # open_clip/torch/safetensors raise many types for a bad file or config
         raise BackboneError(f"model bundle {path} could not be loaded from {chosen.name}: {_flat(err)}") from err
-    import json
-
-    name = json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
     return Backbone(
         clip,
         preprocess,
         open_clip.get_tokenizer(model),
-        name=name,
+        name=_bundle_name(path),
         pretrained=str(chosen),
         weights="pretrained",
         identity=f"{path.name}:{file_identity(chosen)}",
     )
+
+
+def _bundle_name(path: Path) -> str:
+    import json
+
+    return json.loads((path / "open_clip_config.json").read_text()).get("name") or path.name
 
 
 @contextmanager

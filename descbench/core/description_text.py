@@ -77,6 +77,10 @@ def check_template(
     for name in (required,) if isinstance(required, str) else required:
         if name not in used:
             raise DescriptionError(f"{key}={template!r} has no {{{name}}}: every text would be the same")
+    try:  # a conversion or format spec the fields cannot take ({descriptor!z}, {descriptor:d})
+        template.format(**dict.fromkeys(fields, "x"))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        raise DescriptionError(f"{key}={template!r} cannot be filled ({err}): use {shown}") from None
     return template
 
 

@@ -79,3 +79,25 @@ def read_json_lines(
         except json.JSONDecodeError as err:
             raise error(f"{path}:{number} is not valid JSON: {err}") from None
     return out
+
+
+def read_yaml_file(path: str | os.PathLike[str], what: str, error: type[Exception] = ValueError) -> object:
+    """The YAML value of ``path`` (:func:`read_text_file`, safe loader); invalid YAML raises ``error`` with one line
+    naming the file, the line and the column."""
+    import yaml
+
+    text = read_text_file(path, what, error)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise error(f"{what} {path} is not valid YAML: {problem}{where}") from None
+
+
+def write_error_reason(err: OSError) -> str:
+    """Why a file could not be written, in words (a parent that is a file reads "File exists" otherwise)."""
+    if isinstance(err, (FileExistsError, NotADirectoryError)):
+        return "a part of its path is a file, not a directory"
+    return err.strerror or str(err)

@@ -208,3 +208,22 @@ def format_value(key: str, value: float, interval: tuple[float, float] | None = 
     if interval is not None:
         text += f" [{interval[0] * scale:.{m.digits}f}, {interval[1] * scale:.{m.digits}f}]"
     return text
+
+
+#: words a split, part or phrase name may not be: they would read as a companion of the measure (``pck.ci_low``)
+RESERVED_NAMES = tuple(dict.fromkeys(suffix.split(".")[0] for suffix in SUFFIXES))
+
+
+def name_segment_problem(name: object) -> str | None:
+    """Why ``name`` cannot be one segment of a result key (``pck.<part>``, ``acc.<split>``), or None when it can.
+
+    A name with a ``.`` would split into two segments; a reserved word (``ci_low``, ``std``, ...) would overwrite
+    or be read as the interval, repetitions or published number of the overall measure.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return "is empty"
+    if "." in name:
+        return "holds a '.'"
+    if name in RESERVED_NAMES:
+        return f"is a reserved result-key word ({', '.join(RESERVED_NAMES)})"
+    return None

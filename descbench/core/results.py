@@ -17,7 +17,24 @@ def _plain(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"  # JSON has no infinity: ``Infinity`` is not JSON
     return value
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN (null) and infinity (``"inf"``/``"-inf"``) replaced at any depth, tensors and
+    numpy scalars as plain numbers: what ``json.dumps(..., allow_nan=False)`` accepts."""
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return _plain(value)
+
+
+def json_text(obj: Any) -> str:
+    """Strict JSON of ``obj`` (:func:`json_safe`): never a bare ``NaN`` or ``Infinity``."""
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
 def flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -42,7 +59,7 @@ def format_table(rows: Sequence[tuple[str, str]]) -> str:
 
 def results_text(results: Mapping[str, Any]) -> str:
     """The JSON text of ``results.json``: metrics first, then every option, flat."""
-    return json.dumps({k: _plain(v) if not isinstance(v, dict) else v for k, v in results.items()}, indent=2)
+    return json_text(dict(results))
 
 
 def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -132,7 +149,7 @@ class JobOutputs:
         self.files.append((name, data))
 
     def add_json(self, name: str, obj: Any) -> None:
-        self.add(name, json.dumps(obj, indent=2))
+        self.add(name, json_text(obj))
 
     def add_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         self.add(name, csv_text(header, rows))

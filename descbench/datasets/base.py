@@ -81,6 +81,32 @@ def check_image_files(paths: Mapping[str, Any], source: str, error: type[Dataset
         )
 
 
+def plain_id(value: object, where: str, key: str, error: type[DatasetError] = DatasetError) -> str:
+    """An identifier read from a file (an integer, or a non-empty one-line string) as a string; else one line."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, str) and bool(value.strip()) and value.isprintable())
+    if not ok:
+        raise error(f"{where}: {key} must be an integer or a one-line string, got {value!r}")
+    return str(value)
+
+
+def file_name(value: object, where: str, key: str = "file_name", error: type[DatasetError] = DatasetError) -> str:
+    """A file name read from a file: a non-empty one-line string; else one line naming it."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise error(f"{where}: {key} must be a file name (a non-empty one-line string), got {value!r}")
+    return value
+
+
+def read_image_size(path: str | Path, error: type[DatasetError] = DatasetError) -> tuple[int, int]:
+    """``(width, height)`` from an image file's header (no decode); an unreadable file is one line naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise error(f"cannot read image {path} ({type(err).__name__}: {reason}): replace or remove the file") from None
+
+
 def _warn_duplicate_names(name: str, classes: Sequence[str]) -> dict[str, list[int]]:
     """``{name: [class indices]}`` for names used by several classes; warned once per process and dataset."""
     counts = Counter(classes)

@@ -30,20 +30,23 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 from descbench.core.errors import DatasetError
-from descbench.core.files import read_json_file, read_json_lines, read_text_file
+from descbench.core.files import read_json_file, read_json_lines, read_text_file, read_yaml_file
 from descbench.core.marking.points import KeypointDataset, KeypointInstance, check_box, check_point
-from descbench.datasets.base import check_image_files, file_loader
+from descbench.datasets.base import check_image_files, file_loader, read_image_size
 
 
 def _dataset(name, instances, parts, paths, source, **kwargs) -> KeypointDataset:
     if not instances:
-        raise DatasetError(f"{source}: no instance with a visible keypoint was read: check the files and the split")
+        outside = kwargs.get("stats", {}).get("keypoints_outside")
+        lost = f" ({outside} keypoint(s) lie outside their image)" if outside else ""
+        raise DatasetError(
+            f"{source}: no instance with a visible keypoint was read{lost}: check the files and the split"
+        )
     check_image_files(paths, source)
     return KeypointDataset(
         name=name,
@@ -197,7 +200,7 @@ def _spair_names(path: str | Path | None) -> dict[str, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"SPair-71k part names file not found: {path} (YAML {{category: {{id: name}}}})")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml_file(path, "SPair-71k part names file", DatasetError) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DatasetError(f"{path} must map each category to {{keypoint id: name}}")
     return {str(c): {str(k): str(v) for k, v in names.items()} for c, names in data.items()}
@@ -348,7 +351,7 @@ def load_coco_keypoints(
     names = {cid: [str(n).replace("_", " ") for n in c["keypoints"]] for cid, c in categories.items()}
     split = split or annotation_file.stem
     image_dir = Path(image_dir)
-    instances, paths = [], {}
+    instances, paths, sizes = [], {}, {}
     stats = {"crowd": 0, "too_few_keypoints": 0}
     for ann in coco.loadAnns(coco.getAnnIds(catIds=list(categories))):
         where = f"{annotation_file}: annotation {ann.get('id')}"
@@ -371,6 +374,8 @@ def load_coco_keypoints(
             raise DatasetError(f"{where}: image {ann['image_id']} is not in 'images'")
         image_id = str(ann["image_id"])
         paths[image_id] = image_dir / image["file_name"]
+        if all(isinstance(image.get(k), int) and image[k] > 0 for k in ("width", "height")):
+            sizes[image_id] = (image["width"], image["height"])  # the annotation's: no header read
         instances.append(
             KeypointInstance(
                 image_id=image_id,
@@ -381,6 +386,13 @@ def load_coco_keypoints(
                 instance_id=str(ann.get("id")),
             )
         )
+    check_image_files(paths, str(annotation_file))
+
+    instances, stats["keypoints_outside"] = drop_outside_points(
+        instances, lambda image_id: sizes.get(image_id) or read_image_size(paths[image_id])
+    )
+    stats["no_visible_part"] = sum(1 for i in instances if not i.visible_parts())
+    instances = [i for i in instances if i.visible_parts()]
     parts = list(dict.fromkeys(p for labels in names.values() for p in labels))
     category_parts = {str(c["name"]): names[cid] for cid, c in categories.items()}
     return _dataset(
@@ -408,11 +420,22 @@ def load_keypoints_jsonl(
 
     ``parts`` fixes the part names and their order (default: first-seen order); a ``split`` key on the
     lines selects them by ``split``; without it every line belongs to ``split`` (or the file's stem).
+    Lines are tied to their image by ``file_name``: an ``image_id`` shared by lines naming different files
+    is refused. Keypoints outside their image are left out (as not visible) and counted
+    (``stats["keypoints_outside"]``): marked there, they would be moved to the edge.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"keypoints JSON-lines file not found: {path} (one instance per line)")
     known = list(parts) if parts is not None else None
+    if known is not None:
+        if not all(isinstance(p, str) for p in known):
+            raise DatasetError(f"{path}: the given parts (dataset.builder.parts) must be names, got {known!r}")
+        twice = sorted({p for p in known if known.count(p) > 1})
+        if twice:
+            raise DatasetError(
+                f"{path}: the given parts (dataset.builder.parts) name {twice[0]!r} twice: list each part once"
+            )
     image_root = Path(image_root)
     rows = []
     for number, item in read_json_lines(path, "keypoints JSON-lines file", DatasetError):
@@ -422,6 +445,12 @@ def load_keypoints_jsonl(
         for key in ("file_name", "category", "box", "keypoints"):
             if key not in item:
                 raise DatasetError(f"{where} has no {key!r} (expected file_name, category, box, keypoints)")
+        for key in ("file_name", "category"):
+            if not isinstance(item[key], str) or not item[key].strip():
+                raise DatasetError(f"{where}: {key} must be a non-empty string, got {item[key]!r}")
+        for key in ("image_id", "id", "split"):
+            if key in item and not _plain_id(item[key]):
+                raise DatasetError(f"{where}: {key} must be a string or an integer, got {item[key]!r}")
         if not isinstance(item["keypoints"], dict):
             raise DatasetError(f"{where}: keypoints must map part names to [x, y] or null")
         if known is not None:
@@ -436,21 +465,55 @@ def load_keypoints_jsonl(
             if not rows:
                 raise DatasetError(f"split {split!r} is not in {path}: it holds {', '.join(present)}")
     order = known if known is not None else list(dict.fromkeys(k for _, item in rows for k in item["keypoints"]))
-    instances, paths = [], {}
+    instances, paths, first_line = [], {}, {}
     for index, (where, item) in enumerate(rows):
         keypoints = {p: check_point(item["keypoints"].get(p), f"{where}: keypoint {p!r}") for p in order}
         image_id = str(item.get("image_id", item["file_name"]))
-        paths[image_id] = image_root / str(item["file_name"])
+        file = image_root / item["file_name"]
+        if image_id in paths and paths[image_id] != file:
+            raise DatasetError(
+                f"{where}: image_id {image_id} has file_name {item['file_name']!r}, but {first_line[image_id]} "
+                f"gave it {paths[image_id].name!r}: one image id must name one file"
+            )
+        paths.setdefault(image_id, file)
+        first_line.setdefault(image_id, where)
         instances.append(
             KeypointInstance(
                 image_id=image_id,
-                category=str(item["category"]),
+                category=item["category"],
                 box=check_box(item["box"], f"{where}: box"),
                 keypoints=keypoints,
                 split=str(item.get("split", split or path.stem)),
                 instance_id=str(item.get("id", index)),
             )
         )
+    check_image_files(paths, str(path))
+    instances, outside = drop_outside_points(instances, lambda image_id: read_image_size(paths[image_id]))
     dropped = sum(1 for i in instances if not i.visible_parts())
     instances = [i for i in instances if i.visible_parts()]
-    return _dataset(name or path.stem, instances, order, paths, str(path), stats={"no_visible_part": dropped})
+    stats = {"no_visible_part": dropped, "keypoints_outside": outside}
+    return _dataset(name or path.stem, instances, order, paths, str(path), stats=stats)
+
+
+def _plain_id(value: object) -> bool:
+    """An identifier read from a file: a string or an integer (not a bool, a float, a list or an object)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def drop_outside_points(
+    instances: list[KeypointInstance], image_size: Callable[[str], tuple[int, int]]
+) -> tuple[list[KeypointInstance], int]:
+    """The instances with every keypoint outside its image (``x`` outside ``[0, w]``, ``y`` outside ``[0, h]``)
+    set to not visible, and how many were. A marking there would be clamped to the edge, where it may land on
+    another part's mark."""
+    out, outside = [], 0
+    for instance in instances:
+        width, height = image_size(instance.image_id)
+        inside = {
+            part: xy if xy is None or (0 <= xy[0] <= width and 0 <= xy[1] <= height) else None
+            for part, xy in instance.keypoints.items()
+        }
+        lost = sum(inside[p] is None and xy is not None for p, xy in instance.keypoints.items())
+        outside += lost
+        out.append(replace(instance, keypoints=inside) if lost else instance)
+    return out, outside

@@ -25,10 +25,10 @@ import yaml
 from PIL import Image, ImageOps
 
 from descbench.core.errors import DatasetError
-from descbench.core.files import read_json_lines
+from descbench.core.files import read_json_lines, read_yaml_file
 from descbench.core.marking.bias_probe import BiasPhrase, PersonDataset, PersonImage
 from descbench.core.marking.points import check_box
-from descbench.datasets.base import check_image_files, file_loader
+from descbench.datasets.base import check_image_files, file_loader, read_image_size
 from descbench.datasets.keypoint_sets import load_coco
 from descbench.datasets.photos import load_photo
 
@@ -44,13 +44,23 @@ def load_bias_phrases(path: str | Path | None = None) -> list[BiasPhrase]:
     source = str(path) if path is not None else "descbench/datasets/bias_phrases.yaml"
     if path is not None and not Path(path).is_file():
         raise DatasetError(f"phrase file not found: {path} (YAML {{phrases: [{{id, text, kind}}, ...]}})")
-    data = yaml.safe_load(Path(path).read_text() if path is not None else _data_file("bias_phrases.yaml")) or {}
+    if path is not None:
+        data = read_yaml_file(path, "phrase file", DatasetError) or {}
+    else:
+        data = yaml.safe_load(_data_file("bias_phrases.yaml"))
     items = data.get("phrases") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         raise DatasetError(f"{source} must hold a non-empty list 'phrases' of {{id, text, kind}}")
+    if len(items) < 2:
+        raise DatasetError(
+            f"{source} lists {len(items)} phrase: the probe needs at least 2 (a softmax over one phrase is always 1, "
+            "so every shift would read +0 as if there were no bias)"
+        )
     phrases = []
     for n, item in enumerate(items):
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k] for k in ("id", "text")):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k].strip() for k in ("id", "text")
+        ):
             raise DatasetError(f"{source}: phrase {n} must have a non-empty 'id' and 'text'")
         if item.get("kind") not in PHRASE_KINDS:
             raise DatasetError(
@@ -119,30 +129,64 @@ def load_coco_persons(
         paths[key] = image_dir / info["file_name"]
         size = (int(info["width"]), int(info["height"])) if "width" in info and "height" in info else None
         images.append(PersonImage(key, boxes, target, size))
+        if size is not None:
+            check_boxes_inside(images[-1], size, f"{annotation_file}: image {image_id}")
     return _files(name or f"coco_persons({annotation_file.stem})", images, paths, str(annotation_file), stats)
 
 
 def load_person_jsonl(path: str | Path, image_root: str | Path, name: str | None = None) -> PersonDataset:
-    """One image per line ``{file_name, boxes: [[x, y, w, h], ...]}`` (optional ``image_id``, ``target``)."""
+    """One image per line ``{file_name, boxes: [[x, y, w, h], ...]}`` (optional ``image_id``, ``target``).
+
+    Lines are tied to their image by ``file_name``: an image named by two lines (by file or by ``image_id``)
+    is refused, as is a box with no area inside its image (the circle would not be seen and the control
+    would be placed as if the person were not there).
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"person JSON-lines file not found: {path} (one {{file_name, boxes}} per line)")
     image_root = Path(image_root)
-    images, paths = [], {}
+    images, paths, lines, first_line = [], {}, {}, {}
     for number, item in read_json_lines(path, "person JSON-lines file", DatasetError):
         where = f"{path}:{number}"
         if not isinstance(item, dict) or "file_name" not in item or "boxes" not in item:
             raise DatasetError(f"{where} must be an object with 'file_name' and 'boxes' ([[x, y, w, h], ...])")
+        if not isinstance(item["file_name"], str) or not item["file_name"].strip():
+            raise DatasetError(f"{where}: file_name must be a non-empty string, got {item['file_name']!r}")
         if not isinstance(item["boxes"], list) or not item["boxes"]:
             raise DatasetError(f"{where}: boxes must be a non-empty list of [x, y, w, h]")
         boxes = [check_box(b, f"{where}: boxes[{k}]") for k, b in enumerate(item["boxes"])]
         target = item.get("target", _largest(boxes))
         if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < len(boxes):
             raise DatasetError(f"{where}: target {target!r} is not an index into its {len(boxes)} boxes")
-        image_id = str(item.get("image_id", item["file_name"]))
-        paths[image_id] = image_root / str(item["file_name"])
+        image_id = item.get("image_id", item["file_name"])
+        if not isinstance(image_id, str) and (not isinstance(image_id, int) or isinstance(image_id, bool)):
+            raise DatasetError(f"{where}: image_id must be a string or an integer, got {image_id!r}")
+        image_id, file = str(image_id), image_root / item["file_name"]
+        for key, seen in ((image_id, lines), (file, first_line)):
+            if key in seen:
+                raise DatasetError(
+                    f"{where}: image {image_id} ({item['file_name']}) was given by line {seen[key]} already: "
+                    "one line per image, with all its person boxes"
+                )
+            seen[key] = number
+        paths[image_id] = file
         images.append(PersonImage(image_id, boxes, target))
+    check_image_files(paths, str(path))
+    for person in images:
+        where = f"{path}:{lines[person.image_id]}"
+        check_boxes_inside(person, read_image_size(paths[person.image_id]), where)
     return _files(name or path.stem, images, paths, str(path), {})
+
+
+def check_boxes_inside(person: PersonImage, size: tuple[int, int], where: str) -> None:
+    """Every person box must have area inside its ``(width, height)`` image; else one line naming it."""
+    width, height = size
+    for k, (x, y, w, h) in enumerate(person.boxes):
+        if min(x + w, width) <= max(x, 0) or min(y + h, height) <= max(y, 0):
+            raise DatasetError(
+                f"{where}: box {k} [{x:g}, {y:g}, {w:g}, {h:g}] lies outside its {width}x{height} image: "
+                "fix the box (x, y, w, h in pixels) or the file_name"
+            )
 
 
 # ---------------------------------------------------------------------------- the embedded default

@@ -24,7 +24,7 @@ from PIL import Image
 from descbench.core.errors import RecDataError
 from descbench.core.files import read_json_file, read_json_lines
 from descbench.core.marking.expressions import RecDataset, RefExpression, check_expressions, parse_box
-from descbench.datasets.base import check_image_files, file_loader
+from descbench.datasets.base import check_image_files, file_loader, file_name, plain_id, read_image_size
 
 log = logging.getLogger("descbench")
 COCO_FILE = "COCO_train2014_%012d.jpg"
@@ -161,7 +161,9 @@ def _sentence_text(sentence: Any, where: str) -> str:
         text = sentence.get("raw") or sentence.get("sent") or ""
         if isinstance(text, str):
             return text
-    raise RecDataError(f"{where}: a sentence must be an object with a 'raw' (or 'sent') text, got {str(sentence)[:80]}")
+    raise RecDataError(
+        f"{where}: a sentence must be an object with a 'raw' (or 'sent') text, got {repr(sentence)[:80]}"
+    )
 
 
 def _note_no_sentences(count: int, what: str, source: Path) -> None:
@@ -188,14 +190,7 @@ def _size_reader(paths: Mapping[str, Path], sizes: dict[str, tuple[int, int]]) -
 
     def image_size(image_id: str) -> tuple[int, int]:
         if image_id not in sizes:
-            try:
-                with Image.open(paths[image_id]) as im:
-                    sizes[image_id] = im.size
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-                raise RecDataError(
-                    f"cannot read image {paths[image_id]} ({type(err).__name__}: {reason}): replace or remove the file"
-                ) from None
+            sizes[image_id] = read_image_size(paths[image_id], RecDataError)
         return sizes[image_id]
 
     return image_size
@@ -294,9 +289,14 @@ def load_refer(
     refs = load_restricted_pickle(refs_path)
     if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
         raise RecDataError(f"{refs_path} is not a REFER refs file: expected a list of dicts")
-    for key in ("ref_id", "ann_id", "image_id", "split", "sentences"):
-        if refs and key not in refs[0]:
-            raise RecDataError(f"{refs_path} is not a REFER refs file: its refs have no {key!r}")
+    for number, ref in enumerate(refs):
+        for key in ("ref_id", "ann_id", "image_id", "split", "sentences"):
+            if key not in ref:
+                raise RecDataError(f"{refs_path} is not a REFER refs file: its ref #{number} has no {key!r}")
+        for key in ("ref_id", "ann_id", "image_id"):
+            plain_id(ref[key], f"{refs_path}: ref #{number}", key, RecDataError)
+        if not isinstance(ref["sentences"], list):
+            raise RecDataError(f"{refs_path}: ref {ref['ref_id']}: 'sentences' must be a list of {{raw: text}}")
     refs = _select_split(refs, split, refs_path)
     instances = read_json_file(instances_path, "instances file", RecDataError)
     if not isinstance(instances, dict) or not all(
@@ -307,21 +307,29 @@ def load_refer(
             f"{instances_path} is not a COCO instances file: expected {{'images': [{{id, file_name, ...}}], "
             "'annotations': [{id, image_id, bbox}]}"
         )
+    images: dict[str, dict] = {}
     for im in instances.get("images", []):
         if "id" not in im:
-            raise RecDataError(f"{instances_path}: an image entry lacks 'id': {str(im)[:120]}")
-    images = {str(im["id"]): im for im in instances.get("images", [])}
+            raise RecDataError(f"{instances_path}: an image entry lacks 'id': {repr(im)[:120]}")
+        image_id = plain_id(im["id"], f"{instances_path}: an image entry", "id", RecDataError)
+        if "file_name" in im:
+            file_name(im["file_name"], f"{instances_path}, image {image_id}", error=RecDataError)
+        images[image_id] = im
     anns: dict[str, list[dict]] = {}
     ann_box: dict[str, list[float]] = {}
     for ann in instances.get("annotations", []):
         if "bbox" not in ann or "id" not in ann or "image_id" not in ann:
-            raise RecDataError(f"{instances_path}: an annotation lacks 'bbox', 'id' or 'image_id': {str(ann)[:120]}")
-        anns.setdefault(str(ann["image_id"]), []).append(ann)
-        ann_box[str(ann["id"])] = parse_box(ann["bbox"], f"{instances_path}, annotation {ann['id']}")
+            raise RecDataError(f"{instances_path}: an annotation lacks 'bbox', 'id' or 'image_id': {repr(ann)[:120]}")
+        ann_id = plain_id(ann["id"], f"{instances_path}: an annotation", "id", RecDataError)
+        anns.setdefault(
+            plain_id(ann["image_id"], f"{instances_path}, annotation {ann_id}", "image_id", RecDataError), []
+        ).append(ann)
+        ann_box[ann_id] = parse_box(ann["bbox"], f"{instances_path}, annotation {ann_id}")
     image_dir = Path(image_dir)
     paths: dict[str, Path] = {}
     raw = []
     gt = {k: [ann_box[str(a["id"])] for a in value] for k, value in anns.items()}
+    source = f"{refs_path} with {instances_path}"  # the refs name the images and boxes instances.json holds
     no_sentences = 0
     kind, candidates, provenance = _proposals(proposals, gt)
     for ref in refs:
@@ -332,8 +340,12 @@ def load_refer(
             raise RecDataError(
                 f"{refs_path}: ref {ref['ref_id']} names annotation {ref['ann_id']}, absent from {instances_path}"
             )
-        file_name = images[image_id].get("file_name") or COCO_FILE % int(image_id)
-        paths[image_id] = image_dir / file_name
+        name_of = images[image_id].get("file_name")
+        if name_of is None and not image_id.isdigit():
+            raise RecDataError(
+                f"{instances_path}: image {image_id} has no file_name and an id that is not a COCO number"
+            )
+        paths[image_id] = image_dir / (name_of or COCO_FILE % int(image_id))
         no_sentences += not ref["sentences"]
         for sentence in ref["sentences"]:
             text = _sentence_text(sentence, f"{refs_path}: ref {ref['ref_id']}")
@@ -348,12 +360,16 @@ def load_refer(
                     ann_id=ref["ann_id"],
                 )
             )
-    check_image_files(paths, str(refs_path), RecDataError)
-    sizes = {k: _declared_size(images[k], f"{instances_path}, image {k}") for k in paths if "width" in images[k]}
+    check_image_files(paths, source, RecDataError)
+    sizes = {
+        k: _declared_size(images[k], f"{instances_path}, image {k}")
+        for k in paths
+        if "width" in images[k] or "height" in images[k]
+    }
     image_size = _size_reader(paths, sizes)
 
     _note_no_sentences(no_sentences, "refs", refs_path)
-    data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, refs_path, paths, kind, provenance)
+    data = _files_dataset(name or f"{root.name}({split_by})", raw, image_size, source, paths, kind, provenance)
     data.stats["refs_without_sentences"] = no_sentences
     return data
 
@@ -403,8 +419,10 @@ def load_jsonl(
     golds: list[list[list[float]]] = []
     for number, item in lines:
         where = f"{path}:{number}"
-        image_id = str(item["image_id"])
-        file = _image_file(image_root, str(item["file_name"]))
+        image_id = plain_id(item["image_id"], where, "image_id", RecDataError)
+        if item.get("ref_id") is not None:
+            plain_id(item["ref_id"], where, "ref_id", RecDataError)
+        file = _image_file(image_root, file_name(item["file_name"], where, error=RecDataError))
         if image_id in paths and paths[image_id] != file:
             raise RecDataError(
                 f"{where}: image_id {image_id} has file_name {item['file_name']!r}, but line {first_line[image_id]} "
@@ -414,16 +432,20 @@ def load_jsonl(
         first_line.setdefault(image_id, number)
         if not isinstance(item["anns"], list) or not all(isinstance(a, dict) and "bbox" in a for a in item["anns"]):
             raise RecDataError(f"{where}: 'anns' must be a list of objects with 'bbox' and 'id'")
-        anns = [(a.get("id"), parse_box(a["bbox"], f"{where}, ann {a.get('id')}")) for a in item["anns"]]
+        ids = [plain_id(a.get("id"), f"{where}: an ann", "id", RecDataError) for a in item["anns"]]
+        anns = [(ann_id, parse_box(a["bbox"], f"{where}, ann {ann_id}")) for ann_id, a in zip(ids, item["anns"])]
+        if item.get("boxes") is not None and not isinstance(item["boxes"], list):
+            raise RecDataError(f"{where}: 'boxes' must be a list of [x, y, w, h]")
         boxes = [parse_box(b, f"{where}, boxes") for b in item["boxes"]] if item.get("boxes") else [b for _, b in anns]
         gt.setdefault(image_id, boxes)
         if "width" in item or "height" in item:
             sizes[image_id] = _declared_size(item, where)
-        wanted = item["ann_id"] if isinstance(item["ann_id"], list) else [item["ann_id"]]
+        listed = item["ann_id"] if isinstance(item["ann_id"], list) else [item["ann_id"]]
+        wanted = [plain_id(a, where, "ann_id", RecDataError) for a in listed]
         gold = [b for ann_id, b in anns if ann_id in wanted]
         if not gold:
             raise RecDataError(
-                f"{where}: ann_id {item['ann_id']} names no ann in 'anns' (their ids: {[a for a, _ in anns]})"
+                f"{where}: ann_id {item['ann_id']!r} names no ann in 'anns' (their ids: {[a['id'] for a in item['anns']]})"
             )
         golds.append(gold)
     kind, candidates, provenance = _proposals(proposals, gt)

@@ -9,14 +9,17 @@ Repeats over seeds are averaged (mean ± sample std, with the count); a one-run 
 published one gets the published number and Δ beside it. ``--compare A B`` (or a ``compare.yaml`` in
 DIR) adds paired comparisons on the same images.
 
+``--html`` also writes ``report.html``: one self-contained page (figures and example images embedded, no
+network at view time) with each task's section as the task writes it (:mod:`.html`).
+
 Parts: :mod:`.runs` (read), :mod:`.groups` (options and cells), :mod:`.sections` (a task's section),
-:mod:`.plots` and :mod:`.markdown` (shared formats), :mod:`.compare` (paired tests).
+:mod:`.plots`, :mod:`.markdown` and :mod:`.html` (shared formats), :mod:`.compare` (paired tests).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from descbench.core.errors import ReportError
+from descbench.core.files import write_error_reason
 from descbench.report.compare import COMPARE_FILE, Comparison, compare_all, comparison_data, load_compare_file
 from descbench.report.groups import grouping_keys, split_panels, undeclared_measurements
 from descbench.report.markdown import comparisons_markdown, missing_markdown, published_markdown, runs_markdown
@@ -45,6 +49,8 @@ class Report:
     data: dict[str, Any] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    html: Path | None = None
+    left_out: list[str] = field(default_factory=list)
 
 
 def _undeclared_warnings(by_task: dict[Any, list[Run]]) -> list[str]:
@@ -72,11 +78,18 @@ def _comparison_sides(root: Path, compare: Sequence[tuple[str, str]] | None) -> 
     return load_compare_file(path) if path.is_file() else []
 
 
-def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[str, str]] | None = None) -> Report:
+def write_report(
+    root: Path,
+    out: Path | None = None,
+    compare: Sequence[tuple[str, str]] | None = None,
+    html: bool = False,
+    examples: int = 8,
+) -> Report:
     """Read every ``results.json`` under ``root``; write report.md, the PNGs and report_data.json to ``out``.
 
     ``compare``: ``[(A, B), ...]`` option assignments to test B - A on paired runs (default: the
-    pairs of ``root/compare.yaml`` when present).
+    pairs of ``root/compare.yaml`` when present). ``html``: also ``report.html``, with up to ``examples``
+    example images per run in its galleries.
     """
     root = Path(root)
     if not root.exists():
@@ -91,7 +104,15 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     definitions = definitions_of([r.results for r in runs])
     comparisons = compare_all(root, runs, _comparison_sides(root, compare))
     out = Path(out) if out is not None else root
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ReportError(
+            f"cannot write the report to {out} ({write_error_reason(err)}): choose another --out"
+        ) from None
     report = Report(out_dir=out, runs=runs, missing=missing, comparisons=comparisons)
 
     by_task = {d: [r for r in runs if r.results.get("task") == name] for name, d in definitions.items()}
@@ -99,21 +120,23 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
     report.warnings = _undeclared_warnings(by_task)
     counts = ", ".join(f"{len(rs)} {d.label}" for d, rs in by_task.items())
     counts += f"{', ' if counts else ''}{len(unknown)} of unknown tasks" if unknown else ""
-    lines = [f"# descbench report: {root.resolve().name}", ""]
-    lines += [
+    title = f"descbench report: {root.resolve().name}"
+    intro = (
         f"Source: `{root.resolve()}` · {len(runs)} runs ({counts}) · "
         f"{len(missing)} missing or failed jobs. Means and sample standard deviations over seeds (std 0 when n=1); "
-        "a cell of one run shows its recorded 95 % interval when the run has one.",
-        "",
-    ]
+        "a cell of one run shows its recorded 95 % interval when the run has one."
+    )
+    lines = [f"# {title}", "", intro, ""]
     lines += [f"> warning: {w}" for w in report.warnings] + ([""] if report.warnings else [])
     lines += missing_markdown(missing)
     tables = []
+    parts: list[tuple[Any, Section]] = []
     for definition, task_runs in by_task.items():
         write = definition.report_section()
         part: Section = (
             write(task_runs, out, len(missing)) if write else generic_section(definition, task_runs, out, len(missing))
         )
+        parts.append((definition, part))
         lines += part.lines
         report.data.update(part.data)
         report.files += part.files
@@ -126,10 +149,20 @@ def write_report(root: Path, out: Path | None = None, compare: Sequence[tuple[st
         report.data["comparisons"] = comparison_data(comparisons)
 
     from descbench.core.files import write_atomic
+    from descbench.core.results import json_text
 
-    write_atomic(out / "report_data.json", json.dumps(report.data, indent=2))
+    write_atomic(out / "report_data.json", json_text(report.data))
     write_atomic(out / "report.md", "\n".join(lines).rstrip() + "\n")
     report.files += [out / "report_data.json", out / "report.md"]
+    if html:
+        from descbench.report.html import HtmlPage, write_page
+
+        page = HtmlPage(root=root, out=out, examples=examples)
+        report.html = write_page(
+            page, title, intro, report.warnings, missing, parts, comparisons, runs, tables, unknown
+        )
+        report.left_out = page.left_out
+        report.files.append(report.html)
     return report
 
 
@@ -148,11 +181,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="test B - A on runs that differ only there, e.g. --compare describe.detailed=false describe.detailed=true "
         f"(repeatable; default: the pairs of DIR/{COMPARE_FILE})",
     )
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: one self-contained page (plots and examples embedded, opens offline)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --html: example images per run in its galleries (default 8; REC: a seeded sample, half right)",
+    )
     args = parser.parse_args(argv)
+    if args.examples is not None and not args.html:
+        print("error: --examples sets the galleries of report.html: add --html", file=sys.stderr)
+        return 2
+    if args.examples is not None and args.examples < 0:
+        print(f"error: --examples {args.examples}: give a count of 0 or more", file=sys.stderr)
+        return 2
     try:
-        report = write_report(args.dir, args.out, [tuple(pair) for pair in args.compare or []])
+        report = write_report(
+            args.dir,
+            args.out,
+            [tuple(pair) for pair in args.compare or []],
+            html=args.html,
+            examples=8 if args.examples is None else args.examples,
+        )
     except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -162,6 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.comparisons:
         print("\n".join(comparisons_markdown(report.comparisons)))
     print(f"report: {report.out_dir / 'report.md'} ({len(report.runs)} runs)")
+    if report.html is not None:
+        print(f"page:   {report.html} ({report.html.stat().st_size / 2**20:.1f} MB)")
+        if report.left_out:
+            shown = "; ".join(report.left_out[:3]) + ("; ..." if len(report.left_out) > 3 else "")
+            print(
+                f"warning: report.html left out {len(report.left_out)} item(s), listed on the page: {shown}",
+                file=sys.stderr,
+            )
     for path in report.files:
         if path.suffix == ".png":
             print(f"plot:   {path}")

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from descbench.core.errors import ReportError
+from descbench.core.files import read_text_file, read_yaml_file
 from descbench.core.measures import measure
 from descbench.core.stats import (
     BOOTSTRAP_RESAMPLES,
@@ -111,16 +112,38 @@ def parse_side(text: str, runs: Sequence[Run]) -> Side:
 def load_compare_file(path: Path) -> list[tuple[str, str]]:
     """The ``[A, B]`` pairs of a sweep's ``compare.yaml`` (``compare: [[A, B], ...]``)."""
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ReportError(f"{path}: cannot read it ({err})") from err
+        loaded = read_yaml_file(path, "compare file", ReportError)
+    except OSError as err:
+        raise ReportError(f"compare file {path}: cannot read it ({err.strerror or err})") from None
     pairs = loaded.get("compare") if isinstance(loaded, Mapping) else loaded
-    if not isinstance(pairs, list) or not pairs or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+    if (
+        not isinstance(pairs, list)
+        or not pairs
+        or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs)
+    ):
         raise ReportError(
             f"{path}: expected 'compare:' with a list of [A, B] pairs, e.g. "
             "[describe.detailed=false, describe.detailed=true]"
         )
-    return [(str(a), str(b)) for a, b in pairs]
+    return [(a, b) for a, b in pairs]
+
+
+def check_sides(a: Side, b: Side) -> None:
+    """A comparison must change the same options on both sides, to other values: a side equal to the other pairs
+    every run with itself, and sides that set different options would pool pairs that vary different things into
+    one mean Δ."""
+    if set(a.options) != set(b.options):
+        raise ReportError(
+            f"--compare {a.text} {b.text}: the two sides set different options ({', '.join(a.options)} vs "
+            f"{', '.join(b.options)}): every pair would differ in all of them at once and the mean Δ would pool "
+            "different comparisons; compare one option at a time (the same keys on both sides, e.g. "
+            "--compare describe.detailed=false describe.detailed=true)"
+        )
+    if a.options == b.options:
+        raise ReportError(
+            f"--compare {a.text} {b.text}: both sides select the same runs, so every run would be paired with "
+            "itself: give B another value"
+        )
 
 
 def _has(run: Run, side: Side) -> bool:
@@ -171,25 +194,57 @@ def pair_runs(runs: Sequence[Run], a: Side, b: Side) -> tuple[list[tuple[Run, Ru
 # --------------------------------------------------------------------------- per-sample outcomes
 
 
-def read_outcomes(run_dir: Path) -> tuple[list[str], np.ndarray]:
+def read_outcomes(run_dir: Path, expected: int | None = None) -> tuple[list[str], np.ndarray]:
     """(ordered sample ids, 0/1 correct) of a job's ``predictions.csv``, in sample-index order.
 
     A sample id is the classification ``sample_id``, or for REC ``image_id``, split and expression.
+    A damaged file (not UTF-8, a cut row, an index given twice, fewer rows than the ``expected``
+    count its ``results.json`` records) is one line naming it, never a partial comparison.
     """
     path = run_dir / PREDICTIONS
     if not path.is_file():
         raise ReportError(f"{path} not found: a paired comparison needs the per-sample predictions every job writes")
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    damaged = "the file is truncated or edited: rerun the job"
+    try:
+        rows = list(csv.DictReader(io.StringIO(read_text_file(path, "predictions file", ReportError), newline="")))
+    except csv.Error as err:
+        raise ReportError(f"{path} is not a readable CSV file ({err}): {damaged}") from None
     columns = set(rows[0]) if rows else set()
     if not {"index", "correct"} <= columns or not ({"sample_id"} <= columns or {"image_id", "expression"} <= columns):
         raise ReportError(f"{path}: expected the columns index, sample_id (or image_id, split, expression), correct")
-    rows.sort(key=lambda row: int(row["index"]))
-    if "sample_id" in columns:
-        ids = [row["sample_id"] for row in rows]
-    else:
-        ids = [f"{row['image_id']}\t{row.get('split', '')}\t{row['expression']}" for row in rows]
-    return ids, np.array([int(row["correct"]) for row in rows], dtype=np.int8)
+    id_columns = ["sample_id"] if "sample_id" in columns else ["image_id", "split", "expression"]
+    parsed = []
+    for number, row in enumerate(rows, 2):
+        try:
+            index, correct = int(row["index"]), int(row["correct"])
+            if correct not in (0, 1) or any(row.get(c) is None for c in id_columns if c in columns):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ReportError(
+                f"{path}:{number}: a damaged row (index {row.get('index')!r}, correct {row.get('correct')!r}): {damaged}"
+            ) from None
+        sample = (
+            row["sample_id"]
+            if "sample_id" in columns
+            else f"{row['image_id']}\t{row.get('split', '')}\t{row['expression']}"
+        )
+        parsed.append((index, sample, correct))
+    parsed.sort()
+    indices = [index for index, _, _ in parsed]
+    if len(set(indices)) != len(indices) or (indices and indices[0] < 0):
+        raise ReportError(f"{path}: a sample index is negative or given twice: {damaged}")
+    if expected is not None and len(parsed) != expected:
+        raise ReportError(f"{path} holds {len(parsed)} rows but its results.json counts {expected} samples: {damaged}")
+    return [s for _, s, _ in parsed], np.array([c for _, _, c in parsed], dtype=np.int8)
+
+
+#: the results.json count that a task's predictions.csv has one row for
+SAMPLE_COUNTS = {"classify": "num_evaluated", "rec": "num_expressions", "keypoints": "num_keypoints"}
+
+
+def _expected_rows(run: Run) -> int | None:
+    count = run.results.get(SAMPLE_COUNTS.get(str(run.results.get("task")), ""))
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def fingerprint(sample_ids: Sequence[str]) -> str:
@@ -201,8 +256,8 @@ def fingerprint(sample_ids: Sequence[str]) -> str:
 
 
 def _paired_outcomes(root: Path, run_a: Run, run_b: Run) -> tuple[np.ndarray, np.ndarray, str]:
-    ids_a, correct_a = read_outcomes(root / run_a.dir)
-    ids_b, correct_b = read_outcomes(root / run_b.dir)
+    ids_a, correct_a = read_outcomes(root / run_a.dir, _expected_rows(run_a))
+    ids_b, correct_b = read_outcomes(root / run_b.dir, _expected_rows(run_b))
     fa, fb = fingerprint(ids_a), fingerprint(ids_b)
     if fa != fb:
         raise ReportError(
@@ -226,6 +281,7 @@ def compare(
 ) -> Comparison:
     """One comparison: every pair's Δ, interval and McNemar p; the mean Δ over the pairs."""
     a, b = parse_side(a_text, runs), parse_side(b_text, runs)
+    check_sides(a, b)
     matched, unpaired = pair_runs(runs, a, b)
     tasks = {run_a.results.get("task") for run_a, _ in matched}
     if len(tasks) != 1:

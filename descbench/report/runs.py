@@ -165,3 +165,22 @@ def _missing_sweep_points(sweep_file: Path, job_dirs: Sequence[Path], root: Path
         for number, point in enumerate(points)
         if _canonical(point) not in present
     ]
+
+
+def load_run_config(run_dir: Path) -> Any:
+    """The config a job ran with (its ``.hydra/config.yaml``), resolvable outside that job: ``${hydra:...}``
+    interpolations (data and cache paths) read the job's own ``.hydra/hydra.yaml``. Raises ``ValueError`` saying
+    which file is missing or unreadable."""
+    from omegaconf import OmegaConf
+
+    hydra_dir = Path(run_dir) / ".hydra"
+    try:
+        config = OmegaConf.load(hydra_dir / "config.yaml")
+        hydra = OmegaConf.load(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{hydra_dir}: the job's saved config cannot be read ({err})") from None
+    if hydra is not None:
+        # a node ``hydra`` beside the config: the ``hydra:`` resolver is replaced by plain interpolation into it
+        text = OmegaConf.to_yaml(config).replace("${hydra:", "${hydra.")
+        config = OmegaConf.merge(OmegaConf.create(text), hydra)
+    return config

@@ -3,6 +3,7 @@ task that brings none (a plugin's): a table of its primary measure per run group
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from descbench.report.runs import Run
 @dataclass
 class Section:
     """``lines``: the Markdown; ``data``: what ``report_data.json`` keeps (exactly what is plotted);
-    ``files``: the plots written; ``runs_table``: ``(header, rows)`` of the all-runs table."""
+    ``files``: the plots written; ``runs_table``: ``(header, rows)`` of the all-runs table; ``html``: builds the
+    section's part of ``report.html`` from a :class:`descbench.report.html.HtmlPage` (called only with
+    ``--html``, as it may read the runs' files; None: the Markdown rendered, figures embedded)."""
 
     lines: list[str]
     data: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     runs_table: tuple[list[str], list[list[Any]]] = ([], [])
+    html: Callable[[Any], str] | None = None
 
 
 def generic_section(definition: Any, runs: list[Run], out: Path, missing: int) -> Section:

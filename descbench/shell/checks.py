@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import typing
 from collections.abc import Mapping
@@ -38,6 +39,8 @@ REQUIRED_HINTS = {
 def check_config(cfg: DictConfig, multirun: bool = False) -> None:
     """Every check below, in order; raises :class:`ConfigError` with one line naming the key and the fix."""
     check_required(cfg)
+    check_top_level(cfg)
+    check_finite(cfg)
     check_options(cfg)
     check_declared(cfg, EvalConfig)
     if "num_desc" in cfg:
@@ -207,3 +210,34 @@ def check_distributed(cfg: DictConfig, multirun: bool) -> None:
             "Hydra multirun (-m): Lightning would re-launch the whole sweep in every rank; run each sweep point as its "
             "own command, or sweep with the submitit launcher, hydra/launcher=slurm (one multi-device job per point)"
         )
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """A top-level key the primary schema does not declare (``+num_descs=3``, which Hydra's ``+`` adds past the
+    schema): nothing would read it."""
+    known = {f.name for f in dataclasses.fields(EvalConfig)} | {"hydra"}
+    unknown = sorted(str(k) for k in cfg if str(k) not in known)
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]} is not an option (added with +{unknown[0]}=...?): nothing reads a top-level "
+            f"{unknown[0]!r}; the top-level options are {', '.join(sorted(known - {'hydra'}))} (check the spelling)"
+        )
+
+
+def check_finite(cfg: DictConfig) -> None:
+    """No option is NaN or infinite (``task.alpha=inf`` would make every point correct, and ``Infinity`` is
+    not JSON)."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{path}={node} is not a finite number: give a number")
+
+    walk(tree, "")

@@ -82,6 +82,29 @@ def run_entry(task: Callable[[DictConfig], Any], config_name: str) -> None:
             raise
         print(f"error: {hydra_error_message(err)}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except OSError as err:  # Hydra creating the run or sweep dir (under a file, read-only, ...)
+        if full_error or not _raised_by_hydra(err):
+            raise
+        print(
+            f"error: cannot create the output dir {err.filename} ({err.strerror or err}): choose another with "
+            "hydra.run.dir=... (hydra.sweep.dir=... for -m)",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(2)
+
+
+def _raised_by_hydra(err: BaseException) -> bool:
+    """Whether ``err`` comes from Hydra's own code (the innermost frame of Hydra or descbench is Hydra's), not
+    from the task Hydra runs."""
+    owner = None
+    tb = err.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] in ("hydra", "descbench"):
+            owner = module.split(".")[0]
+        tb = tb.tb_next
+    return owner == "hydra"
 
 
 def build(node: Any, **kwargs: Any) -> Any:

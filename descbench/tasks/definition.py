@@ -106,7 +106,7 @@ def task_definition(name: str, module: str | None = None) -> TaskDefinition | No
 
 
 def definitions_of(results: Sequence[Mapping[str, Any]]) -> dict[str, TaskDefinition]:
-    """The definitions of the tasks some of ``results`` ran, in registration order (built-ins first)."""
+    """The definitions of the tasks some of ``results`` ran: built-ins in package order, then plugins."""
     found: dict[str, TaskDefinition] = {}
     for result in results:
         name = result.get("task")
@@ -114,8 +114,16 @@ def definitions_of(results: Sequence[Mapping[str, Any]]) -> dict[str, TaskDefini
             definition = task_definition(name, result.get("task_module"))
             if definition is not None:
                 found[name] = definition
-    order = list(TASKS)
-    return dict(sorted(found.items(), key=lambda kv: order.index(kv[0])))
+    return dict(sorted(found.items(), key=lambda kv: _position(kv[1])))
+
+
+def _position(definition: TaskDefinition) -> tuple[int, str | int]:
+    """Built-in tasks in the order of their packages' names, then plugins in registration order: the same
+    order whichever module happened to import a task first."""
+    package = f"{__package__}."
+    if definition.spec.startswith(package):
+        return (0, definition.spec[len(package) :])
+    return (1, list(TASKS).index(definition.name))
 
 
 def definition_of(target: str) -> TaskDefinition:

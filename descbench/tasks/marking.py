@@ -23,6 +23,14 @@ from descbench.core.marking.visual_prompts import VISUAL_PROMPTS, PromptSpec, Vi
 GOLD, CHOSEN = (0, 200, 0), (255, 0, 0)
 
 
+def build_marked_dataset(cfg: Any) -> Any:
+    """The reader a marking task's config names (``dataset.builder``), cut to ``dataset.limit``: what a job
+    evaluates, and what a report rebuilds from the job's saved config to draw its examples."""
+    from descbench.shell.config import build
+
+    return build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+
+
 def visual_prompts_of(visual_prompt: Any, task: str) -> list[PromptSpec]:
     """The ``visual_prompt`` config (``{circle: {thickness: 2}, crop: {}}``: an ensemble, scores summed) as
     checked specs; ``task`` names who asks when there is none."""

@@ -115,6 +115,8 @@ def build_text_side(job: TaskJob, cfg: DictConfig, run_dir: Path) -> None:
 def run_task(cfg: DictConfig, context: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``cfg.task`` end to end; returns ``(results, objects)`` (results: what ``results.json`` holds on rank 0)."""
     spec: TaskSpec = build(cfg.task, _recursive_=False)
+    if hasattr(spec, "check"):  # what the task refuses in the config, before any model loads
+        spec.check(cfg)
     backbones = build_backbones(cfg)
     job = spec.prepare(cfg, backbones, context)
     build_text_side(job, cfg, context.run_dir)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from descbench.core.errors import RecDataError
 from descbench.core.images import ImagesById
+from descbench.core.measures import name_segment_problem
 from descbench.core.subsets import keep_first
 
 log = logging.getLogger("descbench")
@@ -71,6 +72,13 @@ class RecDataset(ImagesById):
         paths: Mapping[str, Path] | None = None,
         proposal_info: Mapping[str, object] | None = None,
     ) -> None:
+        for split in dict.fromkeys(e.split for e in expressions):
+            problem = name_segment_problem(split)
+            if problem:
+                raise RecDataError(
+                    f"data set {name}: split name {split!r} {problem}: split names are result key segments "
+                    "(acc.<split>); rename the split"
+                )
         self.name = name
         self.expressions = expressions
         self.proposals = proposals

@@ -22,7 +22,8 @@ Result keys (:func:`summarize_localization`, :func:`summarize_naming`):
 - naming: ``acc``, ``acc.<part>``, ``acc_lr_merged``, ``chance_acc``, ``chance_acc_lr_merged``,
   ``num_keypoints``; the confusion table comes from :func:`confusion_table`.
 
-Part names become one segment of a result key: :class:`KeypointDataset` refuses a name with a ``.``.
+Part names become one segment of a result key: :class:`KeypointDataset` refuses a name with a ``.``, a reserved
+result-key word (``ci_low``, ``std``, ...; :func:`descbench.core.measures.name_segment_problem`) and a name given twice.
 
 Points are ``(x, y)`` in image pixels, boxes ``[x, y, w, h]``; a part that is not visible (or not
 annotated) is ``None``.
@@ -41,6 +42,7 @@ from descbench.core.choices import Choice
 from descbench.core.errors import ConfigError, DatasetError
 from descbench.core.images import ImagesById
 from descbench.core.marking.geometry import GeometryMode
+from descbench.core.measures import name_segment_problem
 from descbench.core.subsets import keep_first
 
 Point = tuple[float, float]
@@ -164,12 +166,20 @@ class KeypointDataset(ImagesById):
         self.parts = list(parts)
         self.category_parts = {k: list(v) for k, v in (category_parts or {}).items()}
         every = list(dict.fromkeys(self.parts + [p for v in self.category_parts.values() for p in v]))
-        dotted = [p for p in every if "." in p or not p.strip()]
-        if dotted:
-            raise DatasetError(
-                f"data set {name}: part name {dotted[0]!r} is empty or holds a '.': part names are result key "
-                "segments (pck.<part>); rename the part"
-            )
+        for part in every:
+            problem = name_segment_problem(part)
+            if problem:
+                raise DatasetError(
+                    f"data set {name}: part name {part!r} {problem}: part names are result key segments "
+                    "(pck.<part>); rename the part"
+                )
+        for owner, names in [("the parts", self.parts), *self.category_parts.items()]:
+            twice = sorted({p for p in names if names.count(p) > 1})
+            if twice:
+                raise DatasetError(
+                    f"data set {name}: {owner if owner == 'the parts' else f'category {owner!r}'} name the part "
+                    f"{twice[0]!r} twice: each part once (a repeated name adds queries and changes the chance level)"
+                )
         self.mirror = dict(mirror) if mirror is not None else mirror_pairs(every)
         self.stats = dict(stats or {})
         self._image_loader = image_loader

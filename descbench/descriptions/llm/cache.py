@@ -72,8 +72,13 @@ class DescriptionCache:
         raw: str,
         descriptors: list[str],
         identity: dict[str, Any],
+        cut: dict[str, int] | None = None,
     ) -> dict[str, Any]:
-        """Store one class's answer atomically and return the record (never an answer without descriptors)."""
+        """Store one class's answer atomically and return the record (never an answer without descriptors).
+
+        ``cut``: the size of an answer that was cut to its bounds (:func:`~descbench.descriptions.llm.limits.bound_answer`),
+        kept in the record so that a run reading it from the cache records the cut too.
+        """
         if not descriptors:
             raise ValueError(f"refusing to cache an answer without descriptors for {classname!r}")
         record = {
@@ -86,6 +91,8 @@ class DescriptionCache:
             "backend": identity,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if cut:
+            record["cut"] = dict(cut)
         try:
             write_atomic(self.path(key), json.dumps(record, indent=2, ensure_ascii=False))
         except OSError as err:  # a read-only or full cache dir: keep the answer for this run, say so once

@@ -16,10 +16,10 @@ from descbench.core.choices import Choice
 from descbench.core.description_set import DescriptionError, DescriptionSet
 from descbench.core.description_text import DEFAULT_TEMPLATE, DetailedPrefix, Rule, sentence_form
 from descbench.core.errors import BackendError
-from descbench.core.files import write_atomic
+from descbench.core.files import write_atomic, write_error_reason
 from descbench.descriptions.llm.backends import Backend
 from descbench.descriptions.llm.cache import DescriptionCache, cache_key
-from descbench.descriptions.llm.parse import parse_descriptors
+from descbench.descriptions.llm.limits import MAX_ANSWER_CHARS, MAX_BULLETS, bound_answer
 from descbench.descriptions.llm.prompts import (
     DEFAULT_BANK,
     build_prompt,
@@ -166,6 +166,16 @@ def generate_descriptions(
             retries,
             fallback[:20],
         )
+    cut = [c for c, k in zip(classes, keys) if k in records and records[k].get("cut")]
+    if cut:
+        log.warning(
+            "llm descriptions: the answers of %d class(es) exceeded %d characters or %d bullets and were cut "
+            "(recorded in describe.stats.answers_cut_classes): %s",
+            len(cut),
+            MAX_ANSWER_CHARS,
+            MAX_BULLETS,
+            cut[:20],
+        )
     descriptors = [list(records[k]["descriptors"]) if k in records else [] for k in keys]
     returned = [len(d) for d in descriptors]
     wanted = expected_counts(bank, num_desc=num_desc, detailed=detailed, num_examples=num_examples)
@@ -221,6 +231,8 @@ def generate_descriptions(
             "wrong_count_classes": [classes[i] for i in wrong],
             "num_excluded": len(wrong) if exclusion == "class" else 0,
             "point_excluded": point_excluded,
+            "num_answers_cut": len(cut),
+            "answers_cut_classes": cut,
         },
     )
     if exclusion == "class":
@@ -255,12 +267,17 @@ def _generate_missing(
 
     def work(key: str, i: int) -> tuple[str, Any]:
         for _ in range(retries + 1):
-            raw = backend.generate(prompts[i])
             continues = backend.continues_prompt and prompt_continues_bullet(prompts[i])
-            descriptors = parse_descriptors(raw, continues_bullet=continues)
+            raw, descriptors, cut = bound_answer(backend.generate(prompts[i]), continues_bullet=continues)
             if descriptors:
                 record = cache.put(
-                    key, classname=classes[i], prompt=prompts[i], raw=raw, descriptors=descriptors, identity=identity
+                    key,
+                    classname=classes[i],
+                    prompt=prompts[i],
+                    raw=raw,
+                    descriptors=descriptors,
+                    identity=identity,
+                    cut=cut,
                 )
                 return "ok", record
         return "empty", raw
@@ -327,5 +344,10 @@ def export_descriptors(descriptions: DescriptionSet, path: str | os.PathLike[str
             len(descriptions.classes) - len(out),
         )
     path = Path(path)
-    write_atomic(path, json.dumps(out, indent=2, ensure_ascii=False))
+    try:
+        write_atomic(path, json.dumps(out, indent=2, ensure_ascii=False))
+    except OSError as err:
+        raise DescriptionError(
+            f"cannot write the descriptor file {path} ({write_error_reason(err)}): choose a writable describe.export"
+        ) from None
     return path

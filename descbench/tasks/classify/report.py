@@ -230,7 +230,7 @@ def plot_series(path: Path, figure: Mapping[str, Any]) -> Path:
     return path
 
 
-def _x_label(x: Any) -> str:
+def num_desc_label(x: Any) -> str:
     return NOT_APPLICABLE if x is None else display(x)
 
 
@@ -250,34 +250,42 @@ def classification_markdown(data: Mapping[str, Any]) -> list[str]:
             f"Columns grouped by: {acc_panel['legend_title']}.",
             "",
         ]
-        excluded = {(label, x): share for label, x, share in acc_panel.get("excluded", [])}
-        labels = list(dict.fromkeys([*acc_panel["series"], *(label for label, _ in excluded)]))
-        xs = sorted(
-            {p[0] for pts in acc_panel["series"].values() for p in pts} | {x for _, x in excluded},
-            key=lambda x: (x is None, x if x is not None else 0),
-        )
-        rows = []
-        for x in xs:
-            row = [_x_label(x)]
-            for label in labels:
-                a = {p[0]: p for p in acc_panel["series"].get(label, [])}.get(x)
-                e = {p[0]: p for p in ent_panel["series"].get(label, [])}.get(x)
-                if (label, x) in excluded:
-                    row.append(
-                        f"excluded (the study's rule: {excluded[label, x]:.0f} % of classes answered another "
-                        "count than the examples')"
-                    )
-                    continue
-                if a is None:
-                    row.append("—")
-                    continue
-                text = format_cell(a[1], a[2], a[3], 2, _intervals_by_x(acc_panel, label).get(x))
-                if e is not None:
-                    text += " / " + format_cell(e[1], e[2], e[3], 3, _intervals_by_x(ent_panel, label).get(x))
-                row.append(f"{text} (n={a[3]})")
-            rows.append(row)
+        labels, xs, cells = sweep_cells(acc_panel, ent_panel)
+        rows = [[num_desc_label(x), *(cells[label, x] for label in labels)] for x in xs]
         lines += table(["num_desc", *labels], rows) + [""]
     return lines
+
+
+def sweep_cells(
+    acc_panel: Mapping[str, Any], ent_panel: Mapping[str, Any]
+) -> tuple[list[str], list[Any], dict[tuple[str, Any], str]]:
+    """(line labels, num_desc values, ``{(label, num_desc): cell text}``) of a panel's sweep table: top-1 /
+    entropy with intervals and n, ``—`` where no run is, or why the study's rule excluded the point."""
+    excluded = {(label, x): share for label, x, share in acc_panel.get("excluded", [])}
+    labels = list(dict.fromkeys([*acc_panel["series"], *(label for label, _ in excluded)]))
+    xs = sorted(
+        {p[0] for pts in acc_panel["series"].values() for p in pts} | {x for _, x in excluded},
+        key=lambda x: (x is None, x if x is not None else 0),
+    )
+    cells = {}
+    for x in xs:
+        for label in labels:
+            a = {p[0]: p for p in acc_panel["series"].get(label, [])}.get(x)
+            e = {p[0]: p for p in ent_panel["series"].get(label, [])}.get(x)
+            if (label, x) in excluded:
+                cells[label, x] = (
+                    f"excluded (the study's rule: {excluded[label, x]:.0f} % of classes answered another "
+                    "count than the examples')"
+                )
+                continue
+            if a is None:
+                cells[label, x] = "—"
+                continue
+            text = format_cell(a[1], a[2], a[3], 2, _intervals_by_x(acc_panel, label).get(x))
+            if e is not None:
+                text += " / " + format_cell(e[1], e[2], e[3], 3, _intervals_by_x(ent_panel, label).get(x))
+            cells[label, x] = f"{text} (n={a[3]})"
+    return labels, xs, cells
 
 
 def runs_table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
@@ -288,9 +296,17 @@ def runs_table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
 
 
 def section(runs: list[Run], out: Path, missing: int) -> Section:
-    """The classification section: the two figures, one table per panel, the all-runs table."""
+    """The classification section: the two figures, one table per panel, the all-runs table; in report.html
+    also the published numbers beside the cells and the per-class drill-down (:mod:`.drilldown`)."""
     data = classification_data([r.results for r in runs])
     for figure in data.values():
         figure["missing_jobs"] = missing
     files = [plot_series(out / figure["file"], figure) for figure in data.values()]
-    return Section(lines=classification_markdown(data), data=data, files=files, runs_table=runs_table(runs))
+
+    def html(page) -> str:
+        from descbench.tasks.classify.drilldown import classification_html
+
+        return classification_html(data, runs, page)
+
+    lines = classification_markdown(data)
+    return Section(lines=lines, data=data, files=files, runs_table=runs_table(runs), html=html)

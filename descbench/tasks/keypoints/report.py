@@ -264,4 +264,14 @@ def section(runs: list[Run], out: Path, missing: int) -> Section:
     for figure in data.values():
         figure["missing_jobs"] = missing
         files.append(plot_keypoints(out / figure["file"], figure))
-    return Section(lines=keypoints_markdown(data), data=data, files=files, runs_table=runs_table(runs))
+    lines = keypoints_markdown(data)
+
+    def html(page) -> str:
+        """report.html: the section as report.md has it, then each run's examples (the images the job drew)."""
+        from descbench.report.html import markdown_html
+
+        galleries = "".join(page.run_heading(run, "Examples") + page.examples_gallery(run) for run in runs)
+        legend = "<p class='note'>Green: the gold point; red: the point the model picked (as the job drew them).</p>"
+        return markdown_html(lines, page) + (f"<h3>Examples</h3>{legend}{galleries}" if page.examples else "")
+
+    return Section(lines=lines, data=data, files=files, runs_table=runs_table(runs), html=html)

@@ -10,9 +10,8 @@ from descbench.core.choices import Count, Natural, Positive
 from descbench.core.description_text import check_template
 from descbench.core.marking.geometry import Geometry, GeometryMode
 from descbench.core.marking.points import DEFAULT_ALPHA, KeypointMode, RadiusUnit
-from descbench.shell.config import build
 from descbench.tasks.keypoints.module import KeypointImages, KeypointTask
-from descbench.tasks.marking import collate_groups, visual_prompts_of
+from descbench.tasks.marking import build_marked_dataset, collate_groups, visual_prompts_of
 from descbench.tasks.runner import TaskJob
 
 
@@ -58,7 +57,7 @@ class KeypointTaskSpec:
         from descbench.tasks.keypoints.outputs import write_keypoint_outputs
 
         prompts = visual_prompts_of(cfg.get("visual_prompt"), "keypoints")
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+        dataset = build_marked_dataset(cfg)
         images = KeypointImages(dataset, prompts, backbones, self.radius, self.radius_unit, self.geometry)
         module = KeypointTask(
             backbones, dataset, images.candidates, prompts, self.mode, self.template, self.alpha, cfg.seed

@@ -35,6 +35,8 @@ from descbench.tasks.datamodule import RowCollector
 from descbench.tasks.marking import MarkedImages
 
 log = logging.getLogger("descbench")
+#: the one marking of the probe (its conditions are unmarked, circled, control)
+MARKING = "circle"
 
 
 class BiasImages(MarkedImages):

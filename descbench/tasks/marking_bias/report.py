@@ -170,6 +170,10 @@ def plot_bias(path: Path, figure: Mapping[str, Any]) -> Path:
     return path
 
 
+#: the longest side of an example strip in report.html (three images side by side)
+STRIP_SIDE = 720
+
+
 BIAS_PURPOSE = (
     "The marking-bias probe measures a model's bias, not people: it asks whether circling a person shifts "
     "the model's probabilities over category phrases (neutral and negative ones), against the image unmarked "
@@ -249,4 +253,18 @@ def section(runs: list[Run], out: Path, missing: int) -> Section:
     data = bias_data([r.results for r in runs])
     data["marking_bias"]["missing_jobs"] = missing
     files = [plot_bias(out / data["marking_bias"]["file"], data["marking_bias"])]
-    return Section(lines=bias_markdown(data), data=data, files=files, runs_table=runs_table(runs))
+    lines = bias_markdown(data)
+
+    def html(page) -> str:
+        """report.html: the section as report.md has it, then each run's example triplets (as the job drew them)."""
+        from descbench.report.html import markdown_html
+
+        galleries = "".join(
+            page.run_heading(run, "Example triplets") + page.examples_gallery(run, max_side=STRIP_SIDE) for run in runs
+        )
+        legend = (
+            "<p class='note'>Each strip: the image unmarked, the person circled, a control circle of the same size.</p>"
+        )
+        return markdown_html(lines, page) + (f"<h3>Examples</h3>{legend}{galleries}" if page.examples else "")
+
+    return Section(lines=lines, data=data, files=files, runs_table=runs_table(runs), html=html)

@@ -9,8 +9,8 @@ from descbench.core.choices import Count, Natural, Range
 from descbench.core.errors import ConfigError
 from descbench.core.marking.geometry import Geometry, GeometryMode
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.shell.config import build
-from descbench.tasks.marking import collate_groups, visual_prompts_of
+from descbench.datasets.person_sets import load_bias_phrases
+from descbench.tasks.marking import build_marked_dataset, collate_groups, visual_prompts_of
 from descbench.tasks.marking_bias.module import BiasImages, BiasTask
 from descbench.tasks.runner import TaskJob
 
@@ -43,6 +43,11 @@ class BiasTaskSpec:
         self.control_seed, self.confidence, self.resamples = control_seed, confidence, resamples
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.num_examples = num_examples
+        self.phrase_list = load_bias_phrases(phrases)  # read (and refused) before any model loads
+
+    def check(self, cfg: Any) -> PromptSpec:
+        """What the probe refuses in the config before any model loads; returns its marking."""
+        return self.marking(cfg.get("visual_prompt"))
 
     @staticmethod
     def marking(visual_prompt: Any) -> PromptSpec:
@@ -56,12 +61,11 @@ class BiasTaskSpec:
         return specs[0]
 
     def prepare(self, cfg, backbones: list[Backbone], context) -> TaskJob:
-        from descbench.datasets.person_sets import load_bias_phrases
         from descbench.tasks.marking_bias.outputs import write_bias_outputs
 
-        marking = self.marking(cfg.get("visual_prompt"))
-        phrases = load_bias_phrases(self.phrases)
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+        marking = self.check(cfg)
+        phrases = self.phrase_list
+        dataset = build_marked_dataset(cfg)
         images = BiasImages(dataset, marking, backbones[0], self.control_seed, self.geometry)
         if not len(images):
             raise ConfigError(

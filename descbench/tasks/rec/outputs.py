@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from descbench.core.marking.engine import make_prediction
+from descbench.core.marking.engine import DEFAULT_GEOMETRY, make_prediction
+from descbench.core.marking.geometry import Geometry
 from descbench.core.marking.relations import RESOLUTION_RULES
 from descbench.core.marking.scoring import gold_reachable
 from descbench.core.marking.visual_prompts import PromptSpec
-from descbench.core.results import JobOutputs
+from descbench.core.results import JobOutputs, json_safe
 from descbench.core.stats import interval_fields
 from descbench.tasks.job_results import backbone_list, job_results, shown, write_job
 from descbench.tasks.marking import CHOSEN, GOLD, draw_example
 from descbench.tasks.rec import DEFINITION
+from descbench.tasks.rec.gallery import build_gallery, wandb_gallery
 
 log = logging.getLogger("descbench")
+
+#: the W&B key of the gallery table
+GALLERY = "rec_gallery"
 
 
 def rec_results(
@@ -145,8 +151,11 @@ def wandb_examples(dataset, examples) -> list[Any]:
     return images
 
 
-def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str, float]) -> dict[str, Any]:
-    """results.json, predictions.jsonl/.csv, examples/*.png; W&B summary and images; the printed table."""
+def write_rec_outputs(
+    cfg, context, module, dataset, prompts, metrics: dict[str, float], geometry: Geometry = DEFAULT_GEOMETRY
+) -> dict[str, Any]:
+    """results.json, predictions.jsonl/.csv, examples/*.png; W&B summary, images and the gallery table (the
+    seeded sample report.html shows, :mod:`.gallery`); the printed table."""
     results = rec_results(cfg, context, module, dataset, prompts, metrics)
     predictions = module.predictions
     outputs = JobOutputs(context.run_dir)
@@ -154,7 +163,10 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
     outputs.add(
         "predictions.jsonl",
         "".join(
-            json.dumps({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)})
+            json.dumps(
+                json_safe({**prediction_record(p, resolutions.get(p.index)), "gold_reachable": reachable(dataset, p)}),
+                allow_nan=False,
+            )
             + "\n"
             for p in predictions
         ),
@@ -182,7 +194,14 @@ def write_rec_outputs(cfg, context, module, dataset, prompts, metrics: dict[str,
                 f"changed, {100 * results['relations.parsed_share']:.1f} % parsed)",
             )
         )
-    write_job(context, results, outputs, table, wandb_media=lambda: {"rec_examples": wandb_examples(dataset, examples)})
+
+    def media() -> dict[str, Any]:
+        records = [prediction_record(p) for p in predictions]
+        size = module.backbones[0].image_size
+        right, wrong = build_gallery(dataset, records, prompts, size, geometry, int(cfg.task.num_examples))
+        return {"rec_examples": wandb_examples(dataset, examples), GALLERY: wandb_gallery(right, wrong)}
+
+    write_job(context, results, outputs, table, wandb_media=media)
     return results
 
 
@@ -228,6 +247,22 @@ def prediction_record(p, resolution: dict[str, Any] | None = None) -> dict[str, 
         "correct": p.correct,
         "num_candidates": p.num_candidates,
     }
+
+
+def read_predictions(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of a job's ``predictions.jsonl`` (:func:`prediction_record`), in its order: how readers of a
+    run's per-expression outcomes get them. Raises ``ValueError`` naming the file and line when unreadable."""
+    path = Path(run_dir) / "predictions.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: the job wrote no per-expression predictions")
+    records = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as err:
+                raise ValueError(f"{path} line {number}: not JSON ({err})") from None
+    return records
 
 
 def prediction_row(p) -> list[Any]:

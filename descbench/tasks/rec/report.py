@@ -161,8 +161,18 @@ def runs_table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
 
 
 def section(runs: list[Run], out: Path, missing: int) -> Section:
-    """The REC section: accuracy per split and marking (a figure and one table per panel), the all-runs table."""
+    """The REC section: accuracy per split and marking (a figure and one table per panel), the all-runs table;
+    in report.html also each run's gallery of right and wrong picks (:mod:`.gallery`)."""
     data = rec_data([r.results for r in runs])
     data["rec_accuracy"]["missing_jobs"] = missing
     files = [plot_rec(out / data["rec_accuracy"]["file"], data["rec_accuracy"])]
-    return Section(lines=rec_markdown(data), data=data, files=files, runs_table=runs_table(runs))
+    lines = rec_markdown(data)
+
+    def html(page) -> str:
+        from descbench.report.html import markdown_html
+        from descbench.tasks.rec.gallery import LEGEND, gallery_html
+
+        galleries = "".join(gallery_html(run, page) for run in runs)
+        return markdown_html(lines, page) + (f"<h3>Examples</h3>{LEGEND}{galleries}" if galleries else "")
+
+    return Section(lines=lines, data=data, files=files, runs_table=runs_table(runs), html=html)

@@ -15,8 +15,7 @@ from descbench.core.feature_cache import CandidateFeatureCache, TextFeatureCache
 from descbench.core.marking.engine import EXPRESSION_TEMPLATE
 from descbench.core.marking.geometry import PAD_FILL, Geometry, GeometryMode
 from descbench.core.marking.relations import Relations
-from descbench.shell.config import build
-from descbench.tasks.marking import collate_groups, visual_prompts_of
+from descbench.tasks.marking import build_marked_dataset, collate_groups, visual_prompts_of
 from descbench.tasks.rec.module import RecFeatureDataset, RecImageDataset, RecTask, group_offsets
 from descbench.tasks.runner import TaskJob
 
@@ -66,7 +65,7 @@ class RecTaskSpec:
         from descbench.tasks.rec.outputs import write_rec_outputs
 
         prompts = visual_prompts_of(cfg.get("visual_prompt"), "rec")
-        dataset = build(cfg.dataset.builder, _convert_="all").limited(cfg.dataset.get("limit"))
+        dataset = build_marked_dataset(cfg)
         text_encoders = None
         if cfg.cache.text:
             text_encoders = []
@@ -101,7 +100,9 @@ class RecTaskSpec:
             collate_fn=collate_groups,
             features=features,
             feature_kind="candidate features",
-            write_outputs=lambda metrics: write_rec_outputs(cfg, context, module, dataset, prompts, metrics),
+            write_outputs=lambda metrics: write_rec_outputs(
+                cfg, context, module, dataset, prompts, metrics, self.geometry
+            ),
             objects={"dataset": dataset},
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 from descbench.core.choices import Choice
 from descbench.core.errors import BackendError, ConfigError
 from descbench.descriptions.llm.backends.base import check_number, register_backend, shorten
+from descbench.descriptions.llm.limits import deadline_http_client
 from descbench.descriptions.llm.prompts import to_chat_messages
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class OpenAIBackend:
     client is created and is kept only inside the client: it is not an attribute of this
     object and never part of its repr or identity. Retries (429, 5xx, timeouts) are the
     ``openai`` client's own: ``max_retries`` attempts with exponential backoff and
-    jitter, ``retry_delay_scale`` multiplying its waits; ``timeout`` is per request.
+    jitter, ``retry_delay_scale`` multiplying its waits. ``timeout`` is a deadline for each request, from
+    connecting to the answer's last byte (:func:`descbench.descriptions.llm.limits.deadline_http_client`), not a
+    bound on each read: a prompt takes at most ``(max_retries + 1) x timeout`` plus the backoff waits.
     """
 
     max_concurrency = 64
@@ -118,7 +121,11 @@ class OpenAIBackend:
                     key = "EMPTY"  # local OpenAI-compatible servers accept any key
                 cls = _retry_scaled_client_class(self.retry_delay_scale)
                 self._client = cls(
-                    api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+                    api_key=key,
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    http_client=deadline_http_client(self.timeout),  # timeout: a deadline per request
                 )
             return self._client
 
@@ -151,7 +158,8 @@ class OpenAIBackend:
         except openai.APITimeoutError:
             raise BackendError(
                 f"OpenAIBackend: request timed out ({self.timeout:g} s) after {self.max_retries} retries "
-                f"(model {self.model!r}, {self.api} API)"
+                f"(model {self.model!r}, {self.api} API): no complete answer within describe.backend.timeout "
+                "seconds, a deadline for each request"
             ) from None
         except openai.APIConnectionError as e:
             raise BackendError(
