@@ -28,8 +28,8 @@ from descbench.core.measures import CI_HIGH, CI_LOW, CI_METHOD, CONFIDENCE, REPS
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
-_BATCH_CELLS = 20_000_000  # resampled values drawn per generator call (scipy's ``batch``: it shapes the stream)
-_GATHER_CELLS = 1_000_000  # resampled values gathered at once (memory; no effect on the numbers)
+_BATCH_CELLS = 20_000_000  # scipy's ``batch`` in the reference computation (memory; no effect on the draws)
+_GATHER_CELLS = 1_000_000  # resampled values drawn and gathered at once (memory; no effect on the numbers)
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -50,9 +50,9 @@ def bootstrap_interval(
 
     The numbers of ``scipy.stats.bootstrap((values,), np.mean, method="percentile", vectorized=True,
     batch=max(1, _BATCH_CELLS // n), rng=np.random.default_rng(seed))`` to the last bit (a test compares
-    them): the same draws from the same generator calls, the same means, ``scipy.stats.quantile`` of them.
-    scipy gathers each batch through a broadcast view (about 20 ns per resampled value, seconds per job at
-    50,000 images); here the next batch's indices are drawn in a second thread while this one is gathered.
+    them): the same draws from the same generator, the same means, ``scipy.stats.quantile`` of them. scipy
+    gathers each batch through a broadcast view (about 20 ns per resampled value, seconds per job at 50,000
+    images); here the drawing and the gathering overlap (:func:`bootstrap_means`).
     Fewer than two values give NaNs: one value says nothing about its spread.
     """
     data = np.asarray(values, dtype=float)
@@ -69,31 +69,28 @@ def bootstrap_interval(
 def bootstrap_means(data: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
     """The means of ``n_resamples`` resamples of ``data`` (1-d), drawn as ``scipy.stats.bootstrap`` draws them.
 
-    scipy draws each batch of ``batch = max(1, _BATCH_CELLS // n)`` resamples with one
-    ``rng.integers(0, n, (batch, n))`` call; the generator's stream depends on those call sizes, so they are
-    kept. The indices are drawn as int32 (the same stream as int64 for a range below 2**32, half the memory).
+    scipy draws ``rng.integers(0, n, (batch, n))`` batch after batch. The generator hands out the same indices
+    in the same order whatever the sizes of the calls that ask for them (numpy's bounded 32-bit draws keep no
+    state between values but the bit generator's own; a test compares with scipy), so the draws here come in
+    chunks of about :data:`_GATHER_CELLS` values: the next chunk is drawn in a second thread while this one is
+    gathered and averaged, and the job pays for the drawing alone. Drawn as int32 (the same values as int64
+    for a range below 2**32, half the memory).
     """
     rng = np.random.default_rng(seed)
     n = data.size
-    batch = max(1, _BATCH_CELLS // n)
-    sizes = [min(batch, n_resamples - start) for start in range(0, n_resamples, batch)]
+    rows = max(1, _GATHER_CELLS // n)  # each resample's mean is computed alone: chunks do not change it
     means = np.empty(n_resamples)
-    rows_at_once = max(1, _GATHER_CELLS // n)  # each resample's mean is computed alone: chunks do not change it
 
-    def draw(rows: int) -> np.ndarray:
-        return rng.integers(0, n, (rows, n), dtype=np.int32)
+    def draw(start: int) -> np.ndarray:
+        return rng.integers(0, n, (min(rows, n_resamples - start), n), dtype=np.int32)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(draw, sizes[0])
-        start = 0
-        for k, rows in enumerate(sizes):
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one draw in flight: the generator is used in order
+        pending = pool.submit(draw, 0)
+        for start in range(0, n_resamples, rows):
             index = pending.result()
-            if k + 1 < len(sizes):
-                pending = pool.submit(draw, sizes[k + 1])
-            for first in range(0, rows, rows_at_once):
-                chunk = index[first : first + rows_at_once]
-                means[start + first : start + first + len(chunk)] = data[chunk].mean(axis=-1)
-            start += rows
+            if start + rows < n_resamples:
+                pending = pool.submit(draw, start + rows)
+            means[start : start + len(index)] = data[index].mean(axis=-1)
     return means
 
 
