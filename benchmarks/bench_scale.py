@@ -17,7 +17,8 @@ features scored by its description head with the metrics' arithmetic written out
 Hydra, no files), the floor a job cannot go below. Last, the start-up of a one-job process: its wall time
 minus the job's own time.
 
-    python benchmarks/bench_scale.py                 # both sets in a temporary dir (about 10 minutes on 2 cores)
+    python benchmarks/bench_scale.py                 # both sets in a temporary dir (15-20 minutes on 2 cores,
+                                                     # most of it drawing and encoding 50,000 images once)
     python benchmarks/bench_scale.py --work DIR      # keep the sets and caches in DIR (a rerun skips priming)
 """
 
