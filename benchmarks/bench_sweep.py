@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 from benchmarks.naive_reference import naive_job  # noqa: E402
 
+PHOTO_DESCRIPTORS = ROOT / "descbench" / "datasets" / "photos_descriptors.json"
 CONFIGS = [(detailed, n) for detailed in (True, False) for n in range(1, 8)]
 
 
@@ -82,7 +83,7 @@ def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[f
     from descbench.eval import RunContext, evaluate
 
     _LOADED.clear()  # a fresh process would start without the model
-    descriptors = ROOT / "descbench" / "datasets" / "data" / "photos_descriptors.json"
+    descriptors = PHOTO_DESCRIPTORS
     accs = []
     start = time.perf_counter()
     for k, (detailed, n) in enumerate(CONFIGS):
@@ -102,7 +103,7 @@ def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[f
 
 
 def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]:
-    notes = json.loads((ROOT / "descbench" / "datasets" / "data" / "photos_descriptors.json").read_text())
+    notes = json.loads((PHOTO_DESCRIPTORS).read_text())
     accs = []
     start = time.perf_counter()
     for detailed, n in CONFIGS:

@@ -49,7 +49,7 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     from descbench.core.results import json_text
     from descbench.descriptions.llm.generate import export_descriptors
     from descbench.descriptions.llm.source import dry_run_prompt
-    from descbench.shell.config import build
+    from descbench.shell.config import build_then_call
 
     classes, class_ids, origin = load_classes(cfg)
     if cfg.describe.get("dry_run"):
@@ -61,10 +61,10 @@ def pregenerate(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # describe.export, or descriptors.json in the run dir: the {class: [descriptor, ...]} file
     export = Path(cfg.describe.get("export") or run_dir / "descriptors.json")
-    kwargs: dict[str, Any] = {"classes": classes, "_convert_": "all"}
+    kwargs: dict[str, Any] = {"classes": classes}
     if class_ids is not None:
         kwargs["class_ids"] = class_ids
-    descriptions = build(cfg.describe, **kwargs)
+    descriptions = build_then_call(cfg.describe, **kwargs)
     if not cfg.describe.get("export"):
         export_descriptors(descriptions, export)
     try:

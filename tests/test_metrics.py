@@ -18,7 +18,7 @@ def test_entropy_hand_computed():
     expected = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
     assert entropy_nats(logits)[0].item() == pytest.approx(expected, abs=1e-7)
     metric = MeanEntropy()
-    metric.update(logits)
+    metric.update(entropy_nats(logits))
     assert metric.compute().item() == pytest.approx((expected + math.log(2)) / 2, abs=1e-7)
 
 
@@ -78,3 +78,34 @@ def test_calibration_error_equals_torchmetrics_and_ignores_sample_order():
     a.correct += b.correct
     a.confidence += b.confidence
     assert a.compute().item() == ours.compute().item()
+
+
+@pytest.mark.parametrize("classes", [3, 7, 40])
+def test_count_accuracies_equal_torchmetrics(classes):
+    # the per-class counting replaces MulticlassAccuracy: the same values on batches where some classes never
+    # occur as a label, some only as a prediction, and top-5 is capped at the class count
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from descbench.core.metrics import ClassAccuracy
+
+    generator = torch.Generator().manual_seed(classes)
+    ours = build_classification_metrics(classes)
+    per_class = ClassAccuracy(classes, average="none")
+    k = min(5, classes)
+    reference = {
+        "top1": MulticlassAccuracy(classes, top_k=1, average="micro"),
+        "top5": MulticlassAccuracy(classes, top_k=k, average="micro"),
+        "mean_per_class_acc": MulticlassAccuracy(classes, top_k=1, average="macro"),
+        "none": MulticlassAccuracy(classes, average="none"),
+    }
+    for _ in range(3):
+        probs = torch.rand(50, classes, generator=generator).softmax(dim=1)
+        labels = torch.randint(0, max(1, classes - 2), (50,), generator=generator)  # the last classes never occur
+        ours.update(probs, labels)
+        per_class.update(probs, labels)
+        for metric in reference.values():
+            metric.update(probs, labels)
+    values = ours.compute()
+    for name in ("top1", "top5", "mean_per_class_acc"):
+        assert values[name].item() == reference[name].compute().item(), name
+    assert torch.equal(per_class.compute(), reference["none"].compute())

@@ -152,3 +152,22 @@ def test_interval_fields_choose_the_method_from_the_registry():
         stats.interval_fields({"ece": [0.1, 0.2]})
     with pytest.raises(KeyError, match="not a declared measure"):
         stats.interval_fields({"colour": [1, 0]})
+
+
+@pytest.mark.parametrize("n", [5, 1000, 25_000])
+def test_bootstrap_interval_is_scipys_to_the_last_bit(n):
+    # the chunked gather draws the very indices scipy.stats.bootstrap draws (same generator, same batch sizes)
+    import scipy.stats
+
+    values = np.random.default_rng(n).random(n)
+    result = scipy.stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=stats.BOOTSTRAP_RESAMPLES,
+        batch=max(1, stats._BATCH_CELLS // n),
+        vectorized=True,
+        method="percentile",
+        rng=np.random.default_rng(stats.BOOTSTRAP_SEED),
+    )
+    expected = (float(result.confidence_interval.low), float(result.confidence_interval.high))
+    assert stats.bootstrap_interval(values) == expected

@@ -13,12 +13,31 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import open_clip
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from descbench.core.errors import BackboneError
+
+
+def _import_without_wandb():
+    """``import open_clip`` with ``wandb`` hidden unless something imported it already: timm (open_clip's
+    dependency) imports W&B whenever it is installed, for its own training scripts' logging, about a second of
+    every process start; a run that logs to W&B imports it itself, later, in full."""
+    import sys
+
+    hidden = "wandb" not in sys.modules
+    if hidden:
+        sys.modules["wandb"] = None  # an ImportError for this import only; timm records "no wandb"
+    try:
+        import open_clip
+    finally:
+        if hidden and sys.modules.get("wandb", 0) is None:
+            del sys.modules["wandb"]
+    return open_clip
+
+
+open_clip = _import_without_wandb()
 
 log = logging.getLogger(__name__)
 

@@ -235,7 +235,16 @@ class CandidateFeatureCache:
 
 
 class TextFeatureCache:
-    """Text embeddings per (backbone identity, exact string); each string is encoded once."""
+    """Text embeddings per (backbone identity, exact string); each string is encoded once.
+
+    One file per backbone holds every string encoded so far. What a process read or wrote last is kept in
+    memory with the file's identity (inode, size, modification time): the next job of a sweep that finds the
+    file as it left it uses that copy instead of reading and checking the whole file again, whose size grows
+    with every string ever cached (seconds per job with CuPL's ImageNet sentences on a large model).
+    """
+
+    #: path -> (file identity, {text: row}, features): what this process last read or wrote
+    _memory: dict[Path, tuple[tuple[int, int, int], dict[str, int], torch.Tensor]] = {}
 
     def __init__(self, root: str | Path, backbone_identity: str) -> None:
         self.store = FeatureStore(root, "text_features")
@@ -244,38 +253,60 @@ class TextFeatureCache:
         self.backbone_identity = backbone_identity
         self.encoded_last = 0
 
-    def _read(self) -> dict[str, torch.Tensor]:
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def _read(self) -> tuple[dict[str, int], torch.Tensor]:
+        """``({text: row}, features)`` of the file (empty when absent, unreadable or damaged)."""
+        identity = self._identity()
+        if identity is None:
+            return {}, torch.empty(0)
+        remembered = self._memory.get(self.path)
+        if remembered is not None and remembered[0] == identity:
+            return remembered[1], remembered[2]
         data = self.store.read(self.key)
         if data is None:
-            return {}
+            return {}, torch.empty(0)
         with safe_open(str(self.path), framework="pt") as handle:  # strings are kept in the metadata, in row order
             texts = json.loads((handle.metadata() or {}).get("texts", "[]"))
-        if len(texts) != len(data["features"]):
-            return {}
-        return dict(zip(texts, data["features"]))
+        features = data["features"]
+        if len(texts) != len(features):
+            return {}, torch.empty(0)
+        rows = {text: row for row, text in enumerate(texts)}
+        self._memory[self.path] = (identity, rows, features)
+        return rows, features
 
     def encode(self, texts: Sequence[str], encoder: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
         """Embeddings of ``texts`` in order; only strings never seen by this backbone are encoded."""
-        known = self._read()
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        rows, features = self._read()
+        missing = list(dict.fromkeys(t for t in texts if t not in rows))
         self.encoded_last = len(missing)
         if missing:
             fresh = encoder(missing).float().cpu()
-            known.update(zip(missing, fresh))
+            rows = {**rows, **{text: len(rows) + i for i, text in enumerate(missing)}}
+            features = torch.cat([features, fresh]) if len(features) else fresh
             if self.store.writable:
-                self._merge_into_file(known)
+                self._merge_into_file(missing, fresh)
         if not texts:
             return torch.empty(0)
-        return torch.stack([known[t] for t in texts])
+        return features[torch.tensor([rows[t] for t in texts], dtype=torch.long)]
 
-    def _merge_into_file(self, known: dict[str, torch.Tensor]) -> None:
+    def _merge_into_file(self, texts: list[str], fresh: torch.Tensor) -> None:
+        """Add ``texts`` to the file, keeping what other processes wrote there meanwhile."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.path) + ".lock"):
-                merged = {**self._read(), **known}
-                keys = list(merged)
-                self.store.write(
-                    self.key, {"features": torch.stack([merged[k] for k in keys])}, {"texts": json.dumps(keys)}
-                )
+                rows, features = self._read()
+                new = [i for i, text in enumerate(texts) if text not in rows]
+                keys = [*rows, *(texts[i] for i in new)]
+                merged = torch.cat([features, fresh[new]]) if len(features) else fresh[new]
+                path = self.store.write(self.key, {"features": merged}, {"texts": json.dumps(keys)})
+                identity = self._identity()
+                if path is not None and identity is not None:
+                    self._memory[self.path] = (identity, {text: row for row, text in enumerate(keys)}, merged)
         except OSError as err:
             self.store._unwritable(err)

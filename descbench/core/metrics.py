@@ -1,11 +1,16 @@
-"""Classification metrics as torchmetrics objects, and the explicit entropy scale (SPEC §2)."""
+"""Classification metrics as torchmetrics objects, and the explicit entropy scale (SPEC §2).
+
+The accuracies keep integer counts (per class where needed) and compute the values torchmetrics'
+``MulticlassAccuracy`` computes (the same float32 divisions; tests compare them): its update builds a C x C
+confusion matrix or C-wide one-hot tensors per batch, seconds per job on a 1,000-class set, where counting
+is O(batch). Integer states also make the values exact under DDP whatever the order of the sums.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.core.errors import ConfigError
 
@@ -48,7 +53,8 @@ def entropy_nats(logits: Tensor) -> Tensor:
 
 
 class MeanEntropy(Metric):
-    """Mean prediction entropy (nats) of softmax(logits), summed in float64."""
+    """Mean prediction entropy (nats), summed in float64; updated with each sample's :func:`entropy_nats`
+    (computed once by the caller, who also keeps it per sample)."""
 
     full_state_update = False
 
@@ -57,9 +63,9 @@ class MeanEntropy(Metric):
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, logits: Tensor) -> None:
-        self.total += entropy_nats(logits).sum()
-        self.count += logits.shape[0]
+    def update(self, entropies: Tensor) -> None:
+        self.total += entropies.double().sum()
+        self.count += entropies.shape[0]
 
     def compute(self) -> Tensor:
         return self.total / self.count.clamp_min(1)
@@ -100,17 +106,75 @@ class CalibrationError(Metric):
         return ((accuracy - confidence).abs() * count[used]).sum() / count.sum().clamp_min(1)
 
 
+def _divide(num: Tensor, denom: Tensor) -> Tensor:
+    """``num / denom`` in float32, 0 where ``denom`` is 0 (torchmetrics' ``_safe_divide``)."""
+    num, denom = num.float(), denom.float()
+    return torch.where(denom != 0, num / denom, torch.zeros((), dtype=num.dtype, device=num.device))
+
+
+class ClassAccuracy(Metric):
+    """Top-1 accuracy of ``probs.argmax(dim=1)`` from per-class counts: ``micro`` (share of samples right),
+    ``macro`` (the mean of the per-class accuracies over the classes that occur as a label or a prediction, as
+    torchmetrics' ``average="macro"``) or ``none`` (one accuracy per class, 0 for a class without samples)."""
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, average: str = "micro", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if average not in ("micro", "macro", "none"):
+            raise ValueError(f"average must be micro, macro or none, got {average!r}")
+        self.num_classes, self.average = num_classes, average
+        for name in ("support", "correct", "predicted"):
+            self.add_state(name, default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, probs: Tensor, target: Tensor) -> None:
+        pred = probs.argmax(dim=1)
+        self.support += torch.bincount(target, minlength=self.num_classes)
+        self.correct += torch.bincount(target[pred == target], minlength=self.num_classes)
+        self.predicted += torch.bincount(pred, minlength=self.num_classes)
+
+    def compute(self) -> Tensor:
+        if self.average == "micro":
+            return _divide(self.correct.sum(), self.support.sum())
+        score = _divide(self.correct, self.support)
+        if self.average == "none":
+            return score
+        wrong_predictions = self.predicted - self.correct
+        weights = torch.ones_like(score)
+        weights[self.support + wrong_predictions == 0] = 0.0  # neither a label nor a prediction
+        return _divide(weights * score, weights.sum(-1, keepdim=True)).sum(-1)
+
+
+class TopKAccuracy(Metric):
+    """Share of samples whose label is among the ``k`` highest probabilities (``probs.topk``, as torchmetrics)."""
+
+    full_state_update = False
+
+    def __init__(self, k: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k = k
+        self.add_state("correct", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, probs: Tensor, target: Tensor) -> None:
+        top = probs.argmax(dim=1, keepdim=True) if self.k == 1 else probs.topk(self.k, dim=1).indices
+        self.correct += (top == target[:, None]).any(dim=1).sum()
+        self.total += target.shape[0]
+
+    def compute(self) -> Tensor:
+        return _divide(self.correct, self.total)
+
+
 def build_classification_metrics(num_classes: int, ece_bins: int = 15) -> MetricCollection:
     """top-1, top-5 (top-k capped at the class count), mean per-class accuracy, ECE; updated with probabilities.
 
-    Entropy is a separate :class:`MeanEntropy`, updated with the scaled logits.
+    Entropy is a separate :class:`MeanEntropy`, updated with per-sample entropies.
     """
-    top_k = min(5, num_classes)
     return MetricCollection(
         {
-            "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
-            "top5": MulticlassAccuracy(num_classes, top_k=top_k, average="micro"),
-            "mean_per_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+            "top1": ClassAccuracy(num_classes, average="micro"),
+            "top5": TopKAccuracy(min(5, num_classes)),
+            "mean_per_class_acc": ClassAccuracy(num_classes, average="macro"),
             "ece": CalibrationError(n_bins=ece_bins),
         },
         compute_groups=False,

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def _plain(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
@@ -71,6 +73,67 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
+#: what makes the csv module quote a field (its default dialect: delimiter, quote character, line terminator)
+_CSV_SPECIAL = (",", '"', "\r", "\n")
+
+
+def csv_field_text(values: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Strings as the csv module writes them as fields: quoted, with quotes doubled, where they hold a comma,
+    a quote or a line break; as they are otherwise."""
+    text = np.asarray(values, dtype=np.str_)
+    if text.size == 0:
+        return text
+    special = np.zeros(text.shape, dtype=bool)
+    for char in _CSV_SPECIAL:
+        special |= np.char.find(text, char) >= 0
+    if not special.any():
+        return text
+    quoted = np.char.add(np.char.add('"', np.char.replace(text, '"', '""')), '"')
+    return np.where(special, quoted, text)
+
+
+def int_text(values: Any) -> np.ndarray:
+    """Integers as ``str(int(v))`` writes them, for a whole array at once."""
+    return np.asarray(values).astype(np.int64).astype(np.str_)
+
+
+def fixed_text(values: Any, digits: int = 6) -> np.ndarray:
+    """Numbers as ``f"{float(v):.{digits}f}"`` writes them (correctly rounded, ties to even, ``-0.000000`` for a
+    negative value that rounds to zero), for a whole array at once.
+
+    The digits come from ``rint(|v| * 10**digits)``; where that product could sit within rounding error of a
+    tie (or the value is not finite, or too large for exact integers) the value is formatted by Python itself.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    scale = 10**digits
+    magnitude = np.abs(v) * scale
+    safe = np.isfinite(v) & (magnitude < 2.0**52)
+    fraction = magnitude - np.floor(np.where(safe, magnitude, 0.0))
+    safe &= np.abs(fraction - 0.5) > 1e-6
+    units = np.rint(np.where(safe, magnitude, 0.0)).astype(np.int64)
+    whole, part = np.divmod(units, scale)
+    text = np.char.add(np.char.add(whole.astype(np.str_), "."), np.char.zfill(part.astype(np.str_), digits))
+    text = np.where(np.signbit(v), np.char.add("-", text), text)
+    if not safe.all():
+        text = text.astype(object)
+        for i in np.flatnonzero(~safe):
+            text[i] = f"{float(v[i]):.{digits}f}"
+        text = text.astype(np.str_)
+    return text
+
+
+def csv_columns_text(header: Sequence[str], columns: Sequence[np.ndarray]) -> str:
+    """The text :func:`csv_text` writes for these rows, from columns of field texts (:func:`csv_field_text`,
+    :func:`int_text`, :func:`fixed_text`) joined by ``str.join`` over ``zip`` of the columns: no Python bytecode
+    per row (joining with NumPy's string functions instead copies every growing line once per column, ten
+    times slower on 50,000 rows)."""
+    head = csv_text(header, [])
+    if not columns or len(columns[0]) == 0:
+        return head
+    texts = [np.asarray(column, dtype=np.str_).tolist() for column in columns]
+    return head + "\r\n".join(map(",".join, zip(*texts))) + "\r\n"
+
+
 class JobOutputs:
     """The files of one job, written together: each to a temp name and renamed, ``results.json`` last.
 
@@ -90,6 +153,10 @@ class JobOutputs:
 
     def add_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         self.add(name, csv_text(header, rows))
+
+    def add_csv_columns(self, name: str, header: Sequence[str], columns: Sequence[np.ndarray]) -> None:
+        """A CSV file from columns of field texts (see :func:`csv_columns_text`)."""
+        self.add(name, csv_columns_text(header, columns))
 
     def add_png(self, name: str, image: Any) -> None:
         import io

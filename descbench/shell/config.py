@@ -124,3 +124,12 @@ def build(node: Any, **kwargs: Any) -> Any:
         if cause is not None:
             raise cause from None
         raise
+
+
+def build_then_call(node: Any, **data: Any) -> Any:
+    """``build(node)`` as a partial, called with ``data``: a data set's classes and descriptors stay Python objects.
+
+    Passed to :func:`build` directly, Hydra would merge them into the config first, copying every string into
+    an OmegaConf node (about 10 s for 1,000 classes with 14 descriptors each).
+    """
+    return build(node, _partial_=True, _convert_="all")(**data)

@@ -27,7 +27,7 @@ from descbench.core.description_set import derangement
 from descbench.core.description_text import format_description
 from descbench.core.head import DescriptionHead, ragged_class_index
 from descbench.core.marking.engine import run_rec
-from descbench.core.metrics import MeanEntropy, build_classification_metrics, scale_scores
+from descbench.core.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
 from descbench.world import BUNDLE_DIR
 from descbench.world.builders import load_shapes, load_shapes_rec
 from descbench.world.captions import TrainingRecipe
@@ -71,7 +71,7 @@ def summarise(scores: torch.Tensor, labels: torch.Tensor, logit_scale: float) ->
     metrics = build_classification_metrics(scores.shape[1])
     metrics.update(logits.float().softmax(dim=1), labels)
     entropy = MeanEntropy()
-    entropy.update(logits)
+    entropy.update(entropy_nats(logits))
     return {"top1": round(float(metrics.compute()["top1"]) * 100, 2), "entropy": round(float(entropy.compute()), 4)}
 
 

@@ -8,12 +8,17 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
 
 from descbench.core.backbone import Backbone
 from descbench.core.description_set import DescriptionSet
 from descbench.core.head import Aggregation, DescriptionHead, ragged_class_index
-from descbench.core.metrics import MeanEntropy, build_classification_metrics, entropy_nats, scale_scores
+from descbench.core.metrics import (
+    ClassAccuracy,
+    MeanEntropy,
+    build_classification_metrics,
+    entropy_nats,
+    scale_scores,
+)
 from descbench.tasks.datamodule import RowCollector
 
 log = logging.getLogger("descbench")
@@ -61,7 +66,7 @@ class ClassificationTask(L.LightningModule):
         self.descriptions = descriptions
         reps = len(descriptions.all_repetitions())
         self.metrics = nn.ModuleList([build_classification_metrics(self.num_classes) for _ in range(reps)])
-        self.per_class = nn.ModuleList([MulticlassAccuracy(self.num_classes, average="none") for _ in range(reps)])
+        self.per_class = nn.ModuleList([ClassAccuracy(self.num_classes, average="none") for _ in range(reps)])
         self.entropy = nn.ModuleList([MeanEntropy() for _ in range(reps)])
         included = torch.ones(self.num_classes, dtype=torch.bool)
         included[list(descriptions.excluded)] = False
@@ -112,14 +117,20 @@ class ClassificationTask(L.LightningModule):
             scores = head(features)
             logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
             probs = logits.float().softmax(dim=1)
-            self.metrics[r].update(probs[evaluated], labels[evaluated])
-            self.entropy[r].update(logits[evaluated])
-            self.per_class[r].update(probs[evaluated], labels[evaluated])
+            entropy = entropy_nats(logits)
+            if bool(evaluated.all()):  # no excluded class: no copies of the [batch, classes] scores
+                self.metrics[r].update(probs, labels)
+                self.entropy[r].update(entropy)
+                self.per_class[r].update(probs, labels)
+            else:
+                self.metrics[r].update(probs[evaluated], labels[evaluated])
+                self.entropy[r].update(entropy[evaluated])
+                self.per_class[r].update(probs[evaluated], labels[evaluated])
             top = scores.topk(min(5, scores.shape[1]), dim=1).indices
             preds.append(top[:, 0])
             top5s.append(top)
             confidences.append(probs.max(dim=1).values)
-            entropies.append(entropy_nats(logits))
+            entropies.append(entropy)
         rows = {
             "index": indices,
             "label": labels,

@@ -11,7 +11,9 @@ import logging
 from statistics import fmean
 from typing import Any
 
-from descbench.core.results import JobOutputs
+import numpy as np
+
+from descbench.core.results import JobOutputs, csv_field_text, fixed_text, int_text
 from descbench.core.stats import interval_fields, mean_fields, repetition_fields
 from descbench.tasks.classify import DEFINITION
 from descbench.tasks.job_results import job_results, shown, wandb_table, write_job
@@ -81,31 +83,36 @@ def classification_results(cfg, context, module, dataset, metrics: dict[str, flo
     return job_results(cfg, context, DEFINITION.name, [module.backbone], results, options)
 
 
-def prediction_rows(module, dataset) -> list[list[Any]]:
-    """One row per sample in dataset order (the columns of :data:`PREDICTION_COLUMNS`); with repetitions,
-    the prediction of repetition 0 and, in ``reps_correct``, how many repetitions were right."""
+def prediction_columns_text(module, dataset) -> list[np.ndarray]:
+    """The field texts of ``predictions.csv``, one array per column of :func:`prediction_columns`, for the
+    evaluated samples in dataset order; with repetitions, the prediction of repetition 0 and, in
+    ``reps_correct``, how many repetitions were right. Built as arrays (no Python work per sample)."""
     pred = module.predictions
-    ids = dataset.identity()
-    classes = dataset.classes
-    rows = []
-    for i in range(len(pred["index"])):
-        index, label, guess = int(pred["index"][i]), int(pred["label"][i]), int(pred["pred"][i, 0])
-        row = [
-            index,
-            ids[index],
-            label,
-            classes[label],
-            guess,
-            classes[guess],
-            " ".join(str(int(t)) for t in pred["top5"][i, 0]),
-            f"{float(pred['confidence'][i, 0]):.6f}",
-            f"{float(pred['entropy'][i, 0]):.6f}",
-            int(guess == label),
-        ]
-        if module.num_reps > 1:
-            row.append(int((pred["pred"][i] == label).sum()))
-        rows.append(row)
-    return rows
+    keep = pred["evaluated"].bool().numpy()
+    index = pred["index"].numpy()[keep]
+    label = pred["label"].numpy()[keep]
+    guess = pred["pred"][:, 0].numpy()[keep]
+    top5 = pred["top5"][:, 0].numpy()[keep]
+    names = csv_field_text(list(dataset.classes))
+    ids = csv_field_text(dataset.identity())
+    top5_text = int_text(top5[:, 0]) if top5.shape[1] else np.full(len(index), "", dtype=np.str_)
+    for column in range(1, top5.shape[1]):
+        top5_text = np.char.add(np.char.add(top5_text, " "), int_text(top5[:, column]))
+    columns = [
+        int_text(index),
+        ids[index] if len(index) else ids[:0],
+        int_text(label),
+        names[label],
+        int_text(guess),
+        names[guess],
+        top5_text,
+        fixed_text(pred["confidence"][:, 0].numpy()[keep]),
+        fixed_text(pred["entropy"][:, 0].numpy()[keep]),
+        int_text(guess == label),
+    ]
+    if module.num_reps > 1:
+        columns.append(int_text((pred["pred"].numpy()[keep] == label[:, None]).sum(axis=1)))
+    return columns
 
 
 PREDICTION_COLUMNS = [
@@ -132,8 +139,7 @@ def write_classification_outputs(cfg, context, module, dataset, metrics: dict[st
     results = classification_results(cfg, context, module, dataset, metrics)
     outputs = JobOutputs(context.run_dir)
     outputs.add_json("descriptions.json", module.descriptions.to_json())
-    rows = [r for r, ok in zip(prediction_rows(module, dataset), module.predictions["evaluated"].tolist()) if ok]
-    outputs.add_csv("predictions.csv", prediction_columns(module), rows)
+    outputs.add_csv_columns("predictions.csv", prediction_columns(module), prediction_columns_text(module, dataset))
     per_class = [[row["index"], row["class"], row["acc"]] for row in results["per_class_acc"]]
     outputs.add_csv("per_class.csv", PER_CLASS_COLUMNS, per_class)
     table = [

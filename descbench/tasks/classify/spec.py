@@ -14,7 +14,7 @@ from descbench.core.description_set import DescriptionSet
 from descbench.core.feature_cache import ImageFeatureCache, TextFeatureCache, files_fingerprint
 from descbench.core.head import Aggregation
 from descbench.core.metrics import check_entropy_scale
-from descbench.shell.config import build
+from descbench.shell.config import build, build_then_call
 from descbench.tasks.classify.module import ClassificationTask
 from descbench.tasks.runner import TaskJob
 
@@ -68,12 +68,8 @@ class ClassifyTask:
         )
 
         def build_text() -> DescriptionSet:
-            return build(
-                cfg.describe,
-                classes=list(dataset.classes),
-                native=dataset.native,
-                class_ids=dataset.class_ids,
-                _convert_="all",
+            return build_then_call(
+                cfg.describe, classes=list(dataset.classes), native=dataset.native, class_ids=dataset.class_ids
             )
 
         features = None
