@@ -142,6 +142,9 @@ def test_results_fields_use_the_registry_naming():
 
 
 def test_interval_fields_choose_the_method_from_the_registry():
+    from descbench.tasks.definition import load_tasks
+
+    load_tasks()  # the tasks register their measures (top1, acc.<split>) when their packages load
     correct, entropy = [1, 0, 1, 1], [0.5, 0.7, 0.6, 0.9]
     fields = stats.interval_fields({"top1": correct, "acc.val": correct, "entropy": entropy})
     assert fields["top1.ci_method"] == fields["acc.val.ci_method"] == "wilson"
