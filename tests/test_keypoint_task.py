@@ -146,7 +146,8 @@ def test_the_bias_probe_draws_the_marking_it_is_asked_for_and_records_it(compose
     assert results["visual_prompt"] == "crop" and results["control"].startswith("crop on a region")
     images = objects["module"].probabilities.shape[0]
     circled = evaluate(
-        compose_cfg(["task=marking_bias", "task.num_workers=0", "task.resamples=200"]), RunContext(run_dir=tmp_path / "c")
+        compose_cfg(["task=marking_bias", "task.num_workers=0", "task.resamples=200"]),
+        RunContext(run_dir=tmp_path / "c"),
     )[0]
     assert circled["visual_prompt"] == "circle" and circled["num_images"] == images
     # another marking shows the model other images: its probabilities differ

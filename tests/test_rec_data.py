@@ -367,7 +367,10 @@ def test_detections_in_both_reclip_layouts_keep_the_numbers_after_the_box(refer,
         ({"1": [[0, 0, 5, 5, [1]]]}, r"what follows x, y, w, h must be numbers or labels"),
         ({"1": []}, r"holds no detection at all"),
         ("boxes", r"holds neither layout"),
-        ({"99": [[0, 0, 5, 5]]}, r"gives no box for any image of .*refs\(unc\)\.p with .*instances\.json: is it the detection file"),
+        (
+            {"99": [[0, 0, 5, 5]]},
+            r"gives no box for any image of .*refs\(unc\)\.p with .*instances\.json: is it the detection file",
+        ),
     ],
 )
 def test_a_bad_detection_file_is_one_line(refer, tmp_path, content, message):

@@ -56,6 +56,6 @@ def test_a_task_defined_under_tests_runs_reports_and_equals_a_slow_reference(tmp
     assert "no task definition found" not in text
     # report.html: the plugin brings no HTML of its own, so its Markdown section is rendered as HTML
     page = (tmp_path / "report" / "report.html").read_text()
-    assert '<h2>toy brightness</h2>' in page and "<th>bright_share</th>" in page
+    assert "<h2>toy brightness</h2>" in page and "<th>bright_share</th>" in page
     assert f"<td>{shown.split(' [')[0]}" in page
     assert 0 < sum(bright) < len(bright)  # the measure is neither trivially 0 nor 1 on this set
