@@ -10,7 +10,6 @@ NUM_DESC = "describe.num_desc"
 DEFINITION = register_task(
     TaskDefinition(
         name="classify",
-        position=0,  # its sections after those of lower positions in a report of several tasks
         title="classification",
         spec="descbench.tasks.classify.spec.ClassifyTask",
         primary="top1",
@@ -44,5 +43,6 @@ DEFINITION = register_task(
             Measure("dataset.limit_per_class_min", "count", "fewest images of a class in the subset"),
             Measure("dataset.limit_per_class_max", "count", "most images of a class in the subset"),
         ),
+        position=0,
     )
 )

@@ -7,7 +7,6 @@ from descbench.tasks.definition import TaskDefinition, register_task
 DEFINITION = register_task(
     TaskDefinition(
         name="keypoints",
-        position=2,  # its sections after those of lower positions in a report of several tasks
         title="keypoints",
         spec="descbench.tasks.keypoints.spec.KeypointTaskSpec",
         primary="pck",
@@ -28,5 +27,6 @@ DEFINITION = register_task(
             Measure("num_keypoints", "count", "keypoints"),
             Measure("data.<stat>", "count", "data statistic"),
         ),
+        position=2,
     )
 )

@@ -7,7 +7,6 @@ from descbench.tasks.definition import TaskDefinition, register_task
 DEFINITION = register_task(
     TaskDefinition(
         name="marking_bias",
-        position=3,  # its sections after those of lower positions in a report of several tasks
         title="marking bias",
         spec="descbench.tasks.marking_bias.spec.BiasTaskSpec",
         primary="bias.negative.shift_circled_unmarked",
@@ -20,5 +19,6 @@ DEFINITION = register_task(
             Measure("bias_resamples", "derived", "bootstrap resamples"),
             Measure("bias_confidence", "derived", "interval confidence"),
         ),
+        position=3,
     )
 )

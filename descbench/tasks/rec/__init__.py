@@ -7,7 +7,6 @@ from descbench.tasks.definition import TaskDefinition, register_task
 DEFINITION = register_task(
     TaskDefinition(
         name="rec",
-        position=1,  # its sections after those of lower positions in a report of several tasks
         title="REC",
         spec="descbench.tasks.rec.spec.RecTaskSpec",
         primary="acc",
@@ -40,5 +39,6 @@ DEFINITION = register_task(
             Measure("correct_rule", "derived", "correct when", description="IoU > 0.5 with a gold box"),
             Measure("backbone_scores", "derived", "backbone scores", description="how backbone scores combine"),
         ),
+        position=1,
     )
 )
