@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_report import REC_ACC, _write_job, make_classification_sweep, rec_result, write_multirun_yaml
-from test_report_tasks import BIAS_RUNS, KEYPOINT_RUNS, naming_result, write_runs
+from test_report import REC_ACC, _write_job, make_classification_sweep, rec_result
+from test_report_tasks import BIAS_RUNS, naming_result, write_keypoint_sweep, write_runs
 
 
 def make_mixed_dir(root: Path) -> Path:
@@ -15,12 +15,7 @@ def make_mixed_dir(root: Path) -> Path:
     make_classification_sweep(root / "classify")
     for i, ((prompt, seed), accs) in enumerate(REC_ACC.items()):
         _write_job(root / "rec" / str(i), [f"seed={seed}"], rec_result(prompt, seed, accs))
-    sweep = root / "keypoints"
-    sweep.mkdir(parents=True)
-    write_multirun_yaml(sweep, ["task=keypoints", "visual_prompt=circle,crop,none"])
-    _write_job(sweep / "0", ["task=keypoints", "visual_prompt=circle"], KEYPOINT_RUNS["0"])
-    _write_job(sweep / "1", ["task=keypoints", "visual_prompt=crop"], KEYPOINT_RUNS["2"])
-    _write_job(sweep / "2", ["task=keypoints", "visual_prompt=none"], None)  # failed
+    write_keypoint_sweep(root / "keypoints")
     write_runs(root / "naming", {"0": naming_result()})
     write_runs(root / "bias", BIAS_RUNS)
     return root

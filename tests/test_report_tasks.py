@@ -309,16 +309,20 @@ def test_bias_runs_cannot_be_paired(tmp_path):
 # --------------------------------------------------------------------------- one dir, every task
 
 
-def test_mixed_dir_gets_every_section_data_and_its_missing_jobs(tmp_path):
-    root = tmp_path / "mixed"
-    write_runs(root / "classify", {"0": classification_result(False, 1, 0, 0.4, 2.0)})
-    write_runs(root / "rec", {"0": rec_result("circle", 0, {"val": 0.6})})
-    sweep = root / "keypoints"
+def write_keypoint_sweep(sweep: Path) -> None:
+    """A keypoint multirun of three markings: circle and crop done, none failed (no results.json)."""
     sweep.mkdir(parents=True)
     write_multirun_yaml(sweep, ["task=keypoints", "visual_prompt=circle,crop,none"])
     _write_job(sweep / "0", ["task=keypoints", "visual_prompt=circle"], KEYPOINT_RUNS["0"])
     _write_job(sweep / "1", ["task=keypoints", "visual_prompt=crop"], KEYPOINT_RUNS["2"])
     _write_job(sweep / "2", ["task=keypoints", "visual_prompt=none"], None)  # failed
+
+
+def test_mixed_dir_gets_every_section_data_and_its_missing_jobs(tmp_path):
+    root = tmp_path / "mixed"
+    write_runs(root / "classify", {"0": classification_result(False, 1, 0, 0.4, 2.0)})
+    write_runs(root / "rec", {"0": rec_result("circle", 0, {"val": 0.6})})
+    write_keypoint_sweep(root / "keypoints")
     write_runs(root / "naming", {"0": naming_result()})
     write_runs(root / "bias", {"0": BIAS_RUNS["0"]})
 
