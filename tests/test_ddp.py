@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_eval
+from tests.conftest import run_ddp_eval, run_eval
 
 COMMON = ["experiment=photos", "logger=none", "dataset.limit=37", "task.batch_size=4"]
 
@@ -16,7 +16,7 @@ def test_two_process_ddp_equals_one_process(tmp_path):
         # own cache per run (the 2-process run must encode, not read the 1-process features); one thread per
         # process in both runs, since a different thread count changes float sums in the last bits
         env = {"DESCBENCH_CACHE_DIR": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
-        proc = run_eval([*COMMON, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=env, timeout=600)
+        proc = run_ddp_eval([*COMMON, *extra], cwd=tmp_path, run_dir=tmp_path / name, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert len(list((tmp_path / name).rglob("results.json"))) == 1
         runs[name] = (
@@ -40,8 +40,7 @@ def test_a_one_sample_set_on_two_processes_equals_one_process(tmp_path):
     runs = {}
     for name, extra in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
         env = {"DESCBENCH_CACHE_DIR": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
-        args = ["logger=none", "dataset.limit=1", *extra, f"hydra.run.dir={tmp_path / name}"]
-        proc = run_eval(args, cwd=tmp_path, env=env, timeout=600)
+        proc = run_ddp_eval(["logger=none", "dataset.limit=1", *extra], cwd=tmp_path, run_dir=tmp_path / name, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = json.loads((tmp_path / name / "results.json").read_text())
         rows = (tmp_path / name / "predictions.csv").read_text().splitlines()

@@ -10,7 +10,7 @@ import torch
 from descbench.core.marking.points import pck_threshold, point_box, point_distance
 from descbench.core.marking.scoring import pick_candidates
 from descbench.eval import RunContext, evaluate
-from tests.conftest import run_eval
+from tests.conftest import run_ddp_eval
 
 FEW = ["task=keypoints", "dataset.builder.num_instances=12", "task.num_workers=0", "task.batch_size=5"]
 
@@ -122,11 +122,11 @@ def test_two_process_ddp_equals_one_process(tmp_path, task):
     runs = {}
     for name, ddp in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
         env = {"OMP_NUM_THREADS": "1"}
-        proc = run_eval(
-            [f"task={task}", "logger=none", "task.batch_size=2", *extra, *ddp, f"hydra.run.dir={tmp_path / name}"],
+        proc = run_ddp_eval(
+            [f"task={task}", "logger=none", "task.batch_size=2", *extra, *ddp],
             cwd=tmp_path,
+            run_dir=tmp_path / name,
             env=env,
-            timeout=600,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = json.loads((tmp_path / name / "results.json").read_text())

@@ -194,7 +194,7 @@ def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
     """Under DDP the features are gathered to rank 0 in group order: the files equal a 1-process run's."""
     from safetensors.torch import load_file
 
-    from tests.conftest import run_eval
+    from tests.conftest import run_ddp_eval
 
     common = [*COLLAGES, "logger=none", "dataset.builder.num_canvases=7", "task.batch_size=2", *ENSEMBLE]
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -203,7 +203,7 @@ def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
         # Lightning gives each of the 2 CPU processes 1 thread; the 1-process run matches it, or the forward
         # itself differs in the last bits (thread count, not the cache)
         env = {"DESCBENCH_CACHE_DIR": str(tmp_path / cache), "OMP_NUM_THREADS": "1"}
-        proc = run_eval([*common, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=env, timeout=600)
+        proc = run_ddp_eval([*common, *extra], cwd=tmp_path, run_dir=tmp_path / name, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = (tmp_path / name / "predictions.jsonl").read_text()
     files = {c: sorted((tmp_path / c / "candidate_features").glob("*.safetensors")) for c in "ab"}

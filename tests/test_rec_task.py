@@ -7,7 +7,7 @@ import pytest
 from descbench.core.marking.engine import group_by_image, run_rec
 from descbench.core.marking.scoring import NegativesError
 from descbench.eval import RunContext, evaluate
-from tests.conftest import run_eval
+from tests.conftest import run_ddp_eval, run_eval
 
 COLLAGES = [
     "experiment=rec_photos",
@@ -116,7 +116,7 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     for name, extra in {"one": [], "two": ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}.items():
         # own cache per run (the 2-process run must encode, not read the 1-process features); one thread each
         env = {"DESCBENCH_CACHE_DIR": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
-        proc = run_eval([*common, *extra, f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=env, timeout=600)
+        proc = run_ddp_eval([*common, *extra], cwd=tmp_path, run_dir=tmp_path / name, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = (
             json.loads((tmp_path / name / "results.json").read_text()),
