@@ -22,10 +22,10 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -n auto --dist loadgroup
 
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -m "not slow"
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -n auto --dist loadgroup -m "not slow"
 
 sweep: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval -m describe.detailed=true,false num_desc=1..7

@@ -115,6 +115,7 @@ def test_marking_bias_probe_records_shifts_with_intervals(compose_cfg, tmp_path)
     assert {r["condition"] for r in rows} == {"unmarked", "circled", "control"}
 
 
+@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["keypoints", "marking_bias"])
 def test_two_process_ddp_equals_one_process(tmp_path, task):

@@ -189,6 +189,7 @@ def test_key_and_file_checks(tmp_path):
     assert cache.load(key) is None  # unreadable: a miss, recomputed
 
 
+@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
 @pytest.mark.slow
 def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
     """Under DDP the features are gathered to rank 0 in group order: the files equal a 1-process run's."""

@@ -109,6 +109,7 @@ def test_visual_prompt_sweep(tmp_path):
     assert all({"acc", "acc.val", "acc.testA", "acc.testB"} <= set(r) for r in runs)
 
 
+@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tmp_path):
     runs = {}
