@@ -1193,11 +1193,13 @@ def test_disk_full_leaves_no_partial_outputs_and_names_the_file(tmp_path):
     outputs are refused whole. DataLoader workers are off: the limit would also hit their shared-memory files."""
     import resource
 
-    limit = 4096  # Hydra's own files stay below it; predictions.csv of 96 images does not
+    # Hydra's own files (about 4 KB with an xdist worker's tmp path: hydra.yaml names the run dir) stay below the
+    # limit; the text features (6.6 KB) and predictions.csv of the 480 images (about 40 KB) do not
+    limit = 6144
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DESCBENCH_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-m", "descbench.eval", "logger=none", "dataset.limit=96", "describe=classname"]
+        [sys.executable, "-m", "descbench.eval", "logger=none", "describe=classname"]
         + ["task.num_workers=0", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path,
         env=env,
