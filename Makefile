@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# one pytest-xdist worker per core; the tests in one xdist_group (the multi-process runs) share a worker
+PYTEST := HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -n auto --dist loadgroup
 
 .PHONY: demo test test-fast sweep study lint clean
 
@@ -22,10 +24,10 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -n auto --dist loadgroup
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q -n auto --dist loadgroup -m "not slow"
+	$(PYTEST) -m "not slow"
 
 sweep: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m descbench.eval -m describe.detailed=true,false num_desc=1..7

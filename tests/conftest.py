@@ -34,14 +34,23 @@ def compose_cfg(tmp_path):
     return lambda overrides=(): compose_config(list(overrides), tmp_path)
 
 
-def run_eval(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m descbench.eval ARGS`` in a subprocess, offline."""
+# the tests that start multi-process runs: one xdist worker runs them, one after another (no two gloo runs at once)
+MULTI_PROCESS = pytest.mark.xdist_group("ddp")
+
+
+def eval_env(cwd: Path, env: dict | None = None) -> dict[str, str]:
+    """The environment of a ``python -m descbench.eval`` subprocess: offline, this checkout, a cache under ``cwd``."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.setdefault("DESCBENCH_CACHE_DIR", str(cwd / "cache"))
+    return full_env
+
+
+def run_eval(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m descbench.eval ARGS`` in a subprocess, offline."""
     return subprocess.run(
         [sys.executable, "-m", "descbench.eval", *args],
         cwd=cwd,
-        env=full_env,
+        env=eval_env(cwd, env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -57,15 +66,7 @@ def run_ddp_eval(args: list[str], cwd: Path, run_dir: Path, env: dict | None = N
     killed, the stacks are reported as a warning, and the run starts again in a fresh run dir. A second hang
     fails the test with both dumps.
     """
-    full_env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "WANDB_MODE": "offline",
-        "PYTHONPATH": str(ROOT),
-        "PYTHONFAULTHANDLER": "1",
-        **(env or {}),
-    }
-    full_env.setdefault("DESCBENCH_CACHE_DIR", str(cwd / "cache"))
+    full_env = eval_env(cwd, {"PYTHONFAULTHANDLER": "1", **(env or {})})
     command = [sys.executable, "-m", "descbench.eval", *args, f"hydra.run.dir={run_dir}"]
     dumps = []
     for attempt in (1, 2):

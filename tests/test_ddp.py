@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from tests.conftest import run_ddp_eval, run_eval
+from tests.conftest import MULTI_PROCESS, run_ddp_eval, run_eval
 
 COMMON = ["experiment=photos", "logger=none", "dataset.limit=37", "task.batch_size=4"]
 
 
-@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
+@MULTI_PROCESS
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tmp_path):
     runs = {}
@@ -35,7 +35,7 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     assert runs["one"][1] == runs["two"][1]  # every per-sample prediction, in dataset order
 
 
-@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
+@MULTI_PROCESS
 @pytest.mark.slow
 def test_a_one_sample_set_on_two_processes_equals_one_process(tmp_path):
     """Rank 1's share is empty: it steps over a ghost batch, joins every sync, and nothing counts twice."""

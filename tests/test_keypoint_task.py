@@ -10,7 +10,7 @@ import torch
 from descbench.core.marking.points import pck_threshold, point_box, point_distance
 from descbench.core.marking.scoring import pick_candidates
 from descbench.eval import RunContext, evaluate
-from tests.conftest import run_ddp_eval
+from tests.conftest import MULTI_PROCESS, run_ddp_eval
 
 FEW = ["task=keypoints", "dataset.builder.num_instances=12", "task.num_workers=0", "task.batch_size=5"]
 
@@ -115,7 +115,7 @@ def test_marking_bias_probe_records_shifts_with_intervals(compose_cfg, tmp_path)
     assert {r["condition"] for r in rows} == {"unmarked", "circled", "control"}
 
 
-@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
+@MULTI_PROCESS
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["keypoints", "marking_bias"])
 def test_two_process_ddp_equals_one_process(tmp_path, task):

@@ -11,6 +11,7 @@ from descbench.core.feature_cache import CandidateFeatureCache
 from descbench.core.marking.engine import encode_group, group_by_image, prepare_group
 from descbench.datasets.collages import Collages
 from descbench.eval import RunContext, evaluate
+from tests.conftest import MULTI_PROCESS, run_ddp_eval
 from tests.test_rec_task import COLLAGES
 
 TINY = [*COLLAGES, "dataset.builder.num_canvases=4", "task.batch_size=2"]
@@ -189,13 +190,11 @@ def test_key_and_file_checks(tmp_path):
     assert cache.load(key) is None  # unreadable: a miss, recomputed
 
 
-@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
+@MULTI_PROCESS
 @pytest.mark.slow
 def test_two_process_cold_run_writes_the_one_process_files(tmp_path):
     """Under DDP the features are gathered to rank 0 in group order: the files equal a 1-process run's."""
     from safetensors.torch import load_file
-
-    from tests.conftest import run_ddp_eval
 
     common = [*COLLAGES, "logger=none", "dataset.builder.num_canvases=7", "task.batch_size=2", *ENSEMBLE]
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]

@@ -7,7 +7,7 @@ import pytest
 from descbench.core.marking.engine import group_by_image, run_rec
 from descbench.core.marking.scoring import NegativesError
 from descbench.eval import RunContext, evaluate
-from tests.conftest import run_ddp_eval, run_eval
+from tests.conftest import MULTI_PROCESS, run_ddp_eval, run_eval
 
 COLLAGES = [
     "experiment=rec_photos",
@@ -109,7 +109,7 @@ def test_visual_prompt_sweep(tmp_path):
     assert all({"acc", "acc.val", "acc.testA", "acc.testB"} <= set(r) for r in runs)
 
 
-@pytest.mark.xdist_group("ddp")  # one worker runs the multi-process tests, one after another
+@MULTI_PROCESS
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tmp_path):
     runs = {}

@@ -59,15 +59,19 @@ def files_fingerprint(paths: Sequence[str | os.PathLike[str]], verify: Verify = 
     Part of the image-feature key, so that images replaced in place are never served from the cache.
     """
     h = hashlib.sha256()
-    if Verify.parse(verify, "cache.verify") == Verify.stat:  # one update of the joined text: the same hash
-        h.update("".join(f"{p}:{s.st_size}:{s.st_mtime_ns};" for p, s in ((p, os.stat(p)) for p in paths)).encode())
+    if Verify.parse(verify, "cache.verify") == Verify.stat:
+        h.update("".join(map(_stat_line, paths)).encode())  # one update of the joined lines: the same digest
         return h.hexdigest()
     for path in paths:
-        stat = os.stat(path)
-        h.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        h.update(_stat_line(path).encode())
         with open(path, "rb") as handle:
             h.update(hashlib.sha256(handle.read()).digest())
     return h.hexdigest()
+
+
+def _stat_line(path: str | os.PathLike[str]) -> str:
+    stat = os.stat(path)
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns};"
 
 
 class FeatureStore:
