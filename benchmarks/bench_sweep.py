@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
+from descbench.eval import OMP_WAIT_POLICY  # noqa: E402  (imports no torch)
+
+# both sides run under the OpenMP wait policy that ``python -m descbench.eval`` sets; it must be in the
+# environment before torch loads OpenMP
+os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
 
 import torch  # noqa: E402
 

@@ -90,3 +90,59 @@ def test_two_processes_starting_together_get_correct_features(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert all(o[0].strip() == "ok" for o in outs)
+
+
+def test_text_cache_encodes_the_texts_ahead_once_with_a_miss(tmp_path):
+    calls = []
+
+    def encoder(texts):
+        calls.append(list(texts))
+        return torch.stack([torch.full((3,), float(len(t))) for t in texts])
+
+    cache = TextFeatureCache(tmp_path, "m:1")
+    first = cache.encode(["a", "bb"], encoder, ahead=["ccc", "a", "dddd", "ccc"])
+    # the job's own strings in a call of their own, then the uncached texts ahead, each once
+    assert calls == [["a", "bb"], ["ccc", "dddd"]] and cache.encoded_last == 4
+    assert first[:, 0].tolist() == [1.0, 2.0]
+    later = TextFeatureCache(tmp_path, "m:1").encode(["dddd", "a", "ccc"], encoder, ahead=["eeeee"])
+    assert len(calls) == 2 and later[:, 0].tolist() == [4.0, 1.0, 3.0]  # all cached: nothing encoded, not even ahead
+    TextFeatureCache(tmp_path, "m:1").encode(["ffffff"], encoder, ahead=["eeeee", "bb"])
+    assert calls[2:] == [["ffffff"], ["eeeee"]]
+
+
+def test_world_source_renders_the_descriptors_past_num_desc_ahead():
+    from descbench.descriptions.sources import world
+
+    native = {"words": {"cat": ["fur", "whiskers", "a tail"], "dog": ["a snout"]}, "sentences": {}}
+    out = world(["cat", "dog"], num_desc=1, native=native, allow_fewer=True)
+    assert out.texts == [["cat, which has fur"], ["dog, which is a snout"]]
+    assert out.ahead == ["cat, which has whiskers", "cat, which is a tail"]  # the same rule as the scored texts
+
+
+def test_a_sweep_job_encodes_the_other_num_desc_ahead_and_a_single_job_does_not(compose_cfg, tmp_path):
+    def cached_texts(cfg, backbone):
+        rows, _ = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)._read()
+        return set(rows)
+
+    single = compose_cfg(PHOTOS + ["num_desc=1", f"paths.cache_dir={tmp_path / 'one'}"])
+    _, objects = evaluate(single, RunContext(run_dir=tmp_path / "single"))
+    own = {t for texts in objects["module"].descriptions.texts for t in texts}
+    assert cached_texts(single, objects["backbone"]) == own  # a job alone encodes its own texts only
+
+    sweep = [f"paths.cache_dir={tmp_path / 'sweep'}"]
+    _, objects = evaluate(compose_cfg(PHOTOS + ["num_desc=1", *sweep]), RunContext(tmp_path / "s1", multirun=True))
+    descriptions = objects["module"].descriptions
+    assert descriptions.ahead and cached_texts(compose_cfg(PHOTOS + sweep), objects["backbone"]) == own | set(
+        descriptions.ahead
+    )
+    # the sweep's next job (more descriptors per class) finds every text it scores in the cache
+    calls = []
+    backbone = objects["backbone"]
+    original = backbone.encode_texts
+    backbone.encode_texts = lambda texts, **kw: calls.append(list(texts)) or original(texts, **kw)
+    try:
+        _, objects = evaluate(compose_cfg(PHOTOS + ["num_desc=3", *sweep]), RunContext(tmp_path / "s2", multirun=True))
+    finally:
+        backbone.encode_texts = original
+    assert objects["backbone"] is backbone  # the patched encoder is the one the job had (the loaded model is shared)
+    assert calls == [] and max(objects["module"].descriptions.counts) == 3

@@ -40,6 +40,14 @@ class DescriptionSet:
       (classes whose answer does not have the examples' count, ``describe.exclude_wrong_count=class``;
       the study's own rule, ``point``, marks a whole point instead and excludes no class). An excluded class stays in the label space
       with its texts, so the candidates every image is scored against are unchanged.
+
+    What the text cache acts on:
+
+    - ``ahead``: texts this set does not score but that the same source renders for the other values of
+      ``num_desc`` (the descriptors past the first ``num_desc`` of each class, in this set's form). In a
+      multirun with the text cache on, the job that encodes texts encodes these too, once, so that the
+      other jobs of a ``num_desc`` sweep find every text they need in the cache. Never scored; not part of
+      any result.
     """
 
     source: str
@@ -51,6 +59,7 @@ class DescriptionSet:
     stats: dict[str, Any] = field(default_factory=dict)
     repetitions: list[DescriptionSet] = field(default_factory=list)
     excluded: list[int] = field(default_factory=list)
+    ahead: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (len(self.classes) == len(self.descriptors) == len(self.texts)):

@@ -286,13 +286,31 @@ class TextFeatureCache:
         self._memory[self.path] = (identity, rows, features)
         return rows, features
 
-    def encode(self, texts: Sequence[str], encoder: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
-        """Embeddings of ``texts`` in order; only strings never seen by this backbone are encoded."""
+    def encode(
+        self, texts: Sequence[str], encoder: Callable[[list[str]], torch.Tensor], ahead: Sequence[str] = ()
+    ) -> torch.Tensor:
+        """Embeddings of ``texts`` in order; only strings never seen by this backbone are encoded.
+
+        When some of ``texts`` must be encoded, the uncached strings of ``ahead`` (texts the sweep's other
+        jobs will ask for: :attr:`DescriptionSet.ahead`) are encoded after them, in a call of their own (the
+        job's own strings are encoded in the same batches as without them), and kept too.
+        """
         rows, features = self._read()
         missing = list(dict.fromkeys(t for t in texts if t not in rows))
-        self.encoded_last = len(missing)
+        own = set(missing)
+        extra = [t for t in dict.fromkeys(ahead) if t not in rows and t not in own] if missing else []
+        self.encoded_last = len(missing) + len(extra)
         if missing:
+            log.info(
+                "text features: %d string(s) encoded, %d more for the other num_desc of this source, %d cached",
+                len(missing),
+                len(extra),
+                len(set(texts)) - len(missing),
+            )
             fresh = encoder(missing).float().cpu()
+            if extra:
+                fresh = torch.cat([fresh, encoder(extra).float().cpu()])
+            missing += extra
             rows = {**rows, **{text: len(rows) + i for i, text in enumerate(missing)}}
             features = torch.cat([features, fresh]) if len(features) else fresh
             if self.store.writable:

@@ -93,11 +93,14 @@ def build_set(
     options: Mapping[str, Any] | None = None,
     meta: Mapping[str, Any] | None = None,
     stats: Mapping[str, Any] | None = None,
+    held: Sequence[Sequence[str]] | None = None,
 ) -> DescriptionSet:
     """Render every class's texts, fall back for empty lists as ``empty`` says, record counts.
 
     ``names`` are the class names written into the texts (default: ``classes``). Classes
-    without a descriptor are warned about by name; ``empty="error"`` refuses them.
+    without a descriptor are warned about by name; ``empty="error"`` refuses them. ``held``: every
+    descriptor each class holds when ``descriptors`` are the first ``num_desc`` of them; the others are
+    rendered the same way into the set's ``ahead`` texts (encoded ahead for the sweep's other jobs).
     """
     empty = EmptyMode.parse(empty, "describe.empty")
     rule = Rule.parse(rule, "describe.rule")
@@ -126,6 +129,11 @@ def build_set(
         else [empty_text(n, empty, template)]
         for n, ds in zip(names, descriptors)
     ]
+    ahead = [
+        render_text(n, d, form=form, rule=rule, template=template)
+        for n, ds, all_ds in zip(names, descriptors, held or ())
+        for d in all_ds[len(ds) :]
+    ]
     recorded = {
         "text_form": form,
         "rule": rule if form == "which" else not_applicable(f"{source} with {form} texts"),
@@ -141,6 +149,7 @@ def build_set(
         options=recorded,
         meta=dict(meta or {}),
         stats={**count_stats(classes, descriptors, num_desc, empties), **(stats or {})},
+        ahead=list(dict.fromkeys(ahead)),
     )
 
 
@@ -256,9 +265,8 @@ def file(
             summary,
             "; ".join(f"{m.name!r} <- {m.key!r} ({m.how})" for m in loose[:20]),
         )
-    descriptors = [[d.strip() for d in data[m.key] if d.strip()] for m in matches]
-    if truncate:
-        descriptors = take_first("file", classes, descriptors, num_desc, allow_fewer)
+    held = [[d.strip() for d in data[m.key] if d.strip()] for m in matches]
+    descriptors = take_first("file", classes, held, num_desc, allow_fewer) if truncate else held
     shared = sorted({m.key for m in matches if sum(o.key == m.key for o in matches) > 1})
     return build_set(
         "file",
@@ -270,6 +278,7 @@ def file(
         empty=empty,
         num_desc=num_desc if truncate else None,
         names=[m.key.replace("_", " ") for m in matches] if names == "key" else None,
+        held=held if truncate else None,
         options={
             "path": str(path),
             "key": key,
@@ -322,11 +331,13 @@ def world(
             "for this dataset use describe=file, describe=llm, describe=classname or describe=templates"
         )
     table = native["sentences" if detailed else "words"]
-    descriptors = take_first("world", classes, [list(table[c]) for c in classes], num_desc, allow_fewer)
+    held = [list(table[c]) for c in classes]
+    descriptors = take_first("world", classes, held, num_desc, allow_fewer)
     return build_set(
         "world",
         classes,
         descriptors,
+        held=held,
         form="as_written" if detailed else "which",
         rule=rule,
         template=template,

@@ -57,7 +57,14 @@ class ClassifyTask:
         text_encoder = None
         if cfg.cache.text:
             text_cache = TextFeatureCache(cfg.paths.cache_dir, backbone.identity)
-            text_encoder = lambda texts: text_cache.encode(texts, backbone.encode_texts)  # noqa: E731
+
+            def text_encoder(texts: list[str]):
+                # in a sweep, the texts of the source's other num_desc are encoded with this job's (one
+                # job alone does not pay for them)
+                sweep = getattr(context, "multirun", False) and module.descriptions is not None
+                ahead = module.descriptions.ahead if sweep else ()
+                return text_cache.encode(texts, backbone.encode_texts, ahead=ahead)
+
         module = ClassificationTask(
             backbone,
             num_classes=len(dataset.classes),
