@@ -109,3 +109,25 @@ def test_count_accuracies_equal_torchmetrics(classes):
     for name in ("top1", "top5", "mean_per_class_acc"):
         assert values[name].item() == reference[name].compute().item(), name
     assert torch.equal(per_class.compute(), reference["none"].compute())
+
+
+def test_metrics_read_the_same_values_from_a_shared_probs_summary():
+    # the module hands every metric one Probs per batch (max and top-k computed once); the values are those of
+    # the plain tensor, ties included (the first of equal maxima, as argmax)
+    from descbench.core.metrics import ClassAccuracy, Probs
+
+    generator = torch.Generator().manual_seed(3)
+    probs = torch.rand(64, 9, generator=generator).softmax(dim=1)
+    probs[:8, 2] = probs[:8, 6] = 1.0  # ties at the maximum: class 2 first
+    labels = torch.randint(0, 9, (64,), generator=generator)
+    labels[:4] = 6
+    shared, plain = build_classification_metrics(9), build_classification_metrics(9)
+    shared_class, plain_class = ClassAccuracy(9, average="none"), ClassAccuracy(9, average="none")
+    summary = Probs(probs)
+    shared.update(summary, labels), shared_class.update(summary, labels)
+    plain.update(probs, labels), plain_class.update(probs, labels)
+    assert summary.pred[:8].tolist() == [2] * 8 and torch.equal(summary.pred, probs.argmax(dim=1))
+    assert torch.equal(summary.topk(5), probs.topk(5, dim=1).indices)
+    for name, value in plain.compute().items():
+        assert shared.compute()[name].item() == value.item(), name
+    assert torch.equal(shared_class.compute(), plain_class.compute())

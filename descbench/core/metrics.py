@@ -17,6 +17,32 @@ from descbench.core.errors import ConfigError
 ENTROPY_SCALES = ("minmax", "logit_scale")
 
 
+class Probs:
+    """One batch's class probabilities with what the metrics read from them, each computed once.
+
+    ``probs.max(dim=1)`` gives the confidence and the top-1 class (the first of equal maxima, as ``argmax``);
+    ``topk`` is computed on the first request for each ``k``. The metrics accept it or a plain
+    ``[batch, classes]`` tensor (wrapped here); on 1,000 classes each avoided pass over the batch is a few ms.
+    """
+
+    def __init__(self, probs: Tensor) -> None:
+        self.probs = probs
+        self.confidence, self.pred = probs.max(dim=1)
+        self._top: dict[int, Tensor] = {}
+
+    @classmethod
+    def of(cls, probs: Tensor | Probs) -> Probs:
+        return probs if isinstance(probs, Probs) else cls(probs)
+
+    def topk(self, k: int) -> Tensor:
+        """``probs.topk(k, dim=1).indices`` (``pred[:, None]`` for k = 1, as ``argmax``)."""
+        if k == 1:
+            return self.pred[:, None]
+        if k not in self._top:
+            self._top[k] = self.probs.topk(k, dim=1).indices
+        return self._top[k]
+
+
 def check_entropy_scale(scale: str | float) -> str | float:
     """``minmax``, ``logit_scale`` or a positive number, else a one-line :class:`ConfigError`."""
     if scale in ENTROPY_SCALES:
@@ -89,9 +115,10 @@ class CalibrationError(Metric):
         for name in ("count", "correct", "confidence"):
             self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, probs: Tensor, target: Tensor) -> None:
-        confidence, pred = probs.float().max(dim=1)
-        boundaries = torch.linspace(0, 1, self.n_bins + 1, device=probs.device, dtype=confidence.dtype)
+    def update(self, probs: Tensor | Probs, target: Tensor) -> None:
+        scored = Probs.of(probs)
+        confidence, pred = scored.confidence.float(), scored.pred
+        boundaries = torch.linspace(0, 1, self.n_bins + 1, device=confidence.device, dtype=confidence.dtype)
         bins = torch.bucketize(confidence, boundaries, right=True) - 1
         fixed = torch.round(confidence.double() * self.SCALE).long()
         self.count.scatter_add_(0, bins, torch.ones_like(bins))
@@ -127,8 +154,8 @@ class ClassAccuracy(Metric):
         for name in ("support", "correct", "predicted"):
             self.add_state(name, default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, probs: Tensor, target: Tensor) -> None:
-        pred = probs.argmax(dim=1)
+    def update(self, probs: Tensor | Probs, target: Tensor) -> None:
+        pred = Probs.of(probs).pred
         self.support += torch.bincount(target, minlength=self.num_classes)
         self.correct += torch.bincount(target[pred == target], minlength=self.num_classes)
         self.predicted += torch.bincount(pred, minlength=self.num_classes)
@@ -156,8 +183,8 @@ class TopKAccuracy(Metric):
         self.add_state("correct", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, probs: Tensor, target: Tensor) -> None:
-        top = probs.argmax(dim=1, keepdim=True) if self.k == 1 else probs.topk(self.k, dim=1).indices
+    def update(self, probs: Tensor | Probs, target: Tensor) -> None:
+        top = Probs.of(probs).topk(self.k)
         self.correct += (top == target[:, None]).any(dim=1).sum()
         self.total += target.shape[0]
 

@@ -15,6 +15,7 @@ from descbench.core.head import Aggregation, DescriptionHead, ragged_class_index
 from descbench.core.metrics import (
     ClassAccuracy,
     MeanEntropy,
+    Probs,
     build_classification_metrics,
     entropy_nats,
     scale_scores,
@@ -116,20 +117,21 @@ class ClassificationTask(L.LightningModule):
         for r, head in enumerate(self.heads):
             scores = head(features)
             logits = scale_scores(scores, self.entropy_scale, self.backbone.logit_scale)
-            probs = logits.float().softmax(dim=1)
+            probs = Probs(logits.float().softmax(dim=1))  # max and top-k once for every metric of the batch
             entropy = entropy_nats(logits)
             if bool(evaluated.all()):  # no excluded class: no copies of the [batch, classes] scores
                 self.metrics[r].update(probs, labels)
                 self.entropy[r].update(entropy)
                 self.per_class[r].update(probs, labels)
             else:
-                self.metrics[r].update(probs[evaluated], labels[evaluated])
+                kept = Probs(probs.probs[evaluated])
+                self.metrics[r].update(kept, labels[evaluated])
                 self.entropy[r].update(entropy[evaluated])
-                self.per_class[r].update(probs[evaluated], labels[evaluated])
+                self.per_class[r].update(kept, labels[evaluated])
             top = scores.topk(min(5, scores.shape[1]), dim=1).indices
             preds.append(top[:, 0])
             top5s.append(top)
-            confidences.append(probs.max(dim=1).values)
+            confidences.append(probs.confidence)
             entropies.append(entropy)
         rows = {
             "index": indices,
