@@ -1,9 +1,15 @@
 """Speed of a 14-configuration description sweep (detailed x num_desc 1..7) on the same images.
 
-Both sides run in this one invocation, on the same JPEG files and model:
-- naive: the per-job loop of the published scripts (benchmarks/naive_reference.py), 14 times;
-- descbench: ``evaluate(cfg)`` 14 times in one process, as a Hydra multirun does, with a fresh cache.
-Also: full-loop images/s vs bare-forward images/s, and peak memory against the number of images.
+Both sides run in this one invocation, on the same JPEG files and model, each in a process of its own and
+timed there after its imports:
+- naive: the per-job loop of the published scripts (benchmarks/naive_reference.py), 14 times, in the
+  caller's environment;
+- descbench: ``evaluate(cfg)`` 14 times in one process, as a Hydra multirun does, with a fresh cache, in the
+  environment ``python -m descbench.eval`` gives itself (OpenMP's wait policy, read when torch loads: it
+  speeds descbench's loader workers up and slows a loop of many small OpenMP regions down, so each side runs
+  as its users would run it).
+Also: full-loop images/s (descbench's side) vs bare-forward images/s (a baseline), and peak memory against
+the number of images.
 
     python benchmarks/bench_sweep.py            # both models (several minutes on 2 cores)
     python benchmarks/bench_sweep.py --quick    # tiny model only, fewer images
@@ -24,12 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
-from descbench.eval import OMP_WAIT_POLICY  # noqa: E402  (imports no torch)
-
-# both sides run under the OpenMP wait policy that ``python -m descbench.eval`` sets; it must be in the
-# environment before torch loads OpenMP
-os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
-
 import torch  # noqa: E402
 
 from benchmarks.naive_reference import naive_job  # noqa: E402
@@ -107,6 +107,13 @@ def descbench_sweep(model: str, folder: Path, cache: Path, out: Path) -> tuple[f
     return time.perf_counter() - start, accs
 
 
+def folder_listing(folder: Path) -> tuple[list[str], list[int], list[str]]:
+    """The paths, labels and class names :func:`write_image_folder` returned for ``folder``."""
+    paths = sorted(str(p) for p in folder.glob("*/*.jpg"))
+    names = (folder.parent / "class_names.tsv").read_text().splitlines()
+    return paths, [int(Path(p).parent.name) for p in paths], [line.split("\t", 1)[1] for line in names]
+
+
 def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]:
     notes = json.loads((PHOTO_DESCRIPTORS).read_text())
     accs = []
@@ -117,25 +124,59 @@ def naive_sweep(model: str, paths, labels, classes) -> tuple[float, list[float]]
     return time.perf_counter() - start, accs
 
 
-def encoding_ratio(model: str, folder: Path, cache: Path, out: Path, count: int) -> tuple[float, float]:
-    """images/s of the full loop (files -> features, cache off) and of the bare forward on loaded tensors."""
-    from descbench.core.backbone import load_backbone
+def loop_rate(model: str, folder: Path, cache: Path, out: Path, count: int) -> float:
+    """images/s of descbench's full loop (files -> features, cache off)."""
     from descbench.eval import RunContext, evaluate
 
-    backbone = load_backbone(model, random_init=True, seed=0)
     cfg = compose_eval(model, folder, cache, out, "describe=classname", "cache.features=false", "task.num_workers=2")
     evaluate(cfg, RunContext(run_dir=out))  # warm-up (text side, allocator)
     start = time.perf_counter()
     evaluate(cfg, RunContext(run_dir=out))
-    loop = count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start)
+
+
+def bare_rate(model: str, count: int) -> float:
+    """images/s of the bare forward on tensors already in memory."""
+    from descbench.core.backbone import load_backbone
+
+    backbone = load_backbone(model, random_init=True, seed=0)
     images = torch.randn(count, 3, backbone.image_size, backbone.image_size)
     with torch.inference_mode():
         backbone.encode_images(images[:64])
         start = time.perf_counter()
         for i in range(0, count, 64):
             backbone.encode_images(images[i : i + 64])
-        bare = count / (time.perf_counter() - start)
-    return loop, bare
+        return count / (time.perf_counter() - start)
+
+
+#: what each side of a comparison runs, in a process of its own: descbench's sides under the environment
+#: ``python -m descbench.eval`` gives itself (its OpenMP wait policy), the baselines under the caller's
+SIDES = {
+    "naive": (lambda model, folder: naive_sweep(model, *folder_listing(Path(folder))), False),
+    "descbench": (lambda model, folder, cache, out: descbench_sweep(model, Path(folder), Path(cache), Path(out)), True),
+    "loop": (
+        lambda model, folder, cache, out, count: loop_rate(model, Path(folder), Path(cache), Path(out), count),
+        True,
+    ),
+    "bare": (bare_rate, False),
+}
+RESULT = "side result: "
+
+
+def run_side(name: str, *args) -> object:
+    """``SIDES[name](*args)`` in a fresh process (the OpenMP wait policy is read once, when torch loads)."""
+    from descbench.eval import OMP_WAIT_POLICY
+
+    env = dict(os.environ)
+    if SIDES[name][1]:
+        env.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--side", name, json.dumps(args)], env=env, capture_output=True, text=True
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"benchmark side {name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len(RESULT) :])
 
 
 def peak_memory_mb(count: int, work: Path) -> float:
@@ -159,9 +200,11 @@ def peak_memory_mb(count: int, work: Path) -> float:
 
 def run_case(model: str, count: int, work: Path) -> float:
     folder = work / model / "images"
-    paths, labels, classes = write_image_folder(folder, count)
-    naive_s, naive_acc = naive_sweep(model, paths, labels, classes)
-    ours_s, ours_acc = descbench_sweep(model, folder, work / model / "cache", work / model / "runs")
+    write_image_folder(folder, count)
+    naive_s, naive_acc = run_side("naive", model, str(folder))
+    ours_s, ours_acc = run_side(
+        "descbench", model, str(folder), str(work / model / "cache"), str(work / model / "runs")
+    )
     assert all(abs(a - b) < 1e-6 for a, b in zip(naive_acc, ours_acc)), (naive_acc, ours_acc)
     ratio = naive_s / ours_s
     print(
@@ -177,16 +220,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny model only, 200 images")
     parser.add_argument("--tiny-images", type=int, default=3000)
     parser.add_argument("--vit-images", type=int, default=200)
+    parser.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)  # one side, in its own process
+    parser.add_argument("side_args", nargs="?", default="[]", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.side:
+        print(RESULT + json.dumps(SIDES[args.side][0](*json.loads(args.side_args))), flush=True)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         run_case("descbench-tiny", 200 if args.quick else args.tiny_images, work)
         if not args.quick:
             run_case("ViT-B-32", args.vit_images, work)
-            loop, bare = encoding_ratio(
-                "ViT-B-32", work / "ViT-B-32" / "images", work / "enc-cache", work / "enc", args.vit_images
-            )
+            images = str(work / "ViT-B-32" / "images")
+            loop = run_side("loop", "ViT-B-32", images, str(work / "enc-cache"), str(work / "enc"), args.vit_images)
+            bare = run_side("bare", "ViT-B-32", args.vit_images)
             print(f"[ViT-B-32] full loop {loop:.1f} images/s, bare forward {bare:.1f} images/s")
             print(f"encoding ratio: {loop / bare:.2f} (full loop / bare forward, ViT-B-32)")
             small, large = peak_memory_mb(300, work / "m1"), peak_memory_mb(3000, work / "m2")
