@@ -189,8 +189,10 @@ class FailedJobs(Callback):
 
 #: OpenMP's wait policy when the user sets none: idle OpenMP threads sleep instead of spinning, so that the
 #: data loader's worker processes keep the CPU cores while the main process waits for their next batch. On 2
-#: CPU cores a spinning main process made a 3,000-image encoding pass 1.3x slower; it changes no number.
-#: Read by OpenMP when torch loads, so it is set before anything imports torch.
+#: CPU cores a spinning main process made a 3,000-image encoding pass 1.3x slower (a whole 14-job tiny-model
+#: sweep 10.0-11.6 s against 13.0-13.3 s); a loop of many small OpenMP regions without loader workers runs
+#: slower with it (the naive benchmark loop: 9.6-9.8 s per job against 7.3-7.7 s). It changes no number.
+#: Read by OpenMP when torch loads, so it is set before anything imports torch; export OMP_WAIT_POLICY to choose.
 OMP_WAIT_POLICY = "PASSIVE"
 
 

@@ -301,10 +301,11 @@ class TextFeatureCache:
         extra = [t for t in dict.fromkeys(ahead) if t not in rows and t not in own] if missing else []
         self.encoded_last = len(missing) + len(extra)
         if missing:
+            ahead_note = f", {len(extra)} more for the other num_desc of this source" if extra else ""
             log.info(
-                "text features: %d string(s) encoded, %d more for the other num_desc of this source, %d cached",
+                "text features: %d string(s) encoded%s, %d cached",
                 len(missing),
-                len(extra),
+                ahead_note,
                 len(set(texts)) - len(missing),
             )
             fresh = encoder(missing).float().cpu()
