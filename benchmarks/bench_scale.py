@@ -155,7 +155,7 @@ def one_job_phases(base: list[str], run_dir: Path) -> tuple[dict[str, float], fl
 def bare_head_seconds(cache: Path, module) -> tuple[float, float]:
     """The job's cached features through its description head and the metrics' arithmetic, nothing else; and
     the seconds of the 95 % intervals the job records on top of it (Wilson for top-1 and top-5, the seeded
-    10,000-resample bootstrap of the mean entropy: ``descbench.core.stats``, the numbers the job writes)."""
+    bootstrap of the mean entropy: ``descbench.core.stats``, the numbers the job writes)."""
     import torch
     from safetensors.torch import load_file
 
@@ -240,10 +240,12 @@ def main() -> None:
         shown = ", ".join(f"{k} {phases.get(k, 0.0):.3f}" for k in order)
         rest = total - sum(phases.get(k, 0.0) for k in order)
         print(f"[N={n}] one job in this process: {total:.3f} s = {shown}, other {rest:.3f}")
+        from descbench.core.stats import BOOTSTRAP_RESAMPLES
+
         head, intervals = bare_head_seconds(work / f"cache{n}", module)
         print(f"bare head seconds at N={n}: {head:.3f}")
         print(
-            f"[N={n}] the job's intervals alone (Wilson x2, entropy bootstrap of {n} x 10,000 draws): {intervals:.3f} s"
+            f"[N={n}] the job's intervals alone (Wilson x2, entropy bootstrap of {n} x {BOOTSTRAP_RESAMPLES:,} draws): {intervals:.3f} s"
         )
         goal = per_job[n] <= 1.5 or per_job[n] <= 2 * head + 0.3
         print(f"[N={n}] per job {per_job[n]:.3f} s vs bare head {head:.3f} s: {'within' if goal else 'OVER'} the goal")

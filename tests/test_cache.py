@@ -14,6 +14,17 @@ PHOTOS = ["experiment=photos", "dataset.builder.views=2"]
 KEY = dict(backbone="m:1", dataset="d", split="test", transform="T", sample_ids=["a", "b"], precision="32-true")
 
 
+def length_encoder():
+    """A stand-in text encoder (each text's embedding is its length, 3 times) and the calls it received."""
+    calls = []
+
+    def encoder(texts):
+        calls.append(list(texts))
+        return torch.stack([torch.full((3,), float(len(t))) for t in texts])
+
+    return calls, encoder
+
+
 def test_image_cache_hit_miss_and_invalidation(tmp_path):
     cache = ImageFeatureCache(tmp_path)
     key = ImageFeatureCache.key(**KEY)
@@ -40,11 +51,7 @@ def test_half_written_file_is_a_miss(tmp_path):
 
 
 def test_text_cache_encodes_each_string_once(tmp_path):
-    calls = []
-
-    def encoder(texts):
-        calls.append(list(texts))
-        return torch.stack([torch.full((3,), float(len(t))) for t in texts])
+    calls, encoder = length_encoder()
 
     cache = TextFeatureCache(tmp_path, "m:1")
     first = cache.encode(["a", "bb", "a"], encoder)
@@ -93,11 +100,7 @@ def test_two_processes_starting_together_get_correct_features(tmp_path):
 
 
 def test_text_cache_encodes_the_texts_ahead_once_with_a_miss(tmp_path):
-    calls = []
-
-    def encoder(texts):
-        calls.append(list(texts))
-        return torch.stack([torch.full((3,), float(len(t))) for t in texts])
+    calls, encoder = length_encoder()
 
     cache = TextFeatureCache(tmp_path, "m:1")
     first = cache.encode(["a", "bb"], encoder, ahead=["ccc", "a", "dddd", "ccc"])
